@@ -1,0 +1,110 @@
+# whelk build. GNU Make + pkg-config; every target documented in README.md.
+#
+#   make            build/libwhelk.a and build/whelkd (plus examples)
+#   make check      build, then every unit test (cmocka) and interop test (pytest)
+#   make asan       the same under AddressSanitizer + UBSan, in build/asan
+#   make fuzz       libFuzzer targets (clang) in build/fuzz
+#   make fuzz-smoke run each fuzz target for FUZZ_SECONDS (default 30)
+#   make demo       build, create demo keys once, run whelkd on 127.0.0.1:2222
+#   make bench      side-by-side benchmark against sshd and Dropbear
+
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+PKGS    := libcrypto libuv
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
+           -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
+           $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lcrypt -lutil
+
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+endif
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+SRV_SRC   := $(wildcard server/*.c)
+SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
+EX_SRC    := $(wildcard examples/*.c)
+EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELP := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
+FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all check unit interop asan fuzz fuzz-smoke demo bench clean format
+all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(EX_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libwhelk.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(BUILD)/libwhelk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELP) \
+	    $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+interop: all
+	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
+
+check: all unit interop
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
+
+# libFuzzer: the library is rebuilt with coverage instrumentation.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib $(PKG_CFLAGS) \
+               -fsanitize=fuzzer-no-link,address,undefined
+build/fuzz/lib/%.o: lib/%.c $(wildcard include/whelk/*.h lib/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+build/fuzz/%: fuzz/%.c $(LIB_SRC:%.c=build/fuzz/%.o)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(LIB_SRC:%.c=build/fuzz/%.o) $(LDLIBS)
+fuzz: $(FUZZ_BIN)
+fuzz-smoke: fuzz
+	@set -e; for f in $(FUZZ_BIN); do \
+	  n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  seeds=""; [ -d fuzz/corpus/$$n ] && seeds=fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	      -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$n $$seeds \
+	      2>build/fuzz/$$n.log || { tail -50 build/fuzz/$$n.log; exit 1; }; \
+	  grep -E '^#[0-9]+.*DONE' build/fuzz/$$n.log | tail -1; \
+	done
+
+demo: all
+	./scripts/demo.sh
+
+bench: all
+	$(PYTHON) bench/bench.py
+
+format:
+	clang-format -i $(wildcard include/whelk/*.h lib/*.[ch] server/*.[ch] \
+	    examples/*.c tests/unit/*.[ch] fuzz/*.c)
+
+clean:
+	rm -rf build

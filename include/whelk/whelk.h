@@ -1,0 +1,344 @@
+/*
+ * whelk: an SSH-2 protocol engine (libwhelk).
+ *
+ * This is the only installed header. Every public symbol is prefixed
+ * whelk_; everything else in the library is internal (the headers in lib/).
+ *
+ * The engine is sans-I/O, in the shape of nghttp2 and ngtcp2: the caller
+ * feeds it bytes read from a socket (whelk_conn_recv), takes the bytes it
+ * must write (whelk_conn_out / whelk_conn_out_consumed), and runs its timers
+ * (whelk_conn_expiry / whelk_conn_handle_expiry). Time is always a
+ * parameter; randomness comes from a callback in the configuration. The
+ * engine never blocks, never reads files and never starts processes:
+ * decisions (accept this key? start this shell?) go to the application
+ * through callbacks.
+ *
+ * Ownership: the engine copies whatever it keeps. A pointer handed to a
+ * callback is valid only during that callback; a pointer returned by the
+ * engine is valid until the next call on the same object.
+ */
+#ifndef WHELK_H
+#define WHELK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define WHELK_EXTERN __attribute__((visibility("default")))
+#else
+#define WHELK_EXTERN
+#endif
+
+#define WHELK_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------
+ * Errors. One table, so the enum, whelk_strerror and whelk_err_name cannot
+ * drift apart. Every error below WHELK_ERR_FATAL ends the connection.
+ */
+#define WHELK_ERRNO_MAP(X)                                                    \
+    X(OK, 0, "success")                                                       \
+    X(AGAIN, -1, "more input needed")                                         \
+    X(INVAL, -2, "invalid argument")                                          \
+    X(STATE, -3, "not allowed in the current state")                          \
+    X(NOT_FOUND, -4, "not found")                                             \
+    X(LIMIT, -5, "a configured limit was reached")                            \
+    X(UNSUPPORTED, -6, "unsupported algorithm or format")                     \
+    X(KEY_FORMAT, -7, "malformed key")                                        \
+    X(KEY_ENCRYPTED, -8, "key is encrypted (passphrase keys not supported)")  \
+    X(SIGNATURE, -9, "signature does not verify")                             \
+    X(IO, -10, "input/output error")                                          \
+    X(FATAL, -100, "fatal error")                                             \
+    X(NOMEM, -101, "out of memory")                                           \
+    X(PROTO, -102, "protocol error")                                          \
+    X(TRUNCATED, -103, "message truncated")                                   \
+    X(TOOBIG, -104, "length exceeds the limit")                               \
+    X(MAC, -105, "message authentication code incorrect")                     \
+    X(CRYPTO, -106, "cryptographic library failure")                          \
+    X(KEX, -107, "key exchange failed")                                       \
+    X(NEGOTIATION, -108, "no matching algorithm")                             \
+    X(VERSION, -109, "protocol version not supported")                        \
+    X(TIMEOUT, -110, "timed out")                                             \
+    X(CLOSED, -111, "connection closed")                                      \
+    X(DISCONNECTED, -112, "peer disconnected")                                \
+    X(AUTH, -113, "too many authentication failures")                         \
+    X(CALLBACK, -114, "application callback failed")                          \
+    X(HOSTKEY, -115, "host key rejected")
+
+typedef enum whelk_err {
+#define WHELK_ERR_ENUM_(name, value, text) WHELK_ERR_##name = value,
+    WHELK_ERRNO_MAP(WHELK_ERR_ENUM_)
+#undef WHELK_ERR_ENUM_
+} whelk_err;
+
+WHELK_EXTERN const char *whelk_strerror(int err);
+WHELK_EXTERN const char *whelk_err_name(int err);
+/* Non-zero when |err| ends the connection. */
+WHELK_EXTERN int whelk_err_is_fatal(int err);
+
+/* SSH_MSG_DISCONNECT reason codes (RFC 4253 section 11.1). */
+enum whelk_disconnect_reason {
+    WHELK_DISCONNECT_HOST_NOT_ALLOWED_TO_CONNECT = 1,
+    WHELK_DISCONNECT_PROTOCOL_ERROR = 2,
+    WHELK_DISCONNECT_KEY_EXCHANGE_FAILED = 3,
+    WHELK_DISCONNECT_RESERVED = 4,
+    WHELK_DISCONNECT_MAC_ERROR = 5,
+    WHELK_DISCONNECT_COMPRESSION_ERROR = 6,
+    WHELK_DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
+    WHELK_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8,
+    WHELK_DISCONNECT_HOST_KEY_NOT_VERIFIABLE = 9,
+    WHELK_DISCONNECT_CONNECTION_LOST = 10,
+    WHELK_DISCONNECT_BY_APPLICATION = 11,
+    WHELK_DISCONNECT_TOO_MANY_CONNECTIONS = 12,
+    WHELK_DISCONNECT_AUTH_CANCELLED_BY_USER = 13,
+    WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14,
+    WHELK_DISCONNECT_ILLEGAL_USER_NAME = 15
+};
+
+/* ------------------------------------------------------------------------
+ * Keys: host keys and user keys. ssh-ed25519, ecdsa-sha2-nistp256 and RSA
+ * (signatures rsa-sha2-256 / rsa-sha2-512).
+ */
+typedef struct whelk_key whelk_key;
+
+typedef enum whelk_key_type {
+    WHELK_KEY_ED25519 = 1,
+    WHELK_KEY_ECDSA_P256 = 2,
+    WHELK_KEY_RSA = 3
+} whelk_key_type;
+
+/* Parses an unencrypted OpenSSH private key ("-----BEGIN OPENSSH PRIVATE
+ * KEY-----"), as ssh-keygen writes it. Returns WHELK_ERR_KEY_ENCRYPTED for a
+ * passphrase-protected key and WHELK_ERR_KEY_FORMAT for anything else it
+ * cannot read. The text is not kept. */
+WHELK_EXTERN int whelk_key_parse_private(const char *text, size_t len,
+                                         whelk_key **out);
+/* Parses a public key blob (RFC 4253 section 6.6 encoding). */
+WHELK_EXTERN int whelk_key_parse_public_blob(const uint8_t *blob, size_t len,
+                                             whelk_key **out);
+/* Parses one public key line "TYPE BASE64 [comment]" (no options). */
+WHELK_EXTERN int whelk_key_parse_public_line(const char *line, size_t len,
+                                             whelk_key **out);
+/* A new random ed25519 key. */
+WHELK_EXTERN int whelk_key_generate_ed25519(whelk_key **out);
+WHELK_EXTERN void whelk_key_free(whelk_key *key);
+WHELK_EXTERN whelk_key_type whelk_key_type_of(const whelk_key *key);
+/* "ssh-ed25519", "ecdsa-sha2-nistp256" or "ssh-rsa". */
+WHELK_EXTERN const char *whelk_key_type_name(const whelk_key *key);
+/* Short name as ssh-keygen -l prints it: "ED25519", "ECDSA", "RSA". */
+WHELK_EXTERN const char *whelk_key_short_name(const whelk_key *key);
+WHELK_EXTERN int whelk_key_bits(const whelk_key *key);
+WHELK_EXTERN int whelk_key_has_private(const whelk_key *key);
+/* Public key blob; valid as long as the key. */
+WHELK_EXTERN const uint8_t *whelk_key_blob(const whelk_key *key, size_t *len);
+/* Non-zero when both keys have the same public part. */
+WHELK_EXTERN int whelk_key_equal_public(const whelk_key *a,
+                                        const whelk_key *b);
+/* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l prints
+ * it. |out| must hold at least 64 bytes. */
+WHELK_EXTERN int whelk_key_fingerprint(const whelk_key *key, char *out,
+                                       size_t outlen);
+/* Writes the private key in OpenSSH format (unencrypted) to a malloc'd
+ * NUL-terminated string the caller frees with whelk_free_secret. */
+WHELK_EXTERN int whelk_key_write_private(const whelk_key *key,
+                                         const char *comment, char **out,
+                                         size_t *outlen);
+/* Writes "TYPE BASE64 comment\n" to a malloc'd string (free()). */
+WHELK_EXTERN int whelk_key_write_public(const whelk_key *key,
+                                        const char *comment, char **out);
+/* Wipes then frees memory that held a secret. */
+WHELK_EXTERN void whelk_free_secret(void *p, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Configuration shared by many connections. Build it once, then treat it as
+ * read-only while connections use it.
+ */
+typedef struct whelk_config whelk_config;
+
+/* Fills |out| with |len| random bytes; returns 0 or a negative error. */
+typedef int (*whelk_rand_cb)(uint8_t *out, size_t len, void *user);
+
+WHELK_EXTERN whelk_config *whelk_config_new(void);
+WHELK_EXTERN void whelk_config_free(whelk_config *cfg);
+/* Adds a host key; the config takes ownership of |key|. At most 8. */
+WHELK_EXTERN int whelk_config_add_host_key(whelk_config *cfg, whelk_key *key);
+/* Replaces the random source (tests pin it). Default: OpenSSL RAND_bytes. */
+WHELK_EXTERN void whelk_config_set_rand(whelk_config *cfg, whelk_rand_cb cb,
+                                        void *user);
+/* Comma-separated algorithm lists, in preference order; NULL restores the
+ * default. Unknown names are WHELK_ERR_UNSUPPORTED. */
+WHELK_EXTERN int whelk_config_set_kex(whelk_config *cfg, const char *list);
+WHELK_EXTERN int whelk_config_set_ciphers(whelk_config *cfg,
+                                          const char *list);
+WHELK_EXTERN int whelk_config_set_macs(whelk_config *cfg, const char *list);
+/* Banner text sent before authentication (copied); NULL for none. */
+WHELK_EXTERN int whelk_config_set_banner(whelk_config *cfg,
+                                         const char *text);
+
+/* Numeric settings. Times in milliseconds, sizes in bytes. */
+typedef enum whelk_setting {
+    WHELK_SET_LOGIN_GRACE_MS,   /* default 120000; 0 = none */
+    WHELK_SET_VERSION_TIMEOUT_MS, /* identification line deadline, 30000 */
+    WHELK_SET_MAX_AUTH_TRIES,   /* default 6 */
+    WHELK_SET_AUTH_FAIL_DELAY_MS, /* pause before a failure reply, 200 */
+    WHELK_SET_AUTH_METHODS,     /* bit set of WHELK_AUTH_METHOD_* */
+    WHELK_SET_REKEY_BYTES,      /* default 1 GiB */
+    WHELK_SET_REKEY_MS,         /* default 3600000 */
+    WHELK_SET_MAX_SESSIONS,     /* per connection, default 10 */
+    WHELK_SET_WINDOW,           /* initial channel window, default 2 MiB */
+    WHELK_SET_MAX_PACKET,       /* channel max packet, default 32 KiB */
+    WHELK_SET_OUT_BUFFER,       /* per-channel output bound, default 2 MiB */
+    WHELK_SET_COUNT_
+} whelk_setting;
+WHELK_EXTERN int whelk_config_set(whelk_config *cfg, whelk_setting what,
+                                  uint64_t value);
+WHELK_EXTERN uint64_t whelk_config_get(const whelk_config *cfg,
+                                       whelk_setting what);
+
+enum whelk_auth_method {
+    WHELK_AUTH_METHOD_PUBLICKEY = 1 << 0,
+    WHELK_AUTH_METHOD_PASSWORD = 1 << 1,
+    WHELK_AUTH_METHOD_KBDINT = 1 << 2
+};
+
+/* ------------------------------------------------------------------------
+ * Connections.
+ */
+typedef struct whelk_conn whelk_conn;
+typedef struct whelk_session whelk_session;
+
+enum whelk_log_level {
+    WHELK_LOG_ERROR = 0,
+    WHELK_LOG_WARN = 1,
+    WHELK_LOG_INFO = 2,
+    WHELK_LOG_DEBUG = 3
+};
+
+/* Results of an authentication decision. */
+typedef enum whelk_auth_result {
+    WHELK_AUTH_DENY = 0,
+    WHELK_AUTH_ALLOW = 1,
+    /* The application will answer later with whelk_conn_auth_done(). The
+     * connection parses no further input until then. */
+    WHELK_AUTH_PENDING = 2
+} whelk_auth_result;
+
+/* A publickey request, with the raw material a privilege-separated monitor
+ * needs to check the decision itself. */
+typedef struct whelk_auth_pubkey {
+    const char *user;
+    const char *algorithm;     /* as the client named it */
+    const whelk_key *key;      /* parsed from key_blob */
+    const uint8_t *key_blob;
+    size_t key_blob_len;
+    /* NULL for the query without a signature (answered PK_OK on ALLOW). */
+    const uint8_t *signature;
+    size_t signature_len;
+    /* The exact bytes the signature covers (RFC 4252 section 7). */
+    const uint8_t *signed_data;
+    size_t signed_data_len;
+} whelk_auth_pubkey;
+
+/* keyboard-interactive (RFC 4256): one round of prompts. */
+#define WHELK_KBDINT_MAX_PROMPTS 8
+typedef struct whelk_kbdint_prompts {
+    const char *name;
+    const char *instruction;
+    unsigned count;
+    const char *prompt[WHELK_KBDINT_MAX_PROMPTS];
+    int echo[WHELK_KBDINT_MAX_PROMPTS];
+} whelk_kbdint_prompts;
+
+typedef struct whelk_callbacks {
+    /* One line per event; |msg| has no newline. */
+    void (*log)(whelk_conn *conn, int level, const char *msg, void *user);
+
+    /* Authentication decisions. Each may return WHELK_AUTH_PENDING. The
+     * engine has already checked a publickey signature before asking. */
+    whelk_auth_result (*auth_publickey)(whelk_conn *conn,
+                                        const whelk_auth_pubkey *req,
+                                        void *user);
+    whelk_auth_result (*auth_password)(whelk_conn *conn, const char *user_name,
+                                       const char *password, size_t len,
+                                       void *user);
+    /* Fills |prompts| for the first (round == 0) or a later round; return
+     * 0, or a negative value to refuse the method. */
+    int (*auth_kbdint_prompts)(whelk_conn *conn, const char *user_name,
+                               unsigned round, whelk_kbdint_prompts *prompts,
+                               void *user);
+    /* Answers to the prompts of |round|; ALLOW ends authentication, DENY
+     * fails it, PENDING defers. Return WHELK_AUTH_DENY with *more set to 1
+     * to send another round instead. */
+    whelk_auth_result (*auth_kbdint_answers)(whelk_conn *conn,
+                                             const char *user_name,
+                                             unsigned round, unsigned count,
+                                             const char *const *answers,
+                                             int *more, void *user);
+    /* The user is logged in. */
+    void (*authenticated)(whelk_conn *conn, const char *user_name,
+                          const char *method, void *user);
+
+    /* A session channel was opened; attach a handler with
+     * whelk_session_set_handler. Return 0 to accept, or a negative value to
+     * refuse the open. */
+    int (*session_open)(whelk_conn *conn, whelk_session *session, void *user);
+} whelk_callbacks;
+
+/* A server-side connection. |peer_addr| and |peer_port| appear in log
+ * lines; both are copied. */
+WHELK_EXTERN int whelk_conn_server_new(whelk_conn **out,
+                                       const whelk_config *cfg,
+                                       const whelk_callbacks *cb, void *user,
+                                       const char *peer_addr, int peer_port,
+                                       uint64_t now_ms);
+WHELK_EXTERN void whelk_conn_free(whelk_conn *conn);
+WHELK_EXTERN void *whelk_conn_user(const whelk_conn *conn);
+WHELK_EXTERN void whelk_conn_set_user(whelk_conn *conn, void *user);
+
+/* Feeds bytes read from the peer. Returns the number consumed (which can be
+ * less than |len| while the engine is holding back, see want_read) or a
+ * negative error; after a fatal error, queue output is still to be written
+ * (the DISCONNECT) and then the connection closed. */
+WHELK_EXTERN ssize_t whelk_conn_recv(whelk_conn *conn, const uint8_t *in,
+                                     size_t len, uint64_t now_ms);
+/* Non-zero while the engine can take more input. */
+WHELK_EXTERN int whelk_conn_want_read(const whelk_conn *conn);
+/* Bytes waiting to go to the peer; the pointer is valid until the next call
+ * on |conn|. Returns the count (0 when nothing is pending). */
+WHELK_EXTERN size_t whelk_conn_out(whelk_conn *conn, const uint8_t **data);
+/* Tells the engine that |n| of those bytes were written. */
+WHELK_EXTERN void whelk_conn_out_consumed(whelk_conn *conn, size_t n);
+/* The next deadline (ms, same clock as now_ms), or UINT64_MAX for none. */
+WHELK_EXTERN uint64_t whelk_conn_expiry(const whelk_conn *conn);
+/* Runs timers that are due. Returns 0 or a fatal error. */
+WHELK_EXTERN int whelk_conn_handle_expiry(whelk_conn *conn, uint64_t now_ms);
+/* Non-zero once the connection is over: write what whelk_conn_out still
+ * holds, then close the socket and free the connection. */
+WHELK_EXTERN int whelk_conn_is_closed(const whelk_conn *conn);
+/* Sends SSH_MSG_DISCONNECT and ends the connection. */
+WHELK_EXTERN int whelk_conn_disconnect(whelk_conn *conn, int reason,
+                                       const char *description);
+/* Completes a decision that returned WHELK_AUTH_PENDING. */
+WHELK_EXTERN int whelk_conn_auth_done(whelk_conn *conn,
+                                      whelk_auth_result result,
+                                      uint64_t now_ms);
+/* Starts a key re-exchange now. */
+WHELK_EXTERN int whelk_conn_rekey(whelk_conn *conn, uint64_t now_ms);
+
+/* Facts about the connection, valid for its lifetime (NULL until known). */
+WHELK_EXTERN const char *whelk_conn_peer_version(const whelk_conn *conn);
+WHELK_EXTERN const char *whelk_conn_user_name(const whelk_conn *conn);
+WHELK_EXTERN const char *whelk_conn_peer_addr(const whelk_conn *conn);
+WHELK_EXTERN int whelk_conn_peer_port(const whelk_conn *conn);
+/* The negotiated algorithm names: "kex", "hostkey", "cipher", "mac". */
+WHELK_EXTERN const char *whelk_conn_algorithm(const whelk_conn *conn,
+                                              const char *which);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WHELK_H */

@@ -1,0 +1,287 @@
+/*
+ * buf: bounded buffers and SSH wire types. See buf.h for the contract.
+ */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+void wk_buf_init(wk_buf *b, size_t max)
+{
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+}
+
+void wk_buf_free(wk_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->off = b->len = b->cap = 0;
+}
+
+void wk_buf_free_secret(wk_buf *b)
+{
+    if (b->p) OPENSSL_cleanse(b->p, b->cap);
+    wk_buf_free(b);
+}
+
+void wk_buf_reset(wk_buf *b)
+{
+    b->off = b->len = 0;
+}
+
+int wk_buf_reserve(wk_buf *b, size_t n)
+{
+    size_t used = b->len - b->off;
+    if (n > b->max || used > b->max - n) return WHELK_ERR_TOOBIG;
+    if (b->cap - b->len >= n) return 0;
+    /* Moving the unread bytes to the front is cheaper than growing when
+     * most of the buffer has already been consumed. */
+    if (b->off > 0 && b->cap - used >= n && b->off >= used) {
+        memmove(b->p, b->p + b->off, used);
+        b->off = 0;
+        b->len = used;
+        return 0;
+    }
+    size_t want = used + n;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < want) ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
+    if (ncap > b->max) ncap = b->max;
+    if (b->off > 0) {
+        memmove(b->p, b->p + b->off, used);
+        b->off = 0;
+        b->len = used;
+    }
+    uint8_t *np = realloc(b->p, ncap);
+    if (!np) return WHELK_ERR_NOMEM;
+    b->p = np;
+    b->cap = ncap;
+    return 0;
+}
+
+uint8_t *wk_buf_extend(wk_buf *b, size_t n)
+{
+    if (wk_buf_reserve(b, n) != 0) return NULL;
+    uint8_t *p = b->p + b->len;
+    b->len += n;
+    return p;
+}
+
+void wk_buf_consume(wk_buf *b, size_t n)
+{
+    if (n >= b->len - b->off) {
+        b->off = b->len = 0;
+        return;
+    }
+    b->off += n;
+}
+
+void wk_buf_truncate(wk_buf *b, size_t n)
+{
+    if (n < b->len - b->off) b->len = b->off + n;
+}
+
+int wk_buf_put(wk_buf *b, const void *data, size_t n)
+{
+    int rc = wk_buf_reserve(b, n);
+    if (rc) return rc;
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int wk_buf_put_u8(wk_buf *b, uint8_t v)
+{
+    return wk_buf_put(b, &v, 1);
+}
+
+int wk_buf_put_bool(wk_buf *b, int v)
+{
+    return wk_buf_put_u8(b, v ? 1 : 0);
+}
+
+int wk_buf_put_u32(wk_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    wk_store_u32(t, v);
+    return wk_buf_put(b, t, 4);
+}
+
+int wk_buf_put_u64(wk_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    wk_store_u32(t, (uint32_t)(v >> 32));
+    wk_store_u32(t + 4, (uint32_t)v);
+    return wk_buf_put(b, t, 8);
+}
+
+int wk_buf_put_string(wk_buf *b, const void *data, size_t n)
+{
+    if (n > UINT32_MAX) return WHELK_ERR_TOOBIG;
+    int rc = wk_buf_reserve(b, 4 + n);
+    if (rc) return rc;
+    wk_store_u32(b->p + b->len, (uint32_t)n);
+    b->len += 4;
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int wk_buf_put_cstring(wk_buf *b, const char *s)
+{
+    return wk_buf_put_string(b, s, strlen(s));
+}
+
+int wk_buf_put_mpint(wk_buf *b, const uint8_t *mag, size_t n)
+{
+    while (n > 0 && mag[0] == 0) {
+        mag++;
+        n--;
+    }
+    int pad = n > 0 && (mag[0] & 0x80);
+    if (n + pad > UINT32_MAX) return WHELK_ERR_TOOBIG;
+    int rc = wk_buf_reserve(b, 4 + pad + n);
+    if (rc) return rc;
+    wk_store_u32(b->p + b->len, (uint32_t)(n + pad));
+    b->len += 4;
+    if (pad) b->p[b->len++] = 0;
+    if (n) memcpy(b->p + b->len, mag, n);
+    b->len += n;
+    return 0;
+}
+
+void wk_reader_init(wk_reader *r, const void *data, size_t len)
+{
+    r->p = data;
+    r->len = len;
+    r->pos = 0;
+}
+
+int wk_reader_end(const wk_reader *r)
+{
+    return r->pos == r->len ? 0 : WHELK_ERR_PROTO;
+}
+
+int wk_get_bytes(wk_reader *r, const uint8_t **p, size_t n)
+{
+    if (n > r->len - r->pos) return WHELK_ERR_TRUNCATED;
+    *p = r->p + r->pos;
+    r->pos += n;
+    return 0;
+}
+
+int wk_get_u8(wk_reader *r, uint8_t *v)
+{
+    const uint8_t *p;
+    int rc = wk_get_bytes(r, &p, 1);
+    if (rc == 0) *v = p[0];
+    return rc;
+}
+
+int wk_get_bool(wk_reader *r, int *v)
+{
+    uint8_t t;
+    int rc = wk_get_u8(r, &t);
+    if (rc == 0) *v = t != 0;
+    return rc;
+}
+
+int wk_get_u32(wk_reader *r, uint32_t *v)
+{
+    const uint8_t *p;
+    int rc = wk_get_bytes(r, &p, 4);
+    if (rc == 0) *v = wk_load_u32(p);
+    return rc;
+}
+
+int wk_get_u64(wk_reader *r, uint64_t *v)
+{
+    const uint8_t *p;
+    int rc = wk_get_bytes(r, &p, 8);
+    if (rc == 0) *v = ((uint64_t)wk_load_u32(p) << 32) | wk_load_u32(p + 4);
+    return rc;
+}
+
+int wk_get_string(wk_reader *r, const uint8_t **p, size_t *n, size_t max)
+{
+    size_t save = r->pos;
+    uint32_t len;
+    int rc = wk_get_u32(r, &len);
+    if (rc) return rc;
+    if (len > max) {
+        r->pos = save;
+        return WHELK_ERR_TOOBIG;
+    }
+    rc = wk_get_bytes(r, p, len);
+    if (rc) {
+        r->pos = save;
+        return rc;
+    }
+    *n = len;
+    return 0;
+}
+
+int wk_get_cstring(wk_reader *r, char *dst, size_t dstsize)
+{
+    const uint8_t *p;
+    size_t n;
+    if (dstsize == 0) return WHELK_ERR_INVAL;
+    size_t save = r->pos;
+    int rc = wk_get_string(r, &p, &n, dstsize - 1);
+    if (rc) return rc;
+    if (memchr(p, 0, n)) {
+        r->pos = save;
+        return WHELK_ERR_PROTO;
+    }
+    memcpy(dst, p, n);
+    dst[n] = 0;
+    return 0;
+}
+
+int wk_get_mpint(wk_reader *r, const uint8_t **mag, size_t *n, size_t max)
+{
+    const uint8_t *p;
+    size_t len;
+    size_t save = r->pos;
+    int rc = wk_get_string(r, &p, &len, max + 1);
+    if (rc) return rc;
+    if (len > 0 && (p[0] & 0x80)) goto bad;            /* negative */
+    if (len > 1 && p[0] == 0 && !(p[1] & 0x80)) goto bad; /* not minimal */
+    if (len > 0 && p[0] == 0) {
+        p++;
+        len--;
+    }
+    if (len > max) {
+        r->pos = save;
+        return WHELK_ERR_TOOBIG;
+    }
+    *mag = p;
+    *n = len;
+    return 0;
+bad:
+    r->pos = save;
+    return WHELK_ERR_PROTO;
+}
+
+int wk_namelist_next(const uint8_t *list, size_t n, size_t *pos,
+                     const uint8_t **name, size_t *name_len)
+{
+    if (*pos >= n) return 0;
+    size_t start = *pos, end = start;
+    while (end < n && list[end] != ',') end++;
+    *name = list + start;
+    *name_len = end - start;
+    *pos = end + 1;
+    return 1;
+}
+
+int wk_namelist_has(const uint8_t *list, size_t n, const char *name)
+{
+    size_t pos = 0, nl, want = strlen(name);
+    const uint8_t *nm;
+    while (wk_namelist_next(list, n, &pos, &nm, &nl))
+        if (nl == want && memcmp(nm, name, nl) == 0) return 1;
+    return 0;
+}
