@@ -31,6 +31,8 @@ LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SRV_SRC   := $(wildcard server/*.c)
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
+# Server modules other than main.c are unit-tested too.
+SRV_MOD_OBJ := $(filter-out $(BUILD)/server/main.o,$(SRV_OBJ))
 EX_SRC    := $(wildcard examples/*.c)
 EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -59,10 +61,10 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(BUILD)/libwhelk.a
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(UNIT_HELP) \
-	    $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
+	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

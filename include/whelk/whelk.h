@@ -257,6 +257,12 @@ typedef struct whelk_callbacks {
     /* One line per event; |msg| has no newline. */
     void (*log)(whelk_conn *conn, int level, const char *msg, void *user);
 
+    /* Called once for each new user name a client tries; return 0 when no
+     * such user may log in. The engine then logs "Invalid user" and still
+     * runs every method to its end (the decision callbacks are called as
+     * usual) so an unknown user fails exactly like a wrong credential. */
+    int (*user_valid)(whelk_conn *conn, const char *user_name, void *user);
+
     /* Authentication decisions. Each may return WHELK_AUTH_PENDING. The
      * engine has already checked a publickey signature before asking. */
     whelk_auth_result (*auth_publickey)(whelk_conn *conn,
@@ -337,6 +343,147 @@ WHELK_EXTERN int whelk_conn_peer_port(const whelk_conn *conn);
 /* The negotiated algorithm names: "kex", "hostkey", "cipher", "mac". */
 WHELK_EXTERN const char *whelk_conn_algorithm(const whelk_conn *conn,
                                               const char *which);
+
+
+/* ------------------------------------------------------------------------
+ * Session channels (RFC 4254 section 6): the C counterpart of Twisted
+ * Conch's SSHSession and ISession.
+ *
+ * The engine owns the channel: windows in both directions, maximum packet
+ * sizes, buffering of output while the peer's window is short, EOF and
+ * CLOSE ordering. Each request is parsed into typed values and handed to
+ * the session handler the application attached in the session_open
+ * callback. Data that arrives before shell, exec or subsystem succeeded is
+ * kept and delivered once it has.
+ *
+ * Flow control is real: bytes handed to the data callback count against
+ * the window until the application reports them consumed
+ * (whelk_session_consumed); only then is the window re-opened, so a slow
+ * program slows the client down.
+ */
+
+#define WHELK_MAX_TTY_MODES 64
+
+/* Terminal mode opcodes (RFC 4254 section 8, RFC 8160). */
+enum whelk_tty_op {
+    WHELK_TTY_OP_END = 0,
+    WHELK_TTY_VINTR = 1, WHELK_TTY_VQUIT = 2, WHELK_TTY_VERASE = 3,
+    WHELK_TTY_VKILL = 4, WHELK_TTY_VEOF = 5, WHELK_TTY_VEOL = 6,
+    WHELK_TTY_VEOL2 = 7, WHELK_TTY_VSTART = 8, WHELK_TTY_VSTOP = 9,
+    WHELK_TTY_VSUSP = 10, WHELK_TTY_VDSUSP = 11, WHELK_TTY_VREPRINT = 12,
+    WHELK_TTY_VWERASE = 13, WHELK_TTY_VLNEXT = 14, WHELK_TTY_VFLUSH = 15,
+    WHELK_TTY_VSWTCH = 16, WHELK_TTY_VSTATUS = 17, WHELK_TTY_VDISCARD = 18,
+    WHELK_TTY_IGNPAR = 30, WHELK_TTY_PARMRK = 31, WHELK_TTY_INPCK = 32,
+    WHELK_TTY_ISTRIP = 33, WHELK_TTY_INLCR = 34, WHELK_TTY_IGNCR = 35,
+    WHELK_TTY_ICRNL = 36, WHELK_TTY_IUCLC = 37, WHELK_TTY_IXON = 38,
+    WHELK_TTY_IXANY = 39, WHELK_TTY_IXOFF = 40, WHELK_TTY_IMAXBEL = 41,
+    WHELK_TTY_IUTF8 = 42,
+    WHELK_TTY_ISIG = 50, WHELK_TTY_ICANON = 51, WHELK_TTY_XCASE = 52,
+    WHELK_TTY_ECHO = 53, WHELK_TTY_ECHOE = 54, WHELK_TTY_ECHOK = 55,
+    WHELK_TTY_ECHONL = 56, WHELK_TTY_NOFLSH = 57, WHELK_TTY_TOSTOP = 58,
+    WHELK_TTY_IEXTEN = 59, WHELK_TTY_ECHOCTL = 60, WHELK_TTY_ECHOKE = 61,
+    WHELK_TTY_PENDIN = 62,
+    WHELK_TTY_OPOST = 70, WHELK_TTY_OLCUC = 71, WHELK_TTY_ONLCR = 72,
+    WHELK_TTY_OCRNL = 73, WHELK_TTY_ONOCR = 74, WHELK_TTY_ONLRET = 75,
+    WHELK_TTY_CS7 = 90, WHELK_TTY_CS8 = 91, WHELK_TTY_PARENB = 92,
+    WHELK_TTY_PARODD = 93,
+    WHELK_TTY_OP_ISPEED = 128, WHELK_TTY_OP_OSPEED = 129
+};
+
+typedef struct whelk_tty_mode {
+    uint8_t opcode;
+    uint32_t value;
+} whelk_tty_mode;
+
+/* A parsed pty-req. Modes keep the client's order; unknown opcodes in
+ * 1..159 are kept too (an application may skip them). */
+typedef struct whelk_pty {
+    char term[64];
+    uint32_t cols, rows, width_px, height_px;
+    unsigned n_modes;
+    whelk_tty_mode modes[WHELK_MAX_TTY_MODES];
+} whelk_pty;
+
+/* The session handler: every callback is optional. A request callback
+ * returns 0 to grant the request (CHANNEL_SUCCESS when a reply is wanted)
+ * or a negative value to refuse it (CHANNEL_FAILURE); a missing callback
+ * refuses. Arguments are valid only during the call. */
+typedef struct whelk_session_handler {
+    int (*pty_req)(whelk_session *s, const whelk_pty *pty, void *user);
+    int (*env)(whelk_session *s, const char *name, const char *value,
+               void *user);
+    int (*shell)(whelk_session *s, void *user);
+    /* |command| is NUL-terminated; a command with a NUL byte is refused
+     * before this is called. */
+    int (*exec)(whelk_session *s, const char *command, void *user);
+    int (*subsystem)(whelk_session *s, const char *name, void *user);
+    int (*window_change)(whelk_session *s, uint32_t cols, uint32_t rows,
+                         uint32_t width_px, uint32_t height_px, void *user);
+    /* |name| without "SIG", e.g. "INT". */
+    int (*signal)(whelk_session *s, const char *name, void *user);
+    int (*brk)(whelk_session *s, uint32_t ms, void *user); /* RFC 4335 */
+    int (*xon_xoff)(whelk_session *s, int client_can_do, void *user);
+
+    /* Client data (stdin), in order, only after the program started. The
+     * bytes count against the window until whelk_session_consumed. */
+    void (*data)(whelk_session *s, const uint8_t *data, size_t len,
+                 void *user);
+    /* Extended data from the client (rare; type 1 is "stderr"). */
+    void (*extended_data)(whelk_session *s, uint32_t type,
+                          const uint8_t *data, size_t len, void *user);
+    /* The client sent EOF (after all its data was delivered). */
+    void (*eof)(whelk_session *s, void *user);
+    /* The channel is gone (both sides closed, or the connection ended);
+     * |s| is invalid after this returns. Free per-session state here. */
+    void (*closed)(whelk_session *s, void *user);
+    /* Output buffered beyond the bound: stop producing. */
+    void (*stop_writing)(whelk_session *s, void *user);
+    /* Room again: produce more. */
+    void (*start_writing)(whelk_session *s, void *user);
+} whelk_session_handler;
+
+/* Attaches |h| (copied) and |user| to a session; usually called from the
+ * session_open callback. */
+WHELK_EXTERN void whelk_session_set_handler(whelk_session *s,
+                                            const whelk_session_handler *h,
+                                            void *user);
+WHELK_EXTERN void *whelk_session_user(const whelk_session *s);
+WHELK_EXTERN whelk_conn *whelk_session_conn(const whelk_session *s);
+/* Our channel number, for log lines. */
+WHELK_EXTERN uint32_t whelk_session_id(const whelk_session *s);
+
+/* Queues program output (stdout) or stderr (extended data type 1). Returns
+ * the number of bytes taken, which is less than |len| when the per-channel
+ * output bound is reached (stop_writing is then called), or a negative
+ * error (WHELK_ERR_STATE after EOF or CLOSE was sent). */
+WHELK_EXTERN ssize_t whelk_session_write(whelk_session *s, const void *data,
+                                         size_t len);
+WHELK_EXTERN ssize_t whelk_session_write_stderr(whelk_session *s,
+                                                const void *data, size_t len);
+/* How many bytes whelk_session_write would take now. */
+WHELK_EXTERN size_t whelk_session_write_room(const whelk_session *s);
+/* Reports |n| bytes of delivered client data as consumed (written to the
+ * program), letting the window re-open. */
+WHELK_EXTERN void whelk_session_consumed(whelk_session *s, size_t n);
+/* The following are sent after all output queued before them, in the
+ * order they are called. */
+WHELK_EXTERN int whelk_session_send_eof(whelk_session *s);
+WHELK_EXTERN int whelk_session_exit_status(whelk_session *s,
+                                           uint32_t status);
+/* |name| without "SIG" (e.g. "TERM"). */
+WHELK_EXTERN int whelk_session_exit_signal(whelk_session *s,
+                                           const char *name, int core_dumped,
+                                           const char *message);
+/* Closes the channel once queued output has gone ("lose connection"). */
+WHELK_EXTERN int whelk_session_close(whelk_session *s);
+/* Tells the client the program stopped reading its input
+ * (eow@openssh.com); sent at once, only to peers that understand it. */
+WHELK_EXTERN int whelk_session_send_eow(whelk_session *s);
+/* Non-zero when the client has sent EOF. */
+WHELK_EXTERN int whelk_session_peer_eof(const whelk_session *s);
+
+/* The peer's current receive window (diagnostics and tests). */
+WHELK_EXTERN uint32_t whelk_session_peer_window(const whelk_session *s);
 
 #ifdef __cplusplus
 }

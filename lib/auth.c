@@ -1,0 +1,544 @@
+/*
+ * auth: the server side of SSH user authentication (RFC 4252), with the
+ * publickey (section 7), password (section 8) and keyboard-interactive
+ * (RFC 4256) methods.
+ *
+ * Decisions belong to the application (whelk_callbacks); this module
+ * parses requests, checks publickey signatures over the exact bytes of
+ * RFC 4252 section 7, counts failures, delays failure replies without
+ * blocking other connections (a timer, not a sleep), and writes every
+ * authentication event as one log line in the words OpenSSH's sshd uses,
+ * each with the client's address, so existing brute-force blockers work.
+ */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "key.h"
+
+#define MAX_USER 256        /* longer user names are refused */
+#define MAX_PASSWORD 1024
+
+enum wait_kind {
+    WAIT_NONE,
+    WAIT_DECISION,   /* the application answered WHELK_AUTH_PENDING */
+    WAIT_DELAY       /* a failure reply is held until delay_until */
+};
+
+enum method { M_NONE, M_PUBKEY, M_PASSWORD, M_KBDINT };
+
+struct wk_auth {
+    char user[MAX_USER + 1];     /* raw name the client sent */
+    char user_log[MAX_USER * 4 + 1]; /* escaped copy for log lines */
+    int have_user;
+    int user_valid;
+    unsigned failures;
+    int banner_sent;
+    int wait;
+    uint64_t delay_until;
+    /* What the pending decision was about, to finish it later. */
+    int pending_method;
+    int pending_is_query;
+    char key_desc[96];           /* "ED25519 SHA256:..." */
+    wk_buf pk_alg, pk_blob;      /* for PK_OK after a pending query */
+    /* keyboard-interactive */
+    int kbd_active;
+    unsigned kbd_round;
+    unsigned kbd_count;
+    /* A failure reply waiting for the delay to pass. */
+    int delayed_failure;
+};
+
+int wk_auth_init(whelk_conn *c)
+{
+    c->auth = calloc(1, sizeof(*c->auth));
+    if (!c->auth) return WHELK_ERR_NOMEM;
+    wk_buf_init(&c->auth->pk_alg, 64);
+    wk_buf_init(&c->auth->pk_blob, 16384);
+    return 0;
+}
+
+void wk_auth_free(whelk_conn *c)
+{
+    if (!c->auth) return;
+    wk_buf_free(&c->auth->pk_alg);
+    wk_buf_free(&c->auth->pk_blob);
+    OPENSSL_cleanse(c->auth, sizeof(*c->auth));
+    free(c->auth);
+    c->auth = NULL;
+}
+
+const char *wk_auth_user(const whelk_conn *c)
+{
+    return c->auth && c->auth->have_user ? c->auth->user_log : NULL;
+}
+
+int wk_auth_blocked(const whelk_conn *c)
+{
+    return c->auth && c->auth->wait != WAIT_NONE;
+}
+
+uint64_t wk_auth_expiry(const whelk_conn *c)
+{
+    if (c->auth && c->auth->wait == WAIT_DELAY) return c->auth->delay_until;
+    return UINT64_MAX;
+}
+
+static const char *methods_allowed(const whelk_conn *c)
+{
+    uint64_t m = c->cfg->set[WHELK_SET_AUTH_METHODS];
+    static const char *table[8] = {
+        "",
+        "publickey",
+        "password",
+        "publickey,password",
+        "keyboard-interactive",
+        "publickey,keyboard-interactive",
+        "password,keyboard-interactive",
+        "publickey,password,keyboard-interactive",
+    };
+    return table[m & 7];
+}
+
+static int send_failure(whelk_conn *c)
+{
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_FAILURE);
+    if (!b || wk_buf_put_cstring(b, methods_allowed(c)) ||
+        wk_buf_put_bool(b, 0))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
+static const char *method_log_name(int method)
+{
+    switch (method) {
+    case M_PUBKEY: return "publickey";
+    case M_PASSWORD: return "password";
+    case M_KBDINT: return "keyboard-interactive";
+    }
+    return "none";
+}
+
+static int succeed(whelk_conn *c, int method)
+{
+    wk_auth *a = c->auth;
+    if (method == M_PUBKEY)
+        wk_log(c, WHELK_LOG_INFO, "Accepted publickey for %s from %s port %d "
+               "ssh2: %s", a->user_log, c->peer_addr, c->peer_port,
+               a->key_desc);
+    else
+        wk_log(c, WHELK_LOG_INFO, "Accepted %s for %s from %s port %d ssh2",
+               method_log_name(method), a->user_log, c->peer_addr,
+               c->peer_port);
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_SUCCESS);
+    if (!b) return WHELK_ERR_NOMEM;
+    int rc = wk_msg_end(c, &m);
+    if (rc) return rc;
+    c->user_name = strdup(a->user);
+    if (!c->user_name) return WHELK_ERR_NOMEM;
+    c->authenticated = 1;
+    a->wait = WAIT_NONE;
+    if (c->cb.authenticated)
+        c->cb.authenticated(c, a->user, method_log_name(method), c->user);
+    return 0;
+}
+
+/* A counted failure: logged, then answered after the failure delay; past
+ * the limit the connection ends instead. */
+static int fail(whelk_conn *c, int method, int log_it)
+{
+    wk_auth *a = c->auth;
+    a->failures++;
+    if (log_it) {
+        const char *inv = a->user_valid ? "" : "invalid user ";
+        if (method == M_PUBKEY)
+            wk_log(c, WHELK_LOG_INFO,
+                   "Failed publickey for %s%s from %s port %d ssh2: %s", inv,
+                   a->user_log, c->peer_addr, c->peer_port, a->key_desc);
+        else
+            wk_log(c, WHELK_LOG_INFO,
+                   "Failed %s for %s%s from %s port %d ssh2",
+                   method_log_name(method), inv, a->user_log, c->peer_addr,
+                   c->peer_port);
+    }
+    if (a->failures > c->cfg->set[WHELK_SET_MAX_AUTH_TRIES]) {
+        wk_log(c, WHELK_LOG_INFO,
+               "maximum authentication attempts exceeded for %s%s from %s "
+               "port %d ssh2 [preauth]",
+               a->user_valid ? "" : "invalid user ", a->user_log,
+               c->peer_addr, c->peer_port);
+        return wk_fatal(c, WHELK_ERR_AUTH,
+                        WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+                        "Too many authentication failures");
+    }
+    uint64_t delay = c->cfg->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
+    if (delay == 0 || !log_it) return send_failure(c);
+    a->wait = WAIT_DELAY;
+    a->delay_until = c->now_ms + delay;
+    a->delayed_failure = 1;
+    return 0;
+}
+
+int wk_auth_handle_expiry(whelk_conn *c, uint64_t now)
+{
+    wk_auth *a = c->auth;
+    if (!a || a->wait != WAIT_DELAY || now < a->delay_until) return 0;
+    a->wait = WAIT_NONE;
+    if (a->delayed_failure) {
+        a->delayed_failure = 0;
+        return send_failure(c);
+    }
+    return 0;
+}
+
+static int send_banner_once(whelk_conn *c)
+{
+    wk_auth *a = c->auth;
+    if (a->banner_sent || !c->cfg->banner) return 0;
+    a->banner_sent = 1;
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_BANNER);
+    if (!b || wk_buf_put_cstring(b, c->cfg->banner) ||
+        wk_buf_put_cstring(b, ""))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
+static void describe_key(const whelk_key *key, char *out, size_t outlen)
+{
+    char fp[80];
+    if (whelk_key_fingerprint(key, fp, sizeof(fp)) != 0)
+        snprintf(fp, sizeof(fp), "SHA256:?");
+    snprintf(out, outlen, "%s %s", whelk_key_short_name(key), fp);
+}
+
+static int send_pk_ok(whelk_conn *c, const uint8_t *alg, size_t alg_len,
+                      const uint8_t *blob, size_t blob_len)
+{
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_PK_OK);
+    if (!b || wk_buf_put_string(b, alg, alg_len) ||
+        wk_buf_put_string(b, blob, blob_len))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
+/* Applies a decision to the request it answers. */
+static int finish_decision(whelk_conn *c, int method, int is_query,
+                           whelk_auth_result res)
+{
+    wk_auth *a = c->auth;
+    if (res == WHELK_AUTH_PENDING) {
+        a->wait = WAIT_DECISION;
+        a->pending_method = method;
+        a->pending_is_query = is_query;
+        return 0;
+    }
+    int allow = res == WHELK_AUTH_ALLOW && a->user_valid;
+    if (is_query) {
+        /* A rejected key offer counts (as in sshd) but is neither logged
+         * as a failure nor delayed: clients offer several keys. */
+        if (allow)
+            return send_pk_ok(c, wk_buf_data(&a->pk_alg),
+                              wk_buf_used(&a->pk_alg),
+                              wk_buf_data(&a->pk_blob),
+                              wk_buf_used(&a->pk_blob));
+        return fail(c, method, 0);
+    }
+    if (allow) return succeed(c, method);
+    return fail(c, method, 1);
+}
+
+int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
+                         uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    wk_auth *a = c->auth;
+    if (!a || a->wait != WAIT_DECISION || result == WHELK_AUTH_PENDING)
+        return WHELK_ERR_STATE;
+    a->wait = WAIT_NONE;
+    int rc = finish_decision(c, a->pending_method, a->pending_is_query,
+                             result);
+    if (rc) return rc;
+    if (a->wait == WAIT_NONE && c->state != WK_ST_CLOSED) {
+        /* Input that arrived meanwhile is processed now. */
+        return whelk_conn_handle_expiry(c, now_ms);
+    }
+    return 0;
+}
+
+/* RFC 4252 section 7: the bytes a publickey signature covers. */
+static int build_signed_data(whelk_conn *c, wk_buf *out, const uint8_t *user,
+                             size_t user_len, const uint8_t *service,
+                             size_t service_len, const uint8_t *alg,
+                             size_t alg_len, const uint8_t *blob,
+                             size_t blob_len)
+{
+    int rc = wk_buf_put_string(out, c->session_id, c->session_id_len);
+    if (!rc) rc = wk_buf_put_u8(out, SSH_MSG_USERAUTH_REQUEST);
+    if (!rc) rc = wk_buf_put_string(out, user, user_len);
+    if (!rc) rc = wk_buf_put_string(out, service, service_len);
+    if (!rc) rc = wk_buf_put_cstring(out, "publickey");
+    if (!rc) rc = wk_buf_put_bool(out, 1);
+    if (!rc) rc = wk_buf_put_string(out, alg, alg_len);
+    if (!rc) rc = wk_buf_put_string(out, blob, blob_len);
+    return rc;
+}
+
+static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
+                        size_t user_len, const uint8_t *service,
+                        size_t service_len)
+{
+    wk_auth *a = c->auth;
+    int has_sig;
+    const uint8_t *alg, *blob, *sig = NULL;
+    size_t alg_len, blob_len, sig_len = 0;
+    int rc = wk_get_bool(r, &has_sig);
+    if (!rc) rc = wk_get_string(r, &alg, &alg_len, 64);
+    if (!rc) rc = wk_get_string(r, &blob, &blob_len, 16384);
+    if (!rc && has_sig) rc = wk_get_string(r, &sig, &sig_len, 16384);
+    if (!rc) rc = wk_reader_end(r);
+    if (rc)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed publickey request");
+    char algname[65];
+    memcpy(algname, alg, alg_len);
+    algname[alg_len] = 0;
+    if (memchr(alg, 0, alg_len)) algname[0] = 0;
+
+    whelk_key *key = NULL;
+    if (whelk_key_parse_public_blob(blob, blob_len, &key) != 0 ||
+        !wk_key_sig_alg_ok(key, algname)) {
+        char esc[80];
+        wk_escape(esc, sizeof(esc), alg, alg_len);
+        wk_log(c, WHELK_LOG_INFO,
+               "refusing publickey of type %s for %s from %s port %d",
+               esc, a->user_log, c->peer_addr, c->peer_port);
+        whelk_key_free(key);
+        return fail(c, M_PUBKEY, 0);
+    }
+    describe_key(key, a->key_desc, sizeof(a->key_desc));
+    wk_buf signed_data;
+    wk_buf_init(&signed_data, 32768);
+    if (has_sig) {
+        rc = build_signed_data(c, &signed_data, user, user_len, service,
+                               service_len, alg, alg_len, blob, blob_len);
+        if (rc) goto out;
+        if (wk_key_verify(key, algname, wk_buf_data(&signed_data),
+                          wk_buf_used(&signed_data), sig, sig_len) != 0) {
+            wk_log(c, WHELK_LOG_INFO,
+                   "bad signature from %s for %s from %s port %d",
+                   a->key_desc, a->user_log, c->peer_addr, c->peer_port);
+            rc = fail(c, M_PUBKEY, 1);
+            goto out;
+        }
+    } else {
+        wk_buf_reset(&a->pk_alg);
+        wk_buf_reset(&a->pk_blob);
+        if ((rc = wk_buf_put(&a->pk_alg, alg, alg_len)) != 0 ||
+            (rc = wk_buf_put(&a->pk_blob, blob, blob_len)) != 0)
+            goto out;
+    }
+    whelk_auth_result res = WHELK_AUTH_DENY;
+    if (c->cb.auth_publickey) {
+        whelk_auth_pubkey req = {
+            .user = a->user,
+            .algorithm = algname,
+            .key = key,
+            .key_blob = blob,
+            .key_blob_len = blob_len,
+            .signature = sig,
+            .signature_len = sig_len,
+            .signed_data = has_sig ? wk_buf_data(&signed_data) : NULL,
+            .signed_data_len = has_sig ? wk_buf_used(&signed_data) : 0,
+        };
+        res = c->cb.auth_publickey(c, &req, c->user);
+    }
+    rc = finish_decision(c, M_PUBKEY, !has_sig, res);
+out:
+    wk_buf_free(&signed_data);
+    whelk_key_free(key);
+    return rc;
+}
+
+static int do_password(whelk_conn *c, wk_reader *r)
+{
+    wk_auth *a = c->auth;
+    int change;
+    const uint8_t *pw;
+    size_t pw_len;
+    int rc = wk_get_bool(r, &change);
+    if (!rc) rc = wk_get_string(r, &pw, &pw_len, MAX_PASSWORD);
+    if (rc)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed password request");
+    /* A password change request is answered as a failure. */
+    if (change) return fail(c, M_PASSWORD, 1);
+    char *copy = malloc(pw_len + 1);
+    if (!copy) return WHELK_ERR_NOMEM;
+    memcpy(copy, pw, pw_len);
+    copy[pw_len] = 0;
+    whelk_auth_result res = WHELK_AUTH_DENY;
+    if (c->cb.auth_password && !memchr(pw, 0, pw_len))
+        res = c->cb.auth_password(c, a->user, copy, pw_len, c->user);
+    whelk_free_secret(copy, pw_len + 1);
+    return finish_decision(c, M_PASSWORD, 0, res);
+}
+
+static int send_info_request(whelk_conn *c, const whelk_kbdint_prompts *pr)
+{
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_PK_OK); /* 60 */
+    if (!b) return WHELK_ERR_NOMEM;
+    int rc = wk_buf_put_cstring(b, pr->name ? pr->name : "");
+    if (!rc) rc = wk_buf_put_cstring(b, pr->instruction ? pr->instruction
+                                                        : "");
+    if (!rc) rc = wk_buf_put_cstring(b, "");
+    if (!rc) rc = wk_buf_put_u32(b, pr->count);
+    for (unsigned i = 0; !rc && i < pr->count; i++) {
+        rc = wk_buf_put_cstring(b, pr->prompt[i] ? pr->prompt[i] : "");
+        if (!rc) rc = wk_buf_put_bool(b, pr->echo[i]);
+    }
+    return rc ? rc : wk_msg_end(c, &m);
+}
+
+static int kbdint_round(whelk_conn *c)
+{
+    wk_auth *a = c->auth;
+    whelk_kbdint_prompts pr;
+    memset(&pr, 0, sizeof(pr));
+    if (!c->cb.auth_kbdint_prompts ||
+        c->cb.auth_kbdint_prompts(c, a->user, a->kbd_round, &pr, c->user) <
+            0 ||
+        pr.count > WHELK_KBDINT_MAX_PROMPTS) {
+        a->kbd_active = 0;
+        return fail(c, M_KBDINT, 1);
+    }
+    a->kbd_active = 1;
+    a->kbd_count = pr.count;
+    return send_info_request(c, &pr);
+}
+
+static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    wk_auth *a = c->auth;
+    if (!a->kbd_active)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "unexpected keyboard-interactive response");
+    wk_reader r;
+    uint8_t type;
+    uint32_t count;
+    wk_reader_init(&r, p, n);
+    wk_get_u8(&r, &type);
+    int rc = wk_get_u32(&r, &count);
+    if (rc || count != a->kbd_count)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed keyboard-interactive response");
+    char *answers[WHELK_KBDINT_MAX_PROMPTS] = {0};
+    size_t lens[WHELK_KBDINT_MAX_PROMPTS] = {0};
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        const uint8_t *s;
+        if ((rc = wk_get_string(&r, &s, &lens[i], MAX_PASSWORD)) != 0) break;
+        if (memchr(s, 0, lens[i])) { rc = WHELK_ERR_PROTO; break; }
+        if (!(answers[i] = malloc(lens[i] + 1))) { rc = WHELK_ERR_NOMEM;
+                                                   break; }
+        memcpy(answers[i], s, lens[i]);
+        answers[i][lens[i]] = 0;
+    }
+    if (!rc) rc = wk_reader_end(&r);
+    if (rc == 0) {
+        int more = 0;
+        whelk_auth_result res = WHELK_AUTH_DENY;
+        a->kbd_active = 0;
+        if (c->cb.auth_kbdint_answers)
+            res = c->cb.auth_kbdint_answers(
+                c, a->user, a->kbd_round, count,
+                (const char *const *)answers, &more, c->user);
+        if (res == WHELK_AUTH_DENY && more && a->kbd_round < 8) {
+            a->kbd_round++;
+            rc = kbdint_round(c);
+        } else {
+            rc = finish_decision(c, M_KBDINT, 0, res);
+        }
+    } else if (!whelk_err_is_fatal(rc)) {
+        rc = wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                      "malformed keyboard-interactive response");
+    }
+    for (uint32_t i = 0; i < WHELK_KBDINT_MAX_PROMPTS; i++)
+        if (answers[i]) whelk_free_secret(answers[i], lens[i] + 1);
+    return rc;
+}
+
+static void set_user(whelk_conn *c, const uint8_t *user, size_t len)
+{
+    wk_auth *a = c->auth;
+    if (a->have_user && strlen(a->user) == len &&
+        memcmp(a->user, user, len) == 0)
+        return;
+    memcpy(a->user, user, len);
+    a->user[len] = 0;
+    wk_escape(a->user_log, sizeof(a->user_log), user, len);
+    a->have_user = 1;
+    a->user_valid = !memchr(user, 0, len) && len > 0 &&
+                    (!c->cb.user_valid ||
+                     c->cb.user_valid(c, a->user, c->user));
+    if (!a->user_valid)
+        wk_log(c, WHELK_LOG_INFO, "Invalid user %s from %s port %d",
+               a->user_log, c->peer_addr, c->peer_port);
+}
+
+int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
+                     size_t len)
+{
+    wk_auth *a = c->auth;
+    if (type == SSH_MSG_USERAUTH_INFO_RESPONSE)
+        return on_info_response(c, payload, len);
+    if (type != SSH_MSG_USERAUTH_REQUEST)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "unexpected authentication message %u", type);
+    wk_reader r;
+    uint8_t t;
+    const uint8_t *user, *service, *method;
+    size_t user_len, service_len, method_len;
+    wk_reader_init(&r, payload, len);
+    wk_get_u8(&r, &t);
+    int rc = wk_get_string(&r, &user, &user_len, MAX_USER);
+    if (rc == WHELK_ERR_TOOBIG)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_ILLEGAL_USER_NAME,
+                        "user name too long");
+    if (!rc) rc = wk_get_string(&r, &service, &service_len, 64);
+    if (!rc) rc = wk_get_string(&r, &method, &method_len, 64);
+    if (rc)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed authentication request");
+    if (service_len != 14 || memcmp(service, "ssh-connection", 14) != 0)
+        return wk_fatal(c, WHELK_ERR_PROTO,
+                        WHELK_DISCONNECT_SERVICE_NOT_AVAILABLE,
+                        "requested service not available");
+    set_user(c, user, user_len);
+    /* A new request abandons an unfinished keyboard-interactive one. */
+    a->kbd_active = 0;
+    if ((rc = send_banner_once(c)) != 0) return rc;
+
+    uint64_t allowed = c->cfg->set[WHELK_SET_AUTH_METHODS];
+#define IS(name) (method_len == strlen(name) && !memcmp(method, name, \
+                                                         method_len))
+    if (IS("publickey") && (allowed & WHELK_AUTH_METHOD_PUBLICKEY))
+        return do_publickey(c, &r, user, user_len, service, service_len);
+    if (IS("password") && (allowed & WHELK_AUTH_METHOD_PASSWORD))
+        return do_password(c, &r);
+    if (IS("keyboard-interactive") && (allowed & WHELK_AUTH_METHOD_KBDINT)) {
+        a->kbd_round = 0;
+        return kbdint_round(c);
+    }
+    if (IS("none")) return send_failure(c); /* not counted, as in sshd */
+#undef IS
+    /* An unknown or disabled method: a failure that counts. */
+    return fail(c, M_NONE, 0);
+}

@@ -1,0 +1,156 @@
+/*
+ * config: building a whelk_config. Lists are checked against the
+ * algorithms the library implements so a typo fails at start-up, not at
+ * the first connection.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "cipher.h"
+#include "kex.h"
+#include "ssh.h"
+
+int wk_default_rand(uint8_t *out, size_t len, void *user)
+{
+    (void)user;
+    if (len > INT32_MAX) return WHELK_ERR_INVAL;
+    return RAND_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
+}
+
+static const uint64_t setting_defaults[WHELK_SET_COUNT_] = {
+    [WHELK_SET_LOGIN_GRACE_MS] = 120000,
+    [WHELK_SET_VERSION_TIMEOUT_MS] = 30000,
+    [WHELK_SET_MAX_AUTH_TRIES] = 6,
+    [WHELK_SET_AUTH_FAIL_DELAY_MS] = 150,
+    [WHELK_SET_AUTH_METHODS] = WHELK_AUTH_METHOD_PUBLICKEY,
+    [WHELK_SET_REKEY_BYTES] = 1ull << 30,
+    [WHELK_SET_REKEY_MS] = 3600000,
+    [WHELK_SET_MAX_SESSIONS] = 10,
+    [WHELK_SET_WINDOW] = 2u << 20,
+    [WHELK_SET_MAX_PACKET] = 32768,
+    [WHELK_SET_OUT_BUFFER] = 2u << 20,
+};
+
+whelk_config *whelk_config_new(void)
+{
+    whelk_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) return NULL;
+    cfg->rand = wk_default_rand;
+    memcpy(cfg->set, setting_defaults, sizeof(cfg->set));
+    return cfg;
+}
+
+void whelk_config_free(whelk_config *cfg)
+{
+    if (!cfg) return;
+    for (unsigned i = 0; i < cfg->n_host_keys; i++)
+        whelk_key_free(cfg->host_keys[i]);
+    free(cfg->kex);
+    free(cfg->ciphers);
+    free(cfg->macs);
+    free(cfg->banner);
+    free(cfg);
+}
+
+int whelk_config_add_host_key(whelk_config *cfg, whelk_key *key)
+{
+    if (!key || !whelk_key_has_private(key)) return WHELK_ERR_INVAL;
+    if (cfg->n_host_keys >= WK_MAX_HOST_KEYS) return WHELK_ERR_LIMIT;
+    cfg->host_keys[cfg->n_host_keys++] = key;
+    return 0;
+}
+
+void whelk_config_set_rand(whelk_config *cfg, whelk_rand_cb cb, void *user)
+{
+    cfg->rand = cb ? cb : wk_default_rand;
+    cfg->rand_user = cb ? user : NULL;
+}
+
+/* Checks every name of |list| with |known|, then stores a copy. */
+static int set_list(char **slot, const char *list,
+                    int (*known)(const char *name, size_t len))
+{
+    if (!list) {
+        free(*slot);
+        *slot = NULL;
+        return 0;
+    }
+    size_t n = strlen(list), pos = 0, nl;
+    const uint8_t *name;
+    if (n == 0 || n > 4096) return WHELK_ERR_INVAL;
+    while (wk_namelist_next((const uint8_t *)list, n, &pos, &name, &nl))
+        if (nl == 0 || !known((const char *)name, nl))
+            return WHELK_ERR_UNSUPPORTED;
+    char *copy = strdup(list);
+    if (!copy) return WHELK_ERR_NOMEM;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static int known_kex(const char *n, size_t l) { return !!wk_kex_find(n, l); }
+static int known_cipher(const char *n, size_t l)
+{
+    return !!wk_cipher_find(n, l);
+}
+static int known_mac(const char *n, size_t l) { return !!wk_mac_find(n, l); }
+
+int whelk_config_set_kex(whelk_config *cfg, const char *list)
+{
+    return set_list(&cfg->kex, list, known_kex);
+}
+
+int whelk_config_set_ciphers(whelk_config *cfg, const char *list)
+{
+    return set_list(&cfg->ciphers, list, known_cipher);
+}
+
+int whelk_config_set_macs(whelk_config *cfg, const char *list)
+{
+    return set_list(&cfg->macs, list, known_mac);
+}
+
+int whelk_config_set_banner(whelk_config *cfg, const char *text)
+{
+    char *copy = NULL;
+    if (text) {
+        if (strlen(text) > 64 * 1024) return WHELK_ERR_TOOBIG;
+        if (!(copy = strdup(text))) return WHELK_ERR_NOMEM;
+    }
+    free(cfg->banner);
+    cfg->banner = copy;
+    return 0;
+}
+
+int whelk_config_set(whelk_config *cfg, whelk_setting what, uint64_t value)
+{
+    if ((unsigned)what >= WHELK_SET_COUNT_) return WHELK_ERR_INVAL;
+    switch (what) {
+    case WHELK_SET_WINDOW:
+        if (value == 0 || value > UINT32_MAX) return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_MAX_PACKET:
+        /* Room for the channel header inside a maximum-size packet. */
+        if (value < 512 || value > WK_MAX_PACKET_LEN - 1024)
+            return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_MAX_AUTH_TRIES:
+    case WHELK_SET_MAX_SESSIONS:
+        if (value == 0 || value > 1024) return WHELK_ERR_INVAL;
+        break;
+    default:
+        break;
+    }
+    cfg->set[what] = value;
+    return 0;
+}
+
+uint64_t whelk_config_get(const whelk_config *cfg, whelk_setting what)
+{
+    if ((unsigned)what >= WHELK_SET_COUNT_) return 0;
+    return cfg->set[what];
+}

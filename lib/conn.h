@@ -1,0 +1,138 @@
+/*
+ * conn: the connection object shared by the engine's modules.
+ *
+ * transport.c owns the byte streams, version exchange, key exchange and
+ * message dispatch; auth.c the user authentication state; channel.c the
+ * connection protocol. They meet here: this header defines struct
+ * whelk_conn and the few internal calls they use on each other.
+ */
+#ifndef WHELK_CONN_H
+#define WHELK_CONN_H
+
+#include "whelk/whelk.h"
+
+#include "buf.h"
+#include "cipher.h"
+#include "config.h"
+#include "kex.h"
+#include "ssh.h"
+
+/* Bounds a peer cannot raise. */
+#define WK_IN_MAX (2 * WK_MAX_PACKET_LEN + 64)   /* undecoded input */
+#define WK_OUT_MAX (16u << 20)                    /* encrypted output */
+#define WK_DEFERRED_MAX (8u << 20)                /* held during kex */
+
+enum wk_conn_state {
+    WK_ST_VERSION,   /* waiting for the peer's identification line */
+    WK_ST_PACKETS,   /* binary packets */
+    WK_ST_CLOSED     /* disconnected; only output draining remains */
+};
+
+enum wk_kex_phase {
+    WK_KEX_NONE,         /* no exchange in progress */
+    WK_KEX_STARTED,      /* KEXINIT sent and/or received */
+    WK_KEX_WAIT_NEWKEYS  /* reply and NEWKEYS sent, peer's NEWKEYS due */
+};
+
+typedef struct wk_auth wk_auth;
+typedef struct wk_chans wk_chans;
+
+struct whelk_conn {
+    const whelk_config *cfg;
+    whelk_callbacks cb;
+    void *user;
+    char peer_addr[64];
+    int peer_port;
+    int state;
+    int err;                 /* the fatal error that ended it, if any */
+
+    wk_buf in;               /* raw bytes not yet decoded */
+    wk_buf out;              /* encrypted bytes for the peer */
+    wk_buf deferred;         /* payloads held while keys change */
+    wk_pkt_dir *rx, *tx;
+
+    char v_c[256], v_s[256]; /* identification strings, no CR LF */
+
+    /* Key exchange. */
+    int kex_phase;
+    int kex_sent_init;       /* our KEXINIT of this exchange is out */
+    int kex_got_init;        /* the peer's has arrived */
+    int kex_count;           /* completed exchanges */
+    int strict;              /* kex-strict-c-v00 seen in the first KEXINIT */
+    int ext_info_c;          /* the client takes RFC 8308 EXT_INFO */
+    int ignore_guess;        /* drop the peer's wrongly guessed packet */
+    wk_buf my_kexinit, peer_kexinit;
+    const wk_kex_alg *kex;
+    const whelk_key *hostkey;
+    char kex_name[64], hostkey_alg[32];
+    const wk_cipher_alg *enc[2]; /* [0] client to server, [1] back */
+    const wk_mac_alg *mac[2];
+    char cur_kex[64], cur_hostkey[32], cur_cipher[2][48], cur_mac[2][48];
+    uint8_t session_id[64];
+    size_t session_id_len;
+    /* Receive keys wait here from our NEWKEYS until the peer's. */
+    uint8_t rx_key[64], rx_iv[32], rx_mac[64];
+    uint64_t rekey_at_ms;    /* time-based rekey deadline */
+
+    uint64_t now_ms;
+    uint64_t version_deadline;
+    uint64_t grace_deadline;
+    int service_ok;          /* ssh-userauth accepted */
+    int authenticated;
+    char *user_name;         /* set once authenticated */
+
+    wk_auth *auth;
+    wk_chans *chans;
+};
+
+/* Outgoing messages. wk_msg_begin starts a packet of |type| and returns
+ * the buffer to append the rest of the payload to (NULL on error); the
+ * payload goes straight into the encrypted output stream, or, while keys
+ * are changing and the message is not part of the exchange, into the
+ * deferred queue. wk_msg_end finishes it. */
+typedef struct wk_msg {
+    wk_buf *b;
+    size_t start;
+    int deferred;
+} wk_msg;
+wk_buf *wk_msg_begin(whelk_conn *c, wk_msg *m, uint8_t type);
+int wk_msg_end(whelk_conn *c, wk_msg *m);
+/* Bytes of encrypted output still queued for the socket. */
+static inline size_t wk_conn_out_pending(const whelk_conn *c)
+{
+    return wk_buf_used(&c->out) + wk_buf_used(&c->deferred);
+}
+
+void wk_log(whelk_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sends DISCONNECT with |reason|, logs |why| and ends the connection.
+ * Returns |err| so callers can write `return wk_fatal(...)`. */
+int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Makes a printable, bounded copy of a peer-supplied name for log lines:
+ * control and non-ASCII bytes become \xNN. */
+void wk_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len);
+int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
+
+/* auth.c */
+int wk_auth_init(whelk_conn *c);
+void wk_auth_free(whelk_conn *c);
+/* Handles messages 50..79 before authentication. */
+int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
+                     size_t len);
+/* Non-zero while a decision or a failure delay holds input back. */
+int wk_auth_blocked(const whelk_conn *c);
+uint64_t wk_auth_expiry(const whelk_conn *c);
+int wk_auth_handle_expiry(whelk_conn *c, uint64_t now);
+const char *wk_auth_user(const whelk_conn *c);
+
+/* channel.c: the connection protocol (messages 80..127). */
+int wk_chans_init(whelk_conn *c);
+void wk_chans_free(whelk_conn *c);
+int wk_chans_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
+                      size_t len);
+/* Gives channels a chance to produce output after the socket drained or
+ * keys changed. */
+int wk_chans_pump(whelk_conn *c);
+
+#endif

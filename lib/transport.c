@@ -1,0 +1,984 @@
+/*
+ * transport: the server side of the SSH transport layer (RFC 4253).
+ *
+ * It owns the byte streams of a connection: the identification exchange
+ * (section 4.2), binary packets (section 6, through cipher.c), key
+ * exchange and re-exchange (sections 7 to 9, through kex.c and key.c),
+ * service requests (section 10), the generic messages (section 11),
+ * OpenSSH's strict key exchange (the Terrapin countermeasure, PROTOCOL
+ * section 1.10) and RFC 8308 ext-info. Everything above the transport is
+ * handed on by message number: 50..79 to auth.c, 80..127 to channel.c.
+ */
+#include "conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "key.h"
+
+#define WK_IDENT "SSH-2.0-whelk_" WHELK_VERSION
+#define KEX_STRICT_C "kex-strict-c-v00@openssh.com"
+#define KEX_STRICT_S "kex-strict-s-v00@openssh.com"
+
+static int send_kexinit(whelk_conn *c);
+
+/* ------------------------------------------------------------------------
+ * Small shared services.
+ */
+
+int wk_rand(whelk_conn *c, uint8_t *out, size_t len)
+{
+    return c->cfg->rand(out, len, c->cfg->rand_user);
+}
+
+void wk_log(whelk_conn *c, int level, const char *fmt, ...)
+{
+    if (!c->cb.log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    c->cb.log(c, level, line, c->user);
+}
+
+void wk_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < dstsize; i++) {
+        uint8_t ch = src[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            dst[o++] = (char)ch;
+        } else {
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[ch >> 4];
+            dst[o++] = hex[ch & 15];
+        }
+    }
+    if (dstsize) dst[o < dstsize ? o : dstsize - 1] = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Output.
+ */
+
+/* Messages that may be sent while keys are being changed (RFC 4253
+ * section 7.1): transport generic ones except service requests, and the
+ * key exchange itself. */
+static int kex_safe_type(uint8_t type)
+{
+    if (type == SSH_MSG_SERVICE_REQUEST || type == SSH_MSG_SERVICE_ACCEPT)
+        return 0;
+    return type < 50 && type != SSH_MSG_EXT_INFO;
+}
+
+wk_buf *wk_msg_begin(whelk_conn *c, wk_msg *m, uint8_t type)
+{
+    if (c->state == WK_ST_CLOSED) return NULL;
+    if (c->kex_sent_init && !kex_safe_type(type)) {
+        /* Held as uint32 length + payload until NEWKEYS has gone out. */
+        m->b = &c->deferred;
+        m->deferred = 1;
+        m->start = wk_buf_used(m->b);
+        if (!wk_buf_extend(m->b, 4)) return NULL;
+    } else {
+        m->b = &c->out;
+        m->deferred = 0;
+        m->start = wk_pkt_begin(m->b);
+    }
+    if (wk_buf_put_u8(m->b, type) != 0) {
+        wk_buf_truncate(m->b, m->start);
+        return NULL;
+    }
+    return m->b;
+}
+
+int wk_msg_end(whelk_conn *c, wk_msg *m)
+{
+    if (m->deferred) {
+        size_t n = wk_buf_used(m->b) - m->start - 4;
+        wk_store_u32(wk_buf_data(m->b) + m->start, (uint32_t)n);
+        return 0;
+    }
+    return wk_pkt_end(c->tx, m->b, m->start, c->cfg->rand,
+                      c->cfg->rand_user);
+}
+
+/* Seals the payloads held during a key change, now under the new keys. */
+static int flush_deferred(whelk_conn *c)
+{
+    wk_reader r;
+    wk_reader_init(&r, wk_buf_data(&c->deferred), wk_buf_used(&c->deferred));
+    while (wk_reader_left(&r) > 0) {
+        const uint8_t *p;
+        size_t n;
+        int rc = wk_get_string(&r, &p, &n, WK_MAX_PACKET_LEN);
+        if (rc) return rc;
+        size_t start = wk_pkt_begin(&c->out);
+        if ((rc = wk_buf_put(&c->out, p, n)) != 0) return rc;
+        rc = wk_pkt_end(c->tx, &c->out, start, c->cfg->rand,
+                        c->cfg->rand_user);
+        if (rc) return rc;
+    }
+    wk_buf_reset(&c->deferred);
+    return 0;
+}
+
+static int send_disconnect(whelk_conn *c, int reason, const char *text)
+{
+    /* Skip the deferral rules: DISCONNECT may always be sent. */
+    size_t start = wk_pkt_begin(&c->out);
+    int rc = wk_buf_put_u8(&c->out, SSH_MSG_DISCONNECT);
+    if (!rc) rc = wk_buf_put_u32(&c->out, (uint32_t)reason);
+    if (!rc) rc = wk_buf_put_cstring(&c->out, text);
+    if (!rc) rc = wk_buf_put_cstring(&c->out, "");
+    if (!rc)
+        rc = wk_pkt_end(c->tx, &c->out, start, c->cfg->rand,
+                        c->cfg->rand_user);
+    return rc;
+}
+
+int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
+{
+    if (c->state == WK_ST_CLOSED) return err;
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    const char *user = wk_auth_user(c);
+    char who[160] = "";
+    if (c->authenticated)
+        snprintf(who, sizeof(who), "user %s ", c->user_name);
+    else if (user)
+        snprintf(who, sizeof(who), "authenticating user %s ", user);
+    wk_log(c, WHELK_LOG_ERROR, "Disconnecting %s%s port %d: %s%s", who,
+           c->peer_addr, c->peer_port, why,
+           c->authenticated ? "" : " [preauth]");
+    /* Before the version exchange ends there are no packets to speak. */
+    if (c->state == WK_ST_PACKETS && reason > 0)
+        send_disconnect(c, reason, why);
+    c->state = WK_ST_CLOSED;
+    c->err = err;
+    return err;
+}
+
+int whelk_conn_disconnect(whelk_conn *conn, int reason,
+                          const char *description)
+{
+    if (conn->state == WK_ST_CLOSED) return 0;
+    if (conn->state == WK_ST_PACKETS)
+        send_disconnect(conn, reason, description ? description : "");
+    wk_log(conn, WHELK_LOG_INFO, "Disconnected from %s port %d: %s",
+           conn->peer_addr, conn->peer_port,
+           description ? description : "by application");
+    conn->state = WK_ST_CLOSED;
+    conn->err = WHELK_ERR_CLOSED;
+    return 0;
+}
+
+static int send_unimplemented(whelk_conn *c, uint32_t seq)
+{
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_UNIMPLEMENTED);
+    if (!b || wk_buf_put_u32(b, seq)) return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
+/* ------------------------------------------------------------------------
+ * Creation and the public accessors.
+ */
+
+int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
+                          const whelk_callbacks *cb, void *user,
+                          const char *peer_addr, int peer_port,
+                          uint64_t now_ms)
+{
+    if (!out || !cfg || !cb || cfg->n_host_keys == 0) return WHELK_ERR_INVAL;
+    whelk_conn *c = calloc(1, sizeof(*c));
+    if (!c) return WHELK_ERR_NOMEM;
+    c->cfg = cfg;
+    c->cb = *cb;
+    c->user = user;
+    snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
+             peer_addr ? peer_addr : "unknown");
+    c->peer_port = peer_port;
+    c->now_ms = now_ms;
+    wk_buf_init(&c->in, WK_IN_MAX);
+    wk_buf_init(&c->out, WK_OUT_MAX);
+    wk_buf_init(&c->deferred, WK_DEFERRED_MAX);
+    wk_buf_init(&c->my_kexinit, 8192);
+    wk_buf_init(&c->peer_kexinit, 64 * 1024);
+    snprintf(c->v_s, sizeof(c->v_s), "%s", WK_IDENT);
+    c->rx = wk_pkt_dir_new();
+    c->tx = wk_pkt_dir_new();
+    int rc = WHELK_ERR_NOMEM;
+    if (!c->rx || !c->tx) goto fail;
+    if ((rc = wk_auth_init(c)) != 0) goto fail;
+    if ((rc = wk_chans_init(c)) != 0) goto fail;
+    uint64_t t = cfg->set[WHELK_SET_VERSION_TIMEOUT_MS];
+    c->version_deadline = t ? now_ms + t : UINT64_MAX;
+    t = cfg->set[WHELK_SET_LOGIN_GRACE_MS];
+    c->grace_deadline = t ? now_ms + t : UINT64_MAX;
+    c->rekey_at_ms = UINT64_MAX;
+    /* Our identification and KEXINIT leave in one flight, before the
+     * client's line arrives: one round trip fewer. */
+    if ((rc = wk_buf_put(&c->out, WK_IDENT "\r\n", strlen(WK_IDENT) + 2)))
+        goto fail;
+    if ((rc = send_kexinit(c)) != 0) goto fail;
+    *out = c;
+    return 0;
+fail:
+    whelk_conn_free(c);
+    return rc;
+}
+
+void whelk_conn_free(whelk_conn *c)
+{
+    if (!c) return;
+    wk_chans_free(c);
+    wk_auth_free(c);
+    wk_pkt_dir_free(c->rx);
+    wk_pkt_dir_free(c->tx);
+    wk_buf_free_secret(&c->in);
+    wk_buf_free(&c->out);
+    wk_buf_free_secret(&c->deferred);
+    wk_buf_free(&c->my_kexinit);
+    wk_buf_free(&c->peer_kexinit);
+    OPENSSL_cleanse(c->rx_key, sizeof(c->rx_key));
+    OPENSSL_cleanse(c->rx_iv, sizeof(c->rx_iv));
+    OPENSSL_cleanse(c->rx_mac, sizeof(c->rx_mac));
+    free(c->user_name);
+    free(c);
+}
+
+void *whelk_conn_user(const whelk_conn *c) { return c->user; }
+void whelk_conn_set_user(whelk_conn *c, void *user) { c->user = user; }
+const char *whelk_conn_peer_addr(const whelk_conn *c) { return c->peer_addr; }
+int whelk_conn_peer_port(const whelk_conn *c) { return c->peer_port; }
+
+const char *whelk_conn_peer_version(const whelk_conn *c)
+{
+    return c->v_c[0] ? c->v_c : NULL;
+}
+
+const char *whelk_conn_user_name(const whelk_conn *c)
+{
+    return c->user_name;
+}
+
+const char *whelk_conn_algorithm(const whelk_conn *c, const char *which)
+{
+    const char *v = NULL;
+    if (!strcmp(which, "kex")) v = c->cur_kex;
+    else if (!strcmp(which, "hostkey")) v = c->cur_hostkey;
+    else if (!strcmp(which, "cipher")) v = c->cur_cipher[1];
+    else if (!strcmp(which, "mac")) v = c->cur_mac[1];
+    return v && v[0] ? v : NULL;
+}
+
+int whelk_conn_is_closed(const whelk_conn *c)
+{
+    return c->state == WK_ST_CLOSED;
+}
+
+int whelk_conn_want_read(const whelk_conn *c)
+{
+    if (c->state == WK_ST_CLOSED) return 0;
+    /* Back-pressure: stop taking input while output is backed up or a
+     * packet is complete but cannot be processed yet. */
+    if (wk_buf_used(&c->out) > WK_OUT_MAX / 2) return 0;
+    if (wk_auth_blocked(c) && wk_buf_used(&c->in) >= WK_MAX_PACKET_LEN)
+        return 0;
+    return wk_buf_used(&c->in) < WK_IN_MAX - 65536;
+}
+
+size_t whelk_conn_out(whelk_conn *c, const uint8_t **data)
+{
+    *data = wk_buf_data(&c->out);
+    return wk_buf_used(&c->out);
+}
+
+void whelk_conn_out_consumed(whelk_conn *c, size_t n)
+{
+    wk_buf_consume(&c->out, n);
+    /* Room in the output lets blocked channels produce again. */
+    if (c->state == WK_ST_PACKETS && c->authenticated && n > 0) {
+        int rc = wk_chans_pump(c);
+        if (rc && whelk_err_is_fatal(rc) && c->state != WK_ST_CLOSED)
+            wk_fatal(c, rc, WHELK_DISCONNECT_BY_APPLICATION, "%s",
+                     whelk_strerror(rc));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Key exchange.
+ */
+
+static const char *hostkey_algs_of(const whelk_key *k)
+{
+    switch (whelk_key_type_of(k)) {
+    case WHELK_KEY_ED25519: return "ssh-ed25519";
+    case WHELK_KEY_ECDSA_P256: return "ecdsa-sha2-nistp256";
+    case WHELK_KEY_RSA: return "rsa-sha2-512,rsa-sha2-256";
+    }
+    return "";
+}
+
+static int send_kexinit(whelk_conn *c)
+{
+    const whelk_config *cfg = c->cfg;
+    char kex[1024], hostkeys[256] = "";
+    snprintf(kex, sizeof(kex), "%s,ext-info-s,%s",
+             cfg->kex ? cfg->kex : wk_kex_default_list, KEX_STRICT_S);
+    for (unsigned i = 0; i < cfg->n_host_keys; i++) {
+        size_t n = strlen(hostkeys);
+        snprintf(hostkeys + n, sizeof(hostkeys) - n, "%s%s", n ? "," : "",
+                 hostkey_algs_of(cfg->host_keys[i]));
+    }
+    const char *ciphers = cfg->ciphers ? cfg->ciphers : wk_cipher_default_list;
+    const char *macs = cfg->macs ? cfg->macs : wk_mac_default_list;
+    const char *lists[WK_KEXL_COUNT] = {kex,    hostkeys, ciphers, ciphers,
+                                        macs,   macs,     "none",  "none",
+                                        "",     ""};
+    wk_buf_reset(&c->my_kexinit);
+    int rc = wk_kexinit_build(&c->my_kexinit, lists, cfg->rand,
+                              cfg->rand_user);
+    if (rc) return rc;
+    size_t start = wk_pkt_begin(&c->out);
+    rc = wk_buf_put(&c->out, wk_buf_data(&c->my_kexinit),
+                    wk_buf_used(&c->my_kexinit));
+    if (!rc)
+        rc = wk_pkt_end(c->tx, &c->out, start, cfg->rand, cfg->rand_user);
+    if (rc) return rc;
+    c->kex_sent_init = 1;
+    c->kex_phase = WK_KEX_STARTED;
+    return 0;
+}
+
+static const whelk_key *find_hostkey(const whelk_conn *c, const char *alg)
+{
+    for (unsigned i = 0; i < c->cfg->n_host_keys; i++) {
+        const whelk_key *k = c->cfg->host_keys[i];
+        if (wk_namelist_has((const uint8_t *)hostkey_algs_of(k),
+                            strlen(hostkey_algs_of(k)), alg))
+            return k;
+    }
+    return NULL;
+}
+
+/* Picks the algorithms from the client's and our KEXINIT. */
+static int negotiate(whelk_conn *c, const wk_kexinit *ki)
+{
+    wk_kexinit mine;
+    int rc = wk_kexinit_parse(wk_buf_data(&c->my_kexinit),
+                              wk_buf_used(&c->my_kexinit), &mine);
+    if (rc) return rc;
+    const char *what = "key exchange";
+    rc = wk_negotiate(ki->list[WK_KEXL_KEX], ki->list_len[WK_KEXL_KEX],
+                      mine.list[WK_KEXL_KEX], mine.list_len[WK_KEXL_KEX],
+                      c->kex_name, sizeof(c->kex_name));
+    /* The markers are not methods: a client listing only them has none. */
+    if (!rc && !(c->kex = wk_kex_find(c->kex_name, strlen(c->kex_name))))
+        rc = WHELK_ERR_NEGOTIATION;
+    if (rc) goto fail;
+    what = "host key";
+    rc = wk_negotiate(ki->list[WK_KEXL_HOSTKEY],
+                      ki->list_len[WK_KEXL_HOSTKEY],
+                      mine.list[WK_KEXL_HOSTKEY],
+                      mine.list_len[WK_KEXL_HOSTKEY], c->hostkey_alg,
+                      sizeof(c->hostkey_alg));
+    if (!rc && !(c->hostkey = find_hostkey(c, c->hostkey_alg)))
+        rc = WHELK_ERR_NEGOTIATION;
+    if (rc) goto fail;
+    for (int d = 0; d < 2; d++) {
+        char name[64];
+        what = d ? "server to client cipher" : "client to server cipher";
+        rc = wk_negotiate(ki->list[WK_KEXL_ENC_C2S + d],
+                          ki->list_len[WK_KEXL_ENC_C2S + d],
+                          mine.list[WK_KEXL_ENC_C2S + d],
+                          mine.list_len[WK_KEXL_ENC_C2S + d], name,
+                          sizeof(name));
+        if (rc) goto fail;
+        c->enc[d] = wk_cipher_find(name, strlen(name));
+        if (!c->enc[d]) { rc = WHELK_ERR_NEGOTIATION; goto fail; }
+        c->mac[d] = NULL;
+        if (c->enc[d]->tag_len == 0) {
+            what = d ? "server to client MAC" : "client to server MAC";
+            rc = wk_negotiate(ki->list[WK_KEXL_MAC_C2S + d],
+                              ki->list_len[WK_KEXL_MAC_C2S + d],
+                              mine.list[WK_KEXL_MAC_C2S + d],
+                              mine.list_len[WK_KEXL_MAC_C2S + d], name,
+                              sizeof(name));
+            if (rc) goto fail;
+            c->mac[d] = wk_mac_find(name, strlen(name));
+            if (!c->mac[d]) { rc = WHELK_ERR_NEGOTIATION; goto fail; }
+        }
+        what = "compression";
+        if (!wk_namelist_has(ki->list[WK_KEXL_COMP_C2S + d],
+                             ki->list_len[WK_KEXL_COMP_C2S + d], "none")) {
+            rc = WHELK_ERR_NEGOTIATION;
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    if (rc == WHELK_ERR_NEGOTIATION) {
+        char theirs[256];
+        int idx = !strcmp(what, "key exchange") ? WK_KEXL_KEX
+                  : !strcmp(what, "host key")   ? WK_KEXL_HOSTKEY
+                                                : -1;
+        if (idx >= 0)
+            wk_escape(theirs, sizeof(theirs), ki->list[idx],
+                      ki->list_len[idx]);
+        else
+            snprintf(theirs, sizeof(theirs), "(see client KEXINIT)");
+        return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "no matching %s method found. Their offer: %s",
+                        what, theirs);
+    }
+    return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                    "bad KEXINIT: %s", whelk_strerror(rc));
+}
+
+static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->kex_got_init)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "KEXINIT during key exchange");
+    wk_kexinit ki;
+    int rc = wk_kexinit_parse(p, n, &ki);
+    if (rc)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed KEXINIT: %s", whelk_strerror(rc));
+    wk_buf_reset(&c->peer_kexinit);
+    if ((rc = wk_buf_put(&c->peer_kexinit, p, n)) != 0)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "KEXINIT too large");
+    c->kex_got_init = 1;
+    if (c->kex_count == 0) {
+        c->strict = wk_namelist_has(ki.list[WK_KEXL_KEX],
+                                    ki.list_len[WK_KEXL_KEX], KEX_STRICT_C);
+        c->ext_info_c = wk_namelist_has(ki.list[WK_KEXL_KEX],
+                                        ki.list_len[WK_KEXL_KEX],
+                                        "ext-info-c");
+        /* Strict kex: KEXINIT must have been the very first packet. */
+        if (c->strict && wk_pkt_dir_seq(c->rx) != 1)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "strict KEX violation: KEXINIT was not the "
+                            "first packet");
+    }
+    if (!c->kex_sent_init && (rc = send_kexinit(c)) != 0)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_BY_APPLICATION,
+                        "cannot send KEXINIT: %s", whelk_strerror(rc));
+    if ((rc = negotiate(c, &ki)) != 0) return rc;
+    /* RFC 4253 section 7: a guessed packet that follows is dropped when
+     * the guess (the first kex and host key names) was wrong. */
+    c->ignore_guess = 0;
+    if (ki.first_kex_follows) {
+        const uint8_t *nm;
+        size_t nl, pos = 0;
+        int right = 1;
+        if (!wk_namelist_next(ki.list[WK_KEXL_KEX], ki.list_len[WK_KEXL_KEX],
+                              &pos, &nm, &nl) ||
+            nl != strlen(c->kex_name) || memcmp(nm, c->kex_name, nl))
+            right = 0;
+        pos = 0;
+        if (!wk_namelist_next(ki.list[WK_KEXL_HOSTKEY],
+                              ki.list_len[WK_KEXL_HOSTKEY], &pos, &nm, &nl) ||
+            nl != strlen(c->hostkey_alg) ||
+            memcmp(nm, c->hostkey_alg, nl))
+            right = 0;
+        c->ignore_guess = !right;
+    }
+    return 0;
+}
+
+static void wipe_keys(uint8_t *a, size_t an, uint8_t *b, size_t bn,
+                      uint8_t *d, size_t dn)
+{
+    OPENSSL_cleanse(a, an);
+    OPENSSL_cleanse(b, bn);
+    OPENSSL_cleanse(d, dn);
+}
+
+/* Derives the six keys, installs the sending ones now and keeps the
+ * receiving ones until the peer's NEWKEYS. */
+static int derive_keys(whelk_conn *c, const uint8_t *k_enc, size_t k_len,
+                       const uint8_t *h, size_t hlen)
+{
+    uint8_t key[64], iv[32], mac[64];
+    const wk_kex_alg *a = c->kex;
+    const uint8_t *sid = c->session_id;
+    size_t sl = c->session_id_len;
+    const wk_cipher_alg *ec = c->enc[0], *es = c->enc[1];
+    int rc = 0;
+    /* Client to server: A (IV), C (key), E (MAC key). */
+    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'A', sid, sl, c->rx_iv,
+                        ec->iv_len);
+    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'C', sid, sl, c->rx_key,
+                        ec->key_len);
+    if (c->mac[0])
+        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'E', sid, sl,
+                            c->rx_mac, c->mac[0]->key_len);
+    /* Server to client: B, D, F. */
+    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'B', sid, sl, iv,
+                        es->iv_len);
+    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'D', sid, sl, key,
+                        es->key_len);
+    if (c->mac[1])
+        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'F', sid, sl, mac,
+                            c->mac[1]->key_len);
+    if (rc) {
+        wipe_keys(key, sizeof(key), iv, sizeof(iv), mac, sizeof(mac));
+        return WHELK_ERR_CRYPTO;
+    }
+    rc = wk_pkt_dir_set_keys(c->tx, 1, es, c->mac[1], key, iv, mac);
+    wipe_keys(key, sizeof(key), iv, sizeof(iv), mac, sizeof(mac));
+    return rc;
+}
+
+static int send_ext_info(whelk_conn *c)
+{
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_EXT_INFO);
+    if (!b) return WHELK_ERR_NOMEM;
+    int rc = wk_buf_put_u32(b, 1);
+    if (!rc) rc = wk_buf_put_cstring(b, "server-sig-algs");
+    if (!rc)
+        rc = wk_buf_put_cstring(b, "ssh-ed25519,ecdsa-sha2-nistp256,"
+                                   "rsa-sha2-512,rsa-sha2-256");
+    return rc ? rc : wk_msg_end(c, &m);
+}
+
+static int on_kex_init_value(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    wk_reader r;
+    const uint8_t *q_c;
+    size_t q_c_len;
+    uint8_t type;
+    wk_reader_init(&r, p, n);
+    wk_get_u8(&r, &type);
+    int rc = c->kex->value_is_mpint
+                 ? wk_get_mpint(&r, &q_c, &q_c_len, 2048)
+                 : wk_get_string(&r, &q_c, &q_c_len, 4096);
+    if (!rc) rc = wk_reader_end(&r);
+    if (rc)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "malformed key exchange init");
+
+    wk_buf q_s, k_enc, reply_sig;
+    wk_buf_init(&q_s, 4096);
+    wk_buf_init(&k_enc, 4096);
+    wk_buf_init(&reply_sig, 4096);
+    uint8_t h[64];
+    size_t hlen = 0;
+    size_t blob_len;
+    const uint8_t *blob = whelk_key_blob(c->hostkey, &blob_len);
+
+    rc = wk_kex_server(c->kex, c->cfg->rand, c->cfg->rand_user, q_c, q_c_len,
+                       &q_s, &k_enc);
+    if (rc) {
+        rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                      "key exchange %s failed: invalid client value (%s)",
+                      c->kex_name, whelk_strerror(rc));
+        goto out;
+    }
+    rc = wk_kex_hash(c->kex, c->v_c, c->v_s, wk_buf_data(&c->peer_kexinit),
+                     wk_buf_used(&c->peer_kexinit),
+                     wk_buf_data(&c->my_kexinit),
+                     wk_buf_used(&c->my_kexinit), blob, blob_len, q_c,
+                     q_c_len, wk_buf_data(&q_s), wk_buf_used(&q_s),
+                     wk_buf_data(&k_enc), wk_buf_used(&k_enc), h, &hlen);
+    if (rc) goto crypto_fail;
+    if (c->session_id_len == 0) {
+        memcpy(c->session_id, h, hlen);
+        c->session_id_len = hlen;
+    }
+    /* The one use of the host private key: signing H. */
+    rc = wk_key_sign(c->hostkey, c->hostkey_alg, h, hlen, &reply_sig);
+    if (rc) goto crypto_fail;
+
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_KEX_ECDH_REPLY);
+    if (!b) { rc = WHELK_ERR_NOMEM; goto crypto_fail; }
+    rc = wk_buf_put_string(b, blob, blob_len);
+    if (!rc)
+        rc = c->kex->value_is_mpint
+                 ? wk_buf_put_mpint(b, wk_buf_data(&q_s), wk_buf_used(&q_s))
+                 : wk_buf_put_string(b, wk_buf_data(&q_s),
+                                     wk_buf_used(&q_s));
+    if (!rc) rc = wk_buf_put(b, wk_buf_data(&reply_sig),
+                             wk_buf_used(&reply_sig));
+    if (!rc) rc = wk_msg_end(c, &m);
+    if (rc) goto crypto_fail;
+
+    b = wk_msg_begin(c, &m, SSH_MSG_NEWKEYS);
+    if (!b || (rc = wk_msg_end(c, &m)) != 0) goto crypto_fail;
+    /* Keys change right after our NEWKEYS. */
+    rc = derive_keys(c, wk_buf_data(&k_enc), wk_buf_used(&k_enc), h, hlen);
+    if (rc) goto crypto_fail;
+    if (c->strict) wk_pkt_dir_reset_seq(c->tx);
+    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
+             c->enc[1]->name);
+    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
+             c->mac[1] ? c->mac[1]->name : "<implicit>");
+    c->kex_sent_init = 0;
+    c->kex_phase = WK_KEX_WAIT_NEWKEYS;
+    if (c->kex_count == 0 && c->ext_info_c && (rc = send_ext_info(c)) != 0)
+        goto crypto_fail;
+    /* What was held back during the exchange goes out under new keys. */
+    if ((rc = flush_deferred(c)) != 0) goto crypto_fail;
+    goto out;
+crypto_fail:
+    rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                  "key exchange failed: %s", whelk_strerror(rc));
+out:
+    OPENSSL_cleanse(h, sizeof(h));
+    wk_buf_free(&q_s);
+    wk_buf_free_secret(&k_enc);
+    wk_buf_free(&reply_sig);
+    return rc;
+}
+
+static int on_newkeys(whelk_conn *c)
+{
+    int rc = wk_pkt_dir_set_keys(c->rx, 0, c->enc[0], c->mac[0], c->rx_key,
+                                 c->rx_iv, c->rx_mac);
+    wipe_keys(c->rx_key, sizeof(c->rx_key), c->rx_iv, sizeof(c->rx_iv),
+              c->rx_mac, sizeof(c->rx_mac));
+    if (rc)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "cannot install keys: %s", whelk_strerror(rc));
+    if (c->strict) wk_pkt_dir_reset_seq(c->rx);
+    snprintf(c->cur_kex, sizeof(c->cur_kex), "%s", c->kex_name);
+    snprintf(c->cur_hostkey, sizeof(c->cur_hostkey), "%s", c->hostkey_alg);
+    snprintf(c->cur_cipher[0], sizeof(c->cur_cipher[0]), "%s",
+             c->enc[0]->name);
+    snprintf(c->cur_mac[0], sizeof(c->cur_mac[0]), "%s",
+             c->mac[0] ? c->mac[0]->name : "<implicit>");
+    wk_log(c, WHELK_LOG_DEBUG,
+           "kex done for %s port %d: %s %s %s %s", c->peer_addr,
+           c->peer_port, c->cur_kex, c->cur_hostkey, c->cur_cipher[1],
+           c->cur_mac[1]);
+    c->kex_phase = WK_KEX_NONE;
+    c->kex_got_init = 0;
+    c->kex_count++;
+    uint64_t t = c->cfg->set[WHELK_SET_REKEY_MS];
+    c->rekey_at_ms = t ? c->now_ms + t : UINT64_MAX;
+    wk_buf_reset(&c->peer_kexinit);
+    /* Channels blocked by the exchange may send again. */
+    if (c->authenticated) return wk_chans_pump(c);
+    return 0;
+}
+
+int whelk_conn_rekey(whelk_conn *c, uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    if (c->state != WK_ST_PACKETS || c->kex_count == 0) return WHELK_ERR_STATE;
+    if (c->kex_phase != WK_KEX_NONE) return 0;
+    int rc = send_kexinit(c);
+    if (rc)
+        return wk_fatal(c, rc, WHELK_DISCONNECT_BY_APPLICATION,
+                        "cannot start rekey: %s", whelk_strerror(rc));
+    return 0;
+}
+
+static int maybe_rekey(whelk_conn *c)
+{
+    if (c->kex_phase != WK_KEX_NONE || c->kex_count == 0) return 0;
+    uint64_t limit = c->cfg->set[WHELK_SET_REKEY_BYTES];
+    if ((limit && (wk_pkt_dir_bytes(c->rx) >= limit ||
+                   wk_pkt_dir_bytes(c->tx) >= limit)) ||
+        c->now_ms >= c->rekey_at_ms) {
+        wk_log(c, WHELK_LOG_DEBUG, "rekeying %s port %d", c->peer_addr,
+               c->peer_port);
+        return whelk_conn_rekey(c, c->now_ms);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Input.
+ */
+
+static int on_service_request(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    wk_reader r;
+    char name[64];
+    uint8_t type;
+    wk_reader_init(&r, p, n);
+    wk_get_u8(&r, &type);
+    int rc = wk_get_cstring(&r, name, sizeof(name));
+    if (rc)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed service request");
+    if (strcmp(name, "ssh-userauth") != 0 &&
+        !(c->authenticated && !strcmp(name, "ssh-connection")))
+        return wk_fatal(c, WHELK_ERR_PROTO,
+                        WHELK_DISCONNECT_SERVICE_NOT_AVAILABLE,
+                        "service %s not available", name);
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_SERVICE_ACCEPT);
+    if (!b || wk_buf_put_cstring(b, name)) return WHELK_ERR_NOMEM;
+    c->service_ok = 1;
+    return wk_msg_end(c, &m);
+}
+
+static int on_disconnect(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    wk_reader r;
+    uint8_t type;
+    uint32_t reason = 0;
+    const uint8_t *desc = (const uint8_t *)"";
+    size_t dlen = 0;
+    wk_reader_init(&r, p, n);
+    wk_get_u8(&r, &type);
+    if (wk_get_u32(&r, &reason) == 0)
+        wk_get_string(&r, &desc, &dlen, 1024);
+    char text[256];
+    wk_escape(text, sizeof(text), desc, dlen);
+    const char *user = wk_auth_user(c);
+    wk_log(c, WHELK_LOG_INFO, "Received disconnect from %s port %d:%u: %s%s",
+           c->peer_addr, c->peer_port, reason, text,
+           c->authenticated ? "" : " [preauth]");
+    if (c->authenticated)
+        wk_log(c, WHELK_LOG_INFO, "Disconnected from user %s %s port %d",
+               c->user_name, c->peer_addr, c->peer_port);
+    else if (user)
+        wk_log(c, WHELK_LOG_INFO,
+               "Disconnected from authenticating user %s %s port %d "
+               "[preauth]",
+               user, c->peer_addr, c->peer_port);
+    c->state = WK_ST_CLOSED;
+    c->err = WHELK_ERR_DISCONNECTED;
+    return WHELK_ERR_DISCONNECTED;
+}
+
+/* Is |type| allowed from the peer in the current key exchange phase? */
+static int allowed_during_kex(const whelk_conn *c, uint8_t type)
+{
+    if (!c->kex_got_init) return 1;
+    /* Between the peer's KEXINIT and its NEWKEYS (RFC 4253 7.1). In the
+     * first, strict exchange, only the exchange itself may appear. */
+    if (c->strict && c->kex_count == 0)
+        return type == SSH_MSG_KEX_ECDH_INIT || type == SSH_MSG_NEWKEYS ||
+               type == SSH_MSG_DISCONNECT;
+    return (type < 50 && type != SSH_MSG_SERVICE_REQUEST &&
+            type != SSH_MSG_SERVICE_ACCEPT && type != SSH_MSG_KEXINIT &&
+            type != SSH_MSG_EXT_INFO);
+}
+
+static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    uint32_t seq = wk_pkt_dir_seq(c->rx) - 1;
+    if (n == 0)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "empty packet");
+    uint8_t type = p[0];
+
+    /* Before the first exchange completes (strict or not) only key
+     * exchange messages make sense; strict mode makes anything else
+     * fatal (Terrapin). */
+    if (c->kex_count == 0 && c->strict && type != SSH_MSG_KEXINIT &&
+        type != SSH_MSG_KEX_ECDH_INIT && type != SSH_MSG_NEWKEYS &&
+        type != SSH_MSG_DISCONNECT)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "strict KEX violation: unexpected message %u "
+                        "during initial key exchange", type);
+    if (!allowed_during_kex(c, type))
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "message %u not allowed during key exchange", type);
+    if (c->kex_count == 0 && !c->kex_got_init && type != SSH_MSG_KEXINIT &&
+        type != SSH_MSG_DISCONNECT && type != SSH_MSG_IGNORE &&
+        type != SSH_MSG_DEBUG && type != SSH_MSG_UNIMPLEMENTED)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "message %u before key exchange", type);
+
+    switch (type) {
+    case SSH_MSG_DISCONNECT:
+        return on_disconnect(c, p, n);
+    case SSH_MSG_IGNORE:
+    case SSH_MSG_DEBUG:
+    case SSH_MSG_UNIMPLEMENTED:
+        return 0;
+    case SSH_MSG_KEXINIT:
+        return on_kexinit(c, p, n);
+    case SSH_MSG_KEX_ECDH_INIT:
+        if (!c->kex_got_init || c->kex_phase != WK_KEX_STARTED)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "unexpected key exchange init");
+        if (c->ignore_guess) {
+            c->ignore_guess = 0;
+            return 0;
+        }
+        return on_kex_init_value(c, p, n);
+    case SSH_MSG_NEWKEYS:
+        if (c->kex_phase != WK_KEX_WAIT_NEWKEYS || n != 1)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "unexpected NEWKEYS");
+        return on_newkeys(c);
+    case SSH_MSG_SERVICE_REQUEST:
+        return on_service_request(c, p, n);
+    case SSH_MSG_EXT_INFO:
+        return 0; /* nothing a client tells us changes our behaviour */
+    default:
+        break;
+    }
+    if (type >= 30 && type <= 49 && c->ignore_guess) {
+        c->ignore_guess = 0;
+        return 0;
+    }
+    if (type >= 50 && type <= 79) {
+        if (c->authenticated) return 0; /* RFC 4252 section 5.1: ignore */
+        if (!c->service_ok)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "authentication before service request");
+        return wk_auth_dispatch(c, type, p, n);
+    }
+    if (type >= 80 && type <= 127) {
+        if (!c->authenticated)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "connection protocol message %u before "
+                            "authentication", type);
+        return wk_chans_dispatch(c, type, p, n);
+    }
+    return send_unimplemented(c, seq);
+}
+
+/* Reads the client's identification line (RFC 4253 section 4.2). */
+static int read_version(whelk_conn *c)
+{
+    const uint8_t *p = wk_buf_data(&c->in);
+    size_t n = wk_buf_used(&c->in);
+    const uint8_t *nl = memchr(p, '\n', n < 255 ? n : 255);
+    if (!nl) {
+        if (n >= 255)
+            return wk_fatal(c, WHELK_ERR_VERSION, 0,
+                            "identification line too long");
+        return WHELK_ERR_AGAIN;
+    }
+    size_t len = (size_t)(nl - p);
+    if (len > 0 && p[len - 1] == '\r') len--;
+    char line[256];
+    wk_escape(line, sizeof(line), p, len);
+    wk_buf_consume(&c->in, (size_t)(nl - p) + 1);
+    if (len < 8 || memcmp(p, "SSH-", 4) != 0 || memchr(p, 0, len)) {
+        wk_log(c, WHELK_LOG_INFO,
+               "Bad protocol version identification '%.100s' from %s port %d",
+               line, c->peer_addr, c->peer_port);
+        return wk_fatal(c, WHELK_ERR_VERSION, 0, "not an SSH client");
+    }
+    if (strncmp(line, "SSH-2.0-", 8) != 0 &&
+        strncmp(line, "SSH-1.99-", 9) != 0) {
+        wk_log(c, WHELK_LOG_INFO,
+               "Protocol major versions differ for %s port %d: %.100s",
+               c->peer_addr, c->peer_port, line);
+        return wk_fatal(c, WHELK_ERR_VERSION, 0,
+                        "protocol version not supported");
+    }
+    memcpy(c->v_c, p, len);
+    c->v_c[len] = 0;
+    c->state = WK_ST_PACKETS;
+    c->version_deadline = UINT64_MAX;
+    return 0;
+}
+
+static int process_input(whelk_conn *c)
+{
+    int rc;
+    while (c->state != WK_ST_CLOSED) {
+        if (c->state == WK_ST_VERSION) {
+            rc = read_version(c);
+            if (rc == WHELK_ERR_AGAIN) return 0;
+            if (rc) return rc;
+            continue;
+        }
+        if (wk_auth_blocked(c)) return 0;
+        if (wk_buf_used(&c->in) == 0) return 0;
+        uint8_t *payload;
+        size_t plen, used;
+        rc = wk_pkt_open(c->rx, wk_buf_data(&c->in), wk_buf_used(&c->in),
+                         &used, &payload, &plen);
+        if (rc == WHELK_ERR_AGAIN) return 0;
+        if (rc == WHELK_ERR_MAC)
+            return wk_fatal(c, rc, WHELK_DISCONNECT_MAC_ERROR,
+                            "message authentication code incorrect");
+        if (rc == WHELK_ERR_TOOBIG)
+            return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "bad packet length");
+        if (rc)
+            return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "bad packet: %s", whelk_strerror(rc));
+        /* In strict mode a wrapping sequence number before the first
+         * NEWKEYS would let an attacker replay; refuse it. */
+        if (c->strict && c->kex_count == 0 && wk_pkt_dir_seq(c->rx) == 0)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "sequence number wrapped in initial kex");
+        rc = dispatch(c, payload, plen);
+        wk_buf_consume(&c->in, used);
+        if (rc && (whelk_err_is_fatal(rc) || c->state == WK_ST_CLOSED))
+            return rc;
+        if (rc) return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                                "%s", whelk_strerror(rc));
+        if ((rc = maybe_rekey(c)) != 0) return rc;
+    }
+    return c->err ? c->err : WHELK_ERR_CLOSED;
+}
+
+ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
+                        uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    size_t room = WK_IN_MAX - wk_buf_used(&c->in);
+    size_t take = len < room ? len : room;
+    if (take && wk_buf_put(&c->in, in, take) != 0) return WHELK_ERR_NOMEM;
+    int rc = process_input(c);
+    if (rc && rc != WHELK_ERR_AGAIN) return rc;
+    return (ssize_t)take;
+}
+
+uint64_t whelk_conn_expiry(const whelk_conn *c)
+{
+    if (c->state == WK_ST_CLOSED) return UINT64_MAX;
+    uint64_t t = c->version_deadline;
+    if (!c->authenticated && c->grace_deadline < t) t = c->grace_deadline;
+    if (c->kex_count > 0 && c->rekey_at_ms < t) t = c->rekey_at_ms;
+    uint64_t a = wk_auth_expiry(c);
+    return a < t ? a : t;
+}
+
+int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    if (now_ms >= c->version_deadline)
+        return wk_fatal(c, WHELK_ERR_TIMEOUT, 0,
+                        "timeout waiting for the identification line");
+    if (!c->authenticated && now_ms >= c->grace_deadline) {
+        wk_log(c, WHELK_LOG_INFO,
+               "Timeout before authentication for %s port %d", c->peer_addr,
+               c->peer_port);
+        return wk_fatal(c, WHELK_ERR_TIMEOUT,
+                        WHELK_DISCONNECT_BY_APPLICATION,
+                        "login grace time exceeded");
+    }
+    int rc = wk_auth_handle_expiry(c, now_ms);
+    if (rc) return rc;
+    /* A decision or a delay that ended may let queued input through. */
+    if (!wk_auth_blocked(c) && (rc = process_input(c)) != 0) return rc;
+    return maybe_rekey(c);
+}
