@@ -982,3 +982,23 @@ int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
     if (!wk_auth_blocked(c) && (rc = process_input(c)) != 0) return rc;
     return maybe_rekey(c);
 }
+
+/* For unit tests and fuzzers only: a connection that skipped the version
+ * and key exchanges and authentication, speaking unencrypted packets, so
+ * the layers above can be driven byte for byte. */
+int wk_conn_test_authenticate(whelk_conn *c, const char *user)
+{
+    wk_buf_reset(&c->out);
+    c->state = WK_ST_PACKETS;
+    c->version_deadline = UINT64_MAX;
+    snprintf(c->v_c, sizeof(c->v_c), "SSH-2.0-OpenSSH_9.2p1 test");
+    c->kex_sent_init = 0;
+    c->kex_got_init = 0;
+    c->kex_phase = WK_KEX_NONE;
+    c->kex_count = 1;
+    c->rekey_at_ms = UINT64_MAX;
+    c->service_ok = 1;
+    c->authenticated = 1;
+    c->user_name = strdup(user);
+    return c->user_name ? 0 : WHELK_ERR_NOMEM;
+}

@@ -362,7 +362,7 @@ WHELK_EXTERN const char *whelk_conn_algorithm(const whelk_conn *conn,
  * program slows the client down.
  */
 
-#define WHELK_MAX_TTY_MODES 64
+#define WHELK_MAX_TTY_MODES 128
 
 /* Terminal mode opcodes (RFC 4254 section 8, RFC 8160). */
 enum whelk_tty_op {
