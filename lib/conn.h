@@ -114,7 +114,8 @@ int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
 void wk_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len);
 int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
 
-/* Tests and fuzzers: skip to an authenticated, unencrypted connection. */
+/* Tests and fuzzers: skip to an unencrypted connection after key
+ * exchange, authenticated as |user| (NULL: authentication still due). */
 int wk_conn_test_authenticate(whelk_conn *c, const char *user);
 
 /* auth.c */

@@ -998,6 +998,7 @@ int wk_conn_test_authenticate(whelk_conn *c, const char *user)
     c->kex_count = 1;
     c->rekey_at_ms = UINT64_MAX;
     c->service_ok = 1;
+    if (!user) return 0; /* kex done, authentication still to come */
     c->authenticated = 1;
     c->user_name = strdup(user);
     return c->user_name ? 0 : WHELK_ERR_NOMEM;

@@ -1,0 +1,111 @@
+/*
+ * harness: see harness.h.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int counter_rand(uint8_t *out, size_t len, void *user)
+{
+    (void)user;
+    static uint8_t n;
+    for (size_t i = 0; i < len; i++) out[i] = n++;
+    return 0;
+}
+
+whelk_config *h_config(void)
+{
+    whelk_config *cfg = whelk_config_new();
+    whelk_key *k = NULL;
+    if (!cfg || whelk_key_generate_ed25519(&k) != 0 ||
+        whelk_config_add_host_key(cfg, k) != 0)
+        abort();
+    whelk_config_set_rand(cfg, counter_rand, NULL);
+    return cfg;
+}
+
+int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+             void *user)
+{
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    int rc = whelk_conn_server_new(&p->conn, cfg, cb, user, "127.0.0.1",
+                                   40000, 1000);
+    if (rc) return rc;
+    p->tx = wk_pkt_dir_new();
+    p->rx = wk_pkt_dir_new();
+    wk_buf_init(&p->pending, 64u << 20);
+    return wk_conn_test_authenticate(p->conn, "tester");
+}
+
+void h_free(h_peer *p)
+{
+    whelk_conn_free(p->conn);
+    wk_pkt_dir_free(p->tx);
+    wk_pkt_dir_free(p->rx);
+    wk_buf_free(&p->pending);
+    whelk_config_free(p->cfg);
+}
+
+int h_send(h_peer *p, const uint8_t *payload, size_t len)
+{
+    wk_buf pkt;
+    wk_buf_init(&pkt, 1u << 20);
+    size_t start = wk_pkt_begin(&pkt);
+    if (wk_buf_put(&pkt, payload, len) ||
+        wk_pkt_end(p->tx, &pkt, start, counter_rand, NULL))
+        abort();
+    ssize_t rc = whelk_conn_recv(p->conn, wk_buf_data(&pkt),
+                                 wk_buf_used(&pkt), 2000);
+    wk_buf_free(&pkt);
+    p->last_rc = rc < 0 ? (int)rc : 0;
+    return p->last_rc;
+}
+
+int h_send_buf(h_peer *p, wk_buf *payload)
+{
+    int rc = h_send(p, wk_buf_data(payload), wk_buf_used(payload));
+    wk_buf_reset(payload);
+    return rc;
+}
+
+static uint8_t *last_payload;
+
+int h_next(h_peer *p, const uint8_t **payload, size_t *len)
+{
+    const uint8_t *out;
+    size_t n = whelk_conn_out(p->conn, &out);
+    if (n) {
+        if (wk_buf_put(&p->pending, out, n)) abort();
+        whelk_conn_out_consumed(p->conn, n);
+    }
+    if (wk_buf_used(&p->pending) == 0) return 0;
+    uint8_t *pl;
+    size_t used, plen;
+    int rc = wk_pkt_open(p->rx, wk_buf_data(&p->pending),
+                         wk_buf_used(&p->pending), &used, &pl, &plen);
+    if (rc) return 0;
+    free(last_payload);
+    last_payload = malloc(plen ? plen : 1);
+    memcpy(last_payload, pl, plen);
+    wk_buf_consume(&p->pending, used);
+    *payload = last_payload;
+    *len = plen;
+    return 1;
+}
+
+int h_expect(h_peer *p, uint8_t type, const uint8_t **payload, size_t *len)
+{
+    while (h_next(p, payload, len))
+        if (*len > 0 && (*payload)[0] == type) return 1;
+    return 0;
+}
+
+void h_drain(h_peer *p)
+{
+    const uint8_t *pl;
+    size_t n;
+    while (h_next(p, &pl, &n)) {
+    }
+}
