@@ -1,0 +1,599 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: whelkd against OpenSSH's sshd and Dropbear.
+
+`make bench` runs this. Each server gets its own temporary host key, config
+and port on 127.0.0.1, runs in the foreground and is stopped by PID at the
+end. All serve the same user with the same ed25519 user key; the client is
+OpenSSH's ssh with the same options for every server, and key exchange is
+forced to curve25519-sha256 everywhere (sshd's default would be sntrup761).
+Every figure is measured in interleaved rounds (whelkd, sshd, dropbear,
+whelkd, ...) in one run, and each whelkd figure is reported as a ratio to
+the others measured in that same run: the machines are shared and noisy,
+so only same-run ratios mean anything.
+
+Server CPU is read from /proc as the whole process tree: the listener's
+own time plus the time of every child it has reaped (cutime/cstime), which
+includes the programs the sessions ran (cat, head). Memory is PSS from
+/proc/PID/smaps_rollup summed over the tree.
+
+Environment knobs (for quick runs): BENCH_MB (bulk size, default 512),
+BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of figures: bulk,latency,
+rate,memory,scale).
+"""
+
+import asyncio
+import datetime
+import os
+import platform
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BUILD = os.environ.get("WHELK_BUILD", os.path.join(ROOT, "build"))
+MB = int(os.environ.get("BENCH_MB", "512"))
+ROUNDS = max(3, int(os.environ.get("BENCH_ROUNDS", "3")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+BENCH_USER = "whelkbench"
+CLK = os.sysconf("SC_CLK_TCK")
+SERVERS = [x for x in os.environ.get("BENCH_SERVERS", "whelkd,sshd,dropbear").split(",") if x]
+CIPHERS = [
+    ("aes128-gcm@openssh.com", None),
+    ("chacha20-poly1305@openssh.com", None),
+    ("aes128-ctr", "hmac-sha2-256"),
+]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ---------------------------------------------------------------------------
+# /proc readings
+
+
+def children_of(pid):
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def tree(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children_of(p)
+    return out
+
+
+def proc_cpu(pid, with_children=True):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # fields[0] is state (field 3): utime is field 14 -> index 11.
+    t = int(fields[11]) + int(fields[12])
+    if with_children:
+        t += int(fields[13]) + int(fields[14])
+    return t / CLK
+
+
+def tree_cpu(pid):
+    """CPU seconds of the tree: reaped children through cutime, live ones
+    directly."""
+    return sum(proc_cpu(p) for p in tree(pid))
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss(pid, skip_comm=None):
+    return sum(pss_kib(p) for p in tree(pid)
+               if not (skip_comm and comm(p) == skip_comm))
+
+
+def tree_rss_kib(pid):
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------------------
+# The user and the servers
+
+
+class Env:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.user, self.home = self._user()
+        self.key = os.path.join(tmp, "user_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                        "-f", self.key], check=True)
+        ssh_dir = os.path.join(self.home, ".ssh")
+        os.makedirs(ssh_dir, exist_ok=True)
+        self.authorized_keys = os.path.join(ssh_dir, "authorized_keys")
+        shutil.copy(self.key + ".pub", self.authorized_keys)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(self.user)
+            for p in (self.home, ssh_dir, self.authorized_keys):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(ssh_dir, 0o700)
+        os.chmod(self.authorized_keys, 0o600)
+        self.zero_file = os.path.join(tmp, "zeros")
+        with open(self.zero_file, "wb") as f:
+            f.truncate(MB << 20)
+
+    def _user(self):
+        """A user whose shell start-up costs nothing (/bin/sh, empty home),
+        the same for every server; the current user when not root."""
+        if os.geteuid() != 0:
+            pw = pwd.getpwuid(os.getuid())
+            return pw.pw_name, pw.pw_dir
+        home = os.path.join(self.tmp, "home")
+        subprocess.run(["pkill", "-KILL", "-u", BENCH_USER],
+                       stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+        try:
+            pwd.getpwnam(BENCH_USER)
+            subprocess.run(["usermod", "-d", home, "-s", "/bin/sh",
+                            BENCH_USER], check=True)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-d", home, "-s", "/bin/sh",
+                            BENCH_USER], check=True)
+        # "*" rather than useradd's "!": sshd without PAM refuses locked
+        # accounts even for key logins.
+        subprocess.run(["usermod", "-p", "*", BENCH_USER], check=True)
+        os.makedirs(home, exist_ok=True)
+        os.chmod(self.tmp, 0o755)
+        return BENCH_USER, home
+
+
+class Server:
+    def __init__(self, name, env):
+        self.name, self.env = name, env
+        self.port = free_port()
+        self.dir = os.path.join(env.tmp, name)
+        os.makedirs(self.dir)
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+
+    def cmd(self):
+        d, port = self.dir, self.port
+        if self.name == "whelkd":
+            key = os.path.join(d, "host_key")
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-f", key], check=True)
+            return [os.path.join(BUILD, "whelkd"), "-p", f"127.0.0.1:{port}",
+                    "-h", key, "-a", self.env.authorized_keys, "-S", d,
+                    "-m", "1000"]
+        if self.name == "sshd":
+            key = os.path.join(d, "host_key")
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-f", key], check=True)
+            os.makedirs("/run/sshd", exist_ok=True)
+            cfg = os.path.join(d, "sshd_config")
+            with open(cfg, "w") as f:
+                f.write(f"""ListenAddress 127.0.0.1
+Port {port}
+HostKey {key}
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile {self.env.authorized_keys}
+MaxStartups 1000:30:2000
+MaxSessions 1000
+PrintMotd no
+PrintLastLog no
+Subsystem sftp /usr/lib/openssh/sftp-server
+""")
+            return ["/usr/sbin/sshd", "-D", "-e", "-f", cfg]
+        key = os.path.join(d, "host_key")
+        subprocess.run(["dropbearkey", "-t", "ed25519", "-f", key],
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return ["/usr/sbin/dropbear", "-F", "-E", "-s", "-r", key,
+                "-p", f"127.0.0.1:{port}"]
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd(), stdout=self.log,
+                                     stderr=self.log, preexec_fn=raise_nofile)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: see {self.dir}/log")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # sshd and dropbear leave per-connection children behind.
+        subprocess.run(["pkill", "-KILL", "-f", self.dir],
+                       stderr=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def ssh(self, extra=(), kex=True):
+        args = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "IdentitiesOnly=yes", "-i", self.env.key,
+                "-p", str(self.port)]
+        if kex:
+            args += ["-o", "KexAlgorithms=curve25519-sha256"]
+        return args + list(extra) + [f"{self.env.user}@127.0.0.1"]
+
+
+def run_timed(args, stdin=None, stdout=subprocess.DEVNULL, timeout=600):
+    """Wall time, client CPU seconds and exit status of one command."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(args, stdin=stdin or subprocess.DEVNULL,
+                         stdout=stdout, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.time() > deadline:
+            p.kill()
+        time.sleep(0.002)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    return wall, ru.ru_utime + ru.ru_stime, p.returncode, err
+
+
+# ---------------------------------------------------------------------------
+# Figures
+
+
+def fig_bulk(servers, results):
+    n = MB << 20
+    for cipher, mac in CIPHERS:
+        for direction in ("upload", "download"):
+            key = f"bulk {direction} {cipher.split('@')[0]}"
+            for rnd in range(ROUNDS):
+                for s in servers:
+                    opts = ["-c", cipher] + (["-m", mac] if mac else [])
+                    setup, _, rc, err = run_timed(s.ssh(opts) + ["true"])
+                    if rc != 0:
+                        results.setdefault(key, {})[s.name] = "unsupported"
+                        continue
+                    cpu0 = tree_cpu(s.pid)
+                    if direction == "upload":
+                        with open(s.env.zero_file, "rb") as src:
+                            wall, ccpu, rc, err = run_timed(
+                                s.ssh(opts) + ["cat > /dev/null"], stdin=src)
+                    else:
+                        wall, ccpu, rc, err = run_timed(
+                            s.ssh(opts) + [f"head -c {n} /dev/zero"])
+                    time.sleep(0.2)  # let the server reap its children
+                    scpu = tree_cpu(s.pid) - cpu0
+                    if rc != 0:
+                        log(f"{key} {s.name}: failed: {err.strip()[:200]}")
+                        continue
+                    t = max(wall - setup, 1e-3)
+                    gib = n / (1 << 30)
+                    r = results.setdefault(key, {}).setdefault(s.name, [])
+                    if isinstance(r, list):
+                        r.append({"MiB/s": MB / t, "server CPU s/GiB": scpu / gib,
+                                  "client CPU s/GiB": ccpu / gib})
+                    log(f"{key} {s.name} round {rnd}: {MB / t:.0f} MiB/s, "
+                        f"server {scpu / gib:.2f} s/GiB")
+
+
+def fig_latency(servers, results):
+    for rnd in range(ROUNDS):
+        for s in servers:
+            cpu0 = tree_cpu(s.pid)
+            walls = []
+            for _ in range(20):
+                wall, _, rc, err = run_timed(s.ssh() + ["true"])
+                if rc == 0:
+                    walls.append(wall)
+            time.sleep(0.2)
+            cpu = (tree_cpu(s.pid) - cpu0) / max(len(walls), 1)
+            r = results.setdefault("latency", {}).setdefault(s.name, [])
+            r.append({"ms": statistics.median(walls) * 1000 if walls else 0,
+                      "server CPU ms/conn": cpu * 1000,
+                      "failures": 20 - len(walls)})
+            log(f"latency {s.name} round {rnd}: "
+                f"{r[-1]['ms']:.1f} ms, {r[-1]['server CPU ms/conn']:.1f} ms CPU")
+
+
+def fig_rate(servers, results, seconds=10, clients=8):
+    for rnd in range(ROUNDS):
+        for s in servers:
+            done = failed = 0
+            end = time.time() + seconds
+            procs = []
+            while time.time() < end or procs:
+                while len(procs) < clients and time.time() < end:
+                    procs.append(subprocess.Popen(
+                        s.ssh() + ["true"], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                still = []
+                for p in procs:
+                    rc = p.poll()
+                    if rc is None:
+                        still.append(p)
+                    elif rc == 0:
+                        done += 1
+                    else:
+                        failed += 1
+                procs = still
+                time.sleep(0.002)
+            r = results.setdefault("rate", {}).setdefault(s.name, [])
+            r.append({"conn/s": done / seconds, "failures": failed})
+            log(f"rate {s.name} round {rnd}: {done / seconds:.1f}/s, "
+                f"{failed} failures")
+
+
+async def open_sessions(s, conns, per_conn, command):
+    import asyncssh
+    key = asyncssh.read_private_key(s.env.key)
+    connections, procs = [], []
+    t0 = time.perf_counter()
+    failures = 0
+
+    async def one():
+        nonlocal failures
+        try:
+            c = await asyncssh.connect(
+                "127.0.0.1", s.port, username=s.env.user, client_keys=[key],
+                known_hosts=None, kex_algs=["curve25519-sha256"],
+                config=None)
+            connections.append(c)
+            for _ in range(per_conn):
+                procs.append(await c.create_process(command))
+        except Exception as e:  # noqa: BLE001 - count every failure
+            failures += 1
+            log(f"{s.name}: session failed: {e!r}")
+
+    # Dropbear refuses more than 5 unauthenticated connections per address
+    # (a compile-time limit), so logins are staggered for every server.
+    sem = asyncio.Semaphore(4)
+
+    async def limited():
+        async with sem:
+            await one()
+
+    await asyncio.gather(*(limited() for _ in range(conns)))
+    return connections, procs, time.perf_counter() - t0, failures
+
+
+async def close_all(connections):
+    for c in connections:
+        c.close()
+    for c in connections:
+        try:
+            await asyncio.wait_for(c.wait_closed(), 5)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def fig_memory(servers, results, n=100):
+    for rnd in range(ROUNDS):
+        for s in servers:
+            time.sleep(0.3)
+            idle = tree_pss(s.pid)
+
+            async def go():
+                conns, procs, _, fails = await open_sessions(
+                    s, n, 1, "sleep 600")
+                await asyncio.sleep(1.0)
+                total = tree_pss(s.pid)
+                no_sleep = tree_pss(s.pid, skip_comm="sleep")
+                await close_all(conns)
+                return total, no_sleep, fails
+
+            total, no_sleep, fails = asyncio.run(go())
+            r = results.setdefault("memory", {}).setdefault(s.name, [])
+            r.append({"KiB/session (server only)": (no_sleep - idle) / n,
+                      "KiB/session (with sleep)": (total - idle) / n,
+                      "failures": fails})
+            log(f"memory {s.name} round {rnd}: "
+                f"{(no_sleep - idle) / n:.0f} KiB/session server-only")
+
+
+def fig_scale(servers, results, conns=100, per_conn=10):
+    for s in servers:
+        async def go():
+            c, procs, t, fails = await open_sessions(s, conns, per_conn,
+                                                     "sleep 600")
+            await asyncio.sleep(1.0)
+            rss = tree_rss_kib(s.pid)
+            rss_server = sum(
+                tree_rss_kib(p) for p in [s.pid]) if s.name == "whelkd" else 0
+            own = 0
+            try:
+                with open(f"/proc/{s.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            own = int(line.split()[1])
+            except OSError:
+                pass
+            await close_all(c)
+            return len(procs), t, rss, own, fails
+
+        opened, t, rss, own, fails = asyncio.run(go())
+        results.setdefault("scale", {})[s.name] = [{
+            "sessions": opened, "seconds to open": t,
+            "tree RSS MiB": rss / 1024, "listener RSS MiB": own / 1024,
+            "failures": fails}]
+        log(f"scale {s.name}: {opened} sessions in {t:.1f} s, "
+            f"listener RSS {own / 1024:.1f} MiB, failures {fails}")
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def med(rows, k):
+    vals = [r[k] for r in rows]
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def fmt(v):
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}"
+
+
+def report(results):
+    lines = []
+    for fig, per_server in results.items():
+        metrics = None
+        for v in per_server.values():
+            if isinstance(v, list) and v:
+                metrics = list(v[0].keys())
+                break
+        if not metrics:
+            continue
+        for m in metrics:
+            row = [f"{fig}: {m}"]
+            meds = {}
+            for s in SERVERS:
+                v = per_server.get(s)
+                if v is None:
+                    row.append("-")
+                elif isinstance(v, str):
+                    row.append(v)
+                else:
+                    md, lo, hi = med(v, m)
+                    meds[s] = md
+                    row.append(f"{fmt(md)} ({fmt(lo)}–{fmt(hi)})")
+            for other in ("sshd", "dropbear"):
+                if "whelkd" in meds and meds.get(other):
+                    row.append(f"{meds['whelkd'] / meds[other]:.2f}×")
+                else:
+                    row.append("-")
+            lines.append(row)
+    head = ["figure"] + SERVERS + ["whelkd/sshd", "whelkd/dropbear"]
+    return head, lines
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    ossl = subprocess.run(["openssl", "version"], capture_output=True,
+                          text=True).stdout.strip()
+    return (f"{os.cpu_count()} cores, {model}, kernel {platform.release()}, "
+            f"{ossl}")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="whelk-bench-")
+    env = Env(tmp)
+    servers = [Server(n, env) for n in SERVERS]
+    results = {}
+    try:
+        for s in servers:
+            s.start()
+        figs = [("bulk", fig_bulk), ("latency", fig_latency),
+                ("rate", fig_rate), ("memory", fig_memory),
+                ("scale", fig_scale)]
+        for name, fn in figs:
+            if not ONLY or name in ONLY:
+                fn(servers, results)
+    finally:
+        for s in servers:
+            s.stop()
+        if os.geteuid() == 0:  # the sessions' programs, e.g. sleep
+            subprocess.run(["pkill", "-KILL", "-u", BENCH_USER],
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+    head, rows = report(results)
+    widths = [max(len(str(r[i])) for r in rows + [head])
+              for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    cmd = "make bench" + (f" (BENCH_MB={MB})" if MB != 512 else "")
+    md = [f"## {datetime.date.today().isoformat()}: `{cmd}`", "",
+          f"Machine: {machine()}. Rounds: {ROUNDS}, interleaved. "
+          f"Bulk size {MB} MiB. Medians with (min–max).", "",
+          "| " + " | ".join(head) + " |",
+          "| " + " | ".join("---" for _ in head) + " |"]
+    md += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    out = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    prev = ""
+    if os.path.exists(out):
+        with open(out) as f:
+            prev = f.read()
+    intro = "# Benchmarks\n\nNewest run first; each made by the command in its heading.\n\n"
+    body = prev[len(intro):] if prev.startswith(intro) else prev
+    with open(out, "w") as f:
+        f.write(intro + "\n".join(md) + "\n\n" + body)
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
