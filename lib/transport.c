@@ -183,6 +183,26 @@ int whelk_conn_disconnect(whelk_conn *conn, int reason,
     return 0;
 }
 
+void whelk_conn_peer_closed(whelk_conn *c)
+{
+    if (c->state == WK_ST_CLOSED) return;
+    const char *user = wk_auth_user(c);
+    if (c->authenticated)
+        wk_log(c, WHELK_LOG_INFO, "Connection closed by user %s %s port %d",
+               c->user_name, c->peer_addr, c->peer_port);
+    else if (user)
+        wk_log(c, WHELK_LOG_INFO,
+               "Connection closed by authenticating user %s %s port %d "
+               "[preauth]",
+               user, c->peer_addr, c->peer_port);
+    else
+        wk_log(c, WHELK_LOG_INFO, "Connection closed by %s port %d%s",
+               c->peer_addr, c->peer_port,
+               c->state == WK_ST_VERSION ? "" : " [preauth]");
+    c->state = WK_ST_CLOSED;
+    c->err = WHELK_ERR_CLOSED;
+}
+
 static int send_unimplemented(whelk_conn *c, uint32_t seq)
 {
     wk_msg m;

@@ -325,6 +325,9 @@ WHELK_EXTERN int whelk_conn_handle_expiry(whelk_conn *conn, uint64_t now_ms);
 /* Non-zero once the connection is over: write what whelk_conn_out still
  * holds, then close the socket and free the connection. */
 WHELK_EXTERN int whelk_conn_is_closed(const whelk_conn *conn);
+/* The peer closed its side of the stream; logs it in sshd's words and
+ * ends the connection (the caller still frees it). */
+WHELK_EXTERN void whelk_conn_peer_closed(whelk_conn *conn);
 /* Sends SSH_MSG_DISCONNECT and ends the connection. */
 WHELK_EXTERN int whelk_conn_disconnect(whelk_conn *conn, int reason,
                                        const char *description);

@@ -1,0 +1,23 @@
+/*
+ * auth: whelkd's authentication decisions (the "authenticate" seam),
+ * from authorized_keys, the password file and the user database.
+ */
+#ifndef WHELKD_AUTH_H
+#define WHELKD_AUTH_H
+
+#include "authkeys.h"
+#include "user.h"
+#include "whelk/whelk.h"
+
+/* What a connection knows about its login, for the session layer. */
+typedef struct wd_login {
+    wd_user user;
+    int have_user;
+    wd_key_opts opts;   /* of the key that logged in */
+    int have_opts;
+} wd_login;
+
+void wd_auth_callbacks(whelk_callbacks *cb);
+void wd_login_free(struct wd_login *login);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * loop: whelkd's libuv glue. Listening sockets, and for each connection a
+ * TCP handle and a timer around one sans-I/O engine object: bytes read go
+ * to whelk_conn_recv, the engine's output goes out with uv_try_write
+ * straight from its buffer (a copy is made only when the socket is full),
+ * and the timer is armed at whelk_conn_expiry.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "server.h"
+
+#define READ_BUF (64 * 1024)
+
+static char read_buf[READ_BUF]; /* one loop, one read at a time */
+
+static void conn_try_close(wd_conn *c);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    wd_conn *c = h->data;
+    if (--c->handles > 0) return;
+    wd_server *srv = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->n_conns--;
+    if (!c->authenticated && srv->unauth > 0) srv->unauth--;
+    /* Sessions are told through their closed callbacks. */
+    whelk_conn_free(c->engine);
+    wd_login_free(c->login);
+    free(c);
+}
+
+static void conn_close_handles(wd_conn *c)
+{
+    if (c->handles == 0 || c->closing == 2) return;
+    c->closing = 2;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+typedef struct write_req {
+    uv_write_t req;
+    wd_conn *conn;
+    size_t len;
+    char data[];
+} write_req;
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    wd_conn *c = w->conn;
+    free(w);
+    c->writing = 0;
+    if (status < 0) {
+        whelk_conn_disconnect(c->engine, WHELK_DISCONNECT_CONNECTION_LOST,
+                              NULL);
+        conn_close_handles(c);
+        return;
+    }
+    wd_conn_kick(c);
+}
+
+/* Writes what the engine has; returns 0, or -1 when the socket failed. */
+static int flush(wd_conn *c)
+{
+    while (!c->writing && c->closing != 2) {
+        const uint8_t *data;
+        size_t n = whelk_conn_out(c->engine, &data);
+        if (n == 0) return 0;
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w > 0) {
+            whelk_conn_out_consumed(c->engine, (size_t)w);
+            continue;
+        }
+        if (w != UV_EAGAIN && w != UV_ENOSYS) return -1;
+        /* The socket is full: hand libuv a copy and wait for it. */
+        write_req *req = malloc(sizeof(*req) + n);
+        if (!req) return -1;
+        memcpy(req->data, data, n);
+        req->conn = c;
+        req->len = n;
+        whelk_conn_out_consumed(c->engine, n);
+        b = uv_buf_init(req->data, (unsigned)n);
+        if (uv_write(&req->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) {
+            free(req);
+            return -1;
+        }
+        c->writing = 1;
+    }
+    return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    wd_conn *c = t->data;
+    whelk_conn_handle_expiry(c->engine, uv_now(c->srv->loop));
+    wd_conn_kick(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(read_buf, sizeof(read_buf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    wd_conn *c = s->data;
+    if (n == 0) return;
+    if (n < 0) {
+        whelk_conn_peer_closed(c->engine);
+        conn_close_handles(c);
+        return;
+    }
+    whelk_conn_recv(c->engine, (const uint8_t *)buf->base, (size_t)n,
+                    uv_now(c->srv->loop));
+    wd_conn_kick(c);
+}
+
+static void conn_try_close(wd_conn *c)
+{
+    /* Over: let the last bytes (a DISCONNECT) go, then close. */
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->closing = 1;
+    const uint8_t *d;
+    if (!c->writing && whelk_conn_out(c->engine, &d) == 0)
+        conn_close_handles(c);
+}
+
+void wd_conn_kick(wd_conn *c)
+{
+    if (c->closing == 2) return;
+    if (flush(c) != 0) {
+        whelk_conn_disconnect(c->engine, WHELK_DISCONNECT_CONNECTION_LOST,
+                              NULL);
+        conn_close_handles(c);
+        return;
+    }
+    if (whelk_conn_is_closed(c->engine)) {
+        conn_try_close(c);
+        return;
+    }
+    int want = whelk_conn_want_read(c->engine) && !c->writing;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = 1;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    uint64_t at = whelk_conn_expiry(c->engine), now = uv_now(c->srv->loop);
+    if (at == UINT64_MAX)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, at > now ? at - now : 0, 0);
+}
+
+static void addr_of(const struct sockaddr_storage *ss, char *out, size_t len,
+                    int *port)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        uv_ip6_name(a, out, len);
+        *port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const void *)ss;
+        uv_ip4_name(a, out, len);
+        *port = ntohs(a->sin_port);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    wd_server *srv = server->data;
+    if (status < 0 || srv->stopping) return;
+    wd_conn *c = calloc(1, sizeof(*c));
+    if (!c) return;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = srv->conns;
+    if (c->next) c->next->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    srv->unauth++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close_handles(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_of(&ss, c->addr, sizeof(c->addr), &c->port);
+    len = sizeof(ss);
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_of(&ss, c->laddr, sizeof(c->laddr), &c->lport);
+    if (srv->unauth > wd_opts->max_unauth) {
+        wd_log(WHELK_LOG_INFO,
+               "drop connection from %s port %d: too many unauthenticated "
+               "connections (%u)",
+               c->addr, c->port, srv->unauth - 1);
+        conn_close_handles(c);
+        return;
+    }
+    /* Small packets leave at once: no Nagle delay on the handshake. */
+    uv_tcp_nodelay(&c->tcp, 1);
+    wd_log(WHELK_LOG_INFO, "Connection from %s port %d on %s port %d",
+           c->addr, c->port, c->laddr, c->lport);
+    if (whelk_conn_server_new(&c->engine, srv->cfg, &srv->cb, c, c->addr,
+                              c->port, uv_now(srv->loop)) != 0) {
+        wd_log(WHELK_LOG_ERROR, "cannot create a connection for %s port %d",
+               c->addr, c->port);
+        conn_close_handles(c);
+        return;
+    }
+    wd_conn_kick(c);
+}
+
+int wd_listen(wd_server *srv, const char *spec)
+{
+    char host[128] = "127.0.0.1";
+    int port;
+    const char *colon = strrchr(spec, ':');
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':') return -1;
+        snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1), spec + 1);
+        port = atoi(end + 2);
+    } else if (colon) {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+        port = atoi(colon + 1);
+    } else {
+        port = atoi(spec);
+    }
+    if (port <= 0 || port > 65535) return -1;
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return -1;
+    if (srv->n_listeners >= WD_MAX_LISTEN) return -1;
+    uv_tcp_t *l = &srv->listeners[srv->n_listeners];
+    uv_tcp_init(srv->loop, l);
+    l->data = srv;
+    int rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)l, 512, on_connection);
+    if (rc != 0) {
+        fprintf(stderr, "whelkd: cannot listen on %s: %s\n", spec,
+                uv_strerror(rc));
+        uv_close((uv_handle_t *)l, NULL);
+        return -1;
+    }
+    srv->n_listeners++;
+    wd_log(WHELK_LOG_INFO, "Server listening on %s port %d.", host, port);
+    return 0;
+}
+
+void wd_stop(wd_server *srv)
+{
+    if (srv->stopping) return;
+    srv->stopping = 1;
+    for (int i = 0; i < srv->n_listeners; i++)
+        uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+    for (wd_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->engine)
+            whelk_conn_disconnect(c->engine, WHELK_DISCONNECT_BY_APPLICATION,
+                                  "server shutting down");
+        const uint8_t *d;
+        if (c->engine && whelk_conn_out(c->engine, &d) > 0 && !c->writing)
+            flush(c);
+        conn_close_handles(c);
+    }
+}

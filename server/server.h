@@ -1,0 +1,87 @@
+/*
+ * server: whelkd's shared declarations: options, the server, and one
+ * connection's glue between libuv and the protocol engine.
+ */
+#ifndef WHELKD_SERVER_H
+#define WHELKD_SERVER_H
+
+#include <uv.h>
+
+#include "whelk/whelk.h"
+
+#define WD_MAX_LISTEN 16
+#define WD_MAX_HOSTKEYS 8
+#define WD_MAX_SUBSYS 32
+#define WD_MAX_ENV 32
+
+typedef struct wd_options {
+    const char *listen[WD_MAX_LISTEN];
+    int n_listen;
+    const char *host_keys[WD_MAX_HOSTKEYS];
+    int n_host_keys;
+    const char *authorized_keys; /* NULL: ~USER/.ssh/authorized_keys */
+    const char *password_file;   /* NULL: no password authentication */
+    const char *banner_file;
+    const char *state_dir;
+    const char *subsys_name[WD_MAX_SUBSYS];
+    const char *subsys_cmd[WD_MAX_SUBSYS];
+    int n_subsys;
+    const char *env_pat[WD_MAX_ENV];
+    int n_env;
+    unsigned grace_s;
+    unsigned max_unauth;
+    unsigned workers;
+    int debug;
+} wd_options;
+
+extern const wd_options *wd_opts;
+
+void wd_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+struct wd_login;
+struct wd_conn;
+
+typedef struct wd_server {
+    uv_loop_t *loop;
+    whelk_config *cfg;
+    whelk_callbacks cb;
+    uv_tcp_t listeners[WD_MAX_LISTEN];
+    int n_listeners;
+    uv_signal_t sigterm, sigint, sigchld;
+    struct wd_conn *conns;
+    unsigned unauth;
+    unsigned n_conns;
+    int stopping;
+} wd_server;
+
+typedef struct wd_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    whelk_conn *engine;
+    wd_server *srv;
+    struct wd_conn *next, *prev;
+    char addr[64];
+    int port;
+    char laddr[64];
+    int lport;
+    int authenticated;
+    int closing;        /* handles are being closed */
+    int reading;
+    int writing;        /* a uv_write is in flight */
+    int handles;        /* open libuv handles still to close */
+    int sessions;       /* live sessions holding the connection */
+    struct wd_login *login;
+} wd_conn;
+
+/* loop.c */
+int wd_listen(wd_server *srv, const char *spec);
+void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
+void wd_stop(wd_server *srv);
+
+/* hostkeys.c */
+int wd_load_host_key(const char *path, whelk_key **out);
+int wd_default_host_key(const char *state_dir, whelk_key **out,
+                        char *path_out, size_t path_len);
+
+#endif

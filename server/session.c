@@ -1,0 +1,768 @@
+/*
+ * session: the process back end, the default whelk_session_handler of
+ * whelkd. shell and exec run the user's login shell (with -c COMMAND for
+ * exec) as that user, in their home, with the environment sshd gives;
+ * subsystems come from -s. With a pty the program gets a new session whose
+ * controlling terminal is the pty; without, three pipes, stderr carried
+ * as extended data.
+ *
+ * Output is read only while the channel has room (flow control reaches
+ * the program); client data is written to the program's stdin and
+ * reported consumed only once written. When the program has exited and
+ * all its output has been read, exit-status (or exit-signal), EOF and
+ * CLOSE go out in that order. Children are reaped through a SIGCHLD
+ * watcher: no zombies, no blocking wait on the loop.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "server.h"
+#include "ttymodes.h"
+
+#define MAX_ENV 64
+#define READ_CHUNK (64 * 1024)
+
+typedef struct wd_session {
+    whelk_session *s;      /* NULL once the engine closed the channel */
+    wd_conn *conn;
+    uv_loop_t *loop;
+    struct wd_session *next_live; /* in the pid table */
+    pid_t pid;
+    int status;
+    int exited;
+    int finished;          /* exit, EOF and CLOSE sent */
+    int has_pty;
+    whelk_pty pty;
+    int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
+    uv_poll_t out_poll, err_poll, in_poll;
+    int out_polling, err_polling, in_polling;
+    int handles;           /* poll handles still open */
+    int stopped;           /* stop_writing in force */
+    int peer_eof;          /* client EOF not yet applied */
+    int stdin_dead;        /* program closed its stdin */
+    uint8_t *inbuf;        /* client data the program has not taken yet */
+    size_t in_len, in_cap;
+    char *env[MAX_ENV];    /* accepted client variables, NAME=value */
+    int n_env;
+    char kind[16];
+} wd_session;
+
+static wd_session *live;   /* sessions with a running child */
+static uv_signal_t sigchld;
+static int sigchld_on;
+
+static void finish_if_done(wd_session *ss);
+static void free_if_idle(wd_session *ss);
+
+/* ------------------------------------------------------------------------
+ * Descriptors and polls.
+ */
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    wd_session *ss = h->data;
+    ss->handles--;
+    free_if_idle(ss);
+}
+
+static void close_fd(wd_session *ss, int *fd, uv_poll_t *poll, int *polling)
+{
+    if (*polling != -2) {
+        uv_poll_stop(poll);
+        uv_close((uv_handle_t *)poll, on_poll_closed);
+        *polling = -2;
+    }
+    if (*fd < 0) return;
+    int v = *fd;
+    *fd = -1;
+    /* A pty master serves as both stdin and stdout: close it with the
+     * last of the two. */
+    if (v == ss->in_fd || v == ss->out_fd) return;
+    close(v);
+}
+
+static void update_out_polls(wd_session *ss);
+
+static void kick(wd_session *ss)
+{
+    if (ss->conn) wd_conn_kick(ss->conn);
+}
+
+/* Reads program output while the channel has room. */
+static void write_input(wd_session *ss);
+
+static void on_output(uv_poll_t *p, int status, int events)
+{
+    wd_session *ss = p->data;
+    int is_err = p == &ss->err_poll;
+    if (events & UV_WRITABLE) write_input(ss); /* pty: stdin shares it */
+    if (!(events & UV_READABLE) && status == 0) {
+        update_out_polls(ss);
+        kick(ss);
+        return;
+    }
+    int *fd = is_err ? &ss->err_fd : &ss->out_fd;
+    char buf[READ_CHUNK];
+    for (int rounds = 0; rounds < 8 && *fd >= 0 && ss->s; rounds++) {
+        size_t room = whelk_session_write_room(ss->s);
+        if (room == 0) {
+            ss->stopped = 1;
+            break;
+        }
+        ssize_t n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+        if (n > 0) {
+            if (is_err)
+                whelk_session_write_stderr(ss->s, buf, (size_t)n);
+            else
+                whelk_session_write(ss->s, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        /* EOF, or EIO from a pty master whose slave side is gone. */
+        if (is_err)
+            close_fd(ss, &ss->err_fd, &ss->err_poll, &ss->err_polling);
+        else
+            close_fd(ss, &ss->out_fd, &ss->out_poll, &ss->out_polling);
+        finish_if_done(ss);
+        break;
+    }
+    update_out_polls(ss);
+    kick(ss);
+}
+
+static void on_input_writable(uv_poll_t *p, int status, int events);
+
+/* Sets each poll handle's events from what is wanted now: output is read
+ * while the channel has room; stdin is watched while data waits for it.
+ * A pty has one descriptor, so its handle carries both directions. */
+static void update_out_polls(wd_session *ss)
+{
+    int rd = ss->s && !ss->stopped;
+    int wr = ss->in_len > 0 && ss->in_fd >= 0;
+    if (ss->out_fd >= 0 && ss->out_polling != -2) {
+        int ev = (rd ? UV_READABLE : 0) | (ss->has_pty && wr ? UV_WRITABLE : 0);
+        if (ev != ss->out_polling) {
+            if (ev) uv_poll_start(&ss->out_poll, ev, on_output);
+            else uv_poll_stop(&ss->out_poll);
+            ss->out_polling = ev;
+        }
+    }
+    if (ss->err_fd >= 0 && ss->err_polling != -2) {
+        int ev = rd ? UV_READABLE : 0;
+        if (ev != ss->err_polling) {
+            if (ev) uv_poll_start(&ss->err_poll, ev, on_output);
+            else uv_poll_stop(&ss->err_poll);
+            ss->err_polling = ev;
+        }
+    }
+    if (!ss->has_pty && ss->in_fd >= 0 && ss->in_polling != -2) {
+        int ev = wr ? UV_WRITABLE : 0;
+        if (ev != ss->in_polling) {
+            if (ev) uv_poll_start(&ss->in_poll, ev, on_input_writable);
+            else uv_poll_stop(&ss->in_poll);
+            ss->in_polling = ev;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Client data to the program.
+ */
+
+static void apply_eof(wd_session *ss)
+{
+    if (!ss->peer_eof || ss->in_len > 0 || ss->in_fd < 0) return;
+    ss->peer_eof = 0;
+    if (ss->has_pty) {
+        /* The terminal's EOF character, as a user would type it. */
+        struct termios t;
+        char eof = 4;
+        if (tcgetattr(ss->in_fd, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE)
+            eof = (char)t.c_cc[VEOF];
+        ssize_t w = write(ss->in_fd, &eof, 1);
+        (void)w;
+    } else {
+        close_fd(ss, &ss->in_fd, &ss->in_poll, &ss->in_polling);
+    }
+}
+
+static void stdin_died(wd_session *ss)
+{
+    /* The program stopped reading: say so once (eow@openssh.com) and
+     * drop what the client sends from now on, keeping the window open. */
+    ss->stdin_dead = 1;
+    if (ss->s) {
+        whelk_session_send_eow(ss->s);
+        whelk_session_consumed(ss->s, ss->in_len);
+    }
+    ss->in_len = 0;
+    if (!ss->has_pty)
+        close_fd(ss, &ss->in_fd, &ss->in_poll, &ss->in_polling);
+}
+
+static void on_input_writable(uv_poll_t *p, int status, int events)
+{
+    wd_session *ss = p->data;
+    write_input(ss);
+    kick(ss);
+}
+
+static void write_input(wd_session *ss)
+{
+    size_t done = 0;
+    while (done < ss->in_len && ss->in_fd >= 0) {
+        ssize_t w = write(ss->in_fd, ss->inbuf + done, ss->in_len - done);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        ss->in_len -= done;
+        memmove(ss->inbuf, ss->inbuf + done, ss->in_len);
+        if (ss->s) whelk_session_consumed(ss->s, done);
+        stdin_died(ss);
+        return;
+    }
+    if (done) {
+        ss->in_len -= done;
+        memmove(ss->inbuf, ss->inbuf + done, ss->in_len);
+        if (ss->s) whelk_session_consumed(ss->s, done);
+    }
+    if (ss->in_len == 0 && ss->in_cap > 65536) {
+        free(ss->inbuf); /* idle sessions keep no buffer */
+        ss->inbuf = NULL;
+        ss->in_cap = 0;
+    }
+    update_out_polls(ss);
+    apply_eof(ss);
+}
+
+static void on_data(whelk_session *s, const uint8_t *data, size_t len,
+                    void *user)
+{
+    wd_session *ss = user;
+    if (ss->stdin_dead || ss->in_fd < 0) {
+        whelk_session_consumed(s, len);
+        return;
+    }
+    /* The engine grants window only for consumed bytes, so this buffer
+     * never holds more than one window. */
+    if (ss->in_len + len > ss->in_cap) {
+        size_t cap = ss->in_cap ? ss->in_cap : 16384;
+        while (cap < ss->in_len + len) cap *= 2;
+        uint8_t *nb = realloc(ss->inbuf, cap);
+        if (!nb) {
+            whelk_session_consumed(s, len);
+            return;
+        }
+        ss->inbuf = nb;
+        ss->in_cap = cap;
+    }
+    memcpy(ss->inbuf + ss->in_len, data, len);
+    ss->in_len += len;
+    write_input(ss);
+}
+
+static void on_eof(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    ss->peer_eof = 1;
+    apply_eof(ss);
+}
+
+/* ------------------------------------------------------------------------
+ * The end of a program.
+ */
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGABRT: return "ABRT";
+    case SIGALRM: return "ALRM";
+    case SIGFPE: return "FPE";
+    case SIGHUP: return "HUP";
+    case SIGILL: return "ILL";
+    case SIGINT: return "INT";
+    case SIGKILL: return "KILL";
+    case SIGPIPE: return "PIPE";
+    case SIGQUIT: return "QUIT";
+    case SIGSEGV: return "SEGV";
+    case SIGTERM: return "TERM";
+    case SIGUSR1: return "USR1";
+    case SIGUSR2: return "USR2";
+    }
+    return NULL;
+}
+
+static void finish_if_done(wd_session *ss)
+{
+    /* Output drained completely, then exit-status, EOF and CLOSE. */
+    if (!ss->s || ss->finished || !ss->exited || ss->out_fd >= 0 ||
+        ss->err_fd >= 0)
+        return;
+    ss->finished = 1;
+    int st = ss->status;
+    if (WIFSIGNALED(st)) {
+        const char *name = signal_name(WTERMSIG(st));
+        char other[32];
+        if (!name) {
+            snprintf(other, sizeof(other), "SIG%d@whelk", WTERMSIG(st));
+            name = other;
+        }
+        whelk_session_exit_signal(ss->s, name, WCOREDUMP(st), "");
+    } else {
+        whelk_session_exit_status(ss->s, (uint32_t)WEXITSTATUS(st));
+    }
+    whelk_session_send_eof(ss->s);
+    whelk_session_close(ss->s);
+    kick(ss);
+}
+
+static void unlink_live(wd_session *ss)
+{
+    for (wd_session **pp = &live; *pp; pp = &(*pp)->next_live)
+        if (*pp == ss) {
+            *pp = ss->next_live;
+            break;
+        }
+}
+
+static void free_if_idle(wd_session *ss)
+{
+    /* Freed once the channel is gone, the child reaped (or never
+     * started) and every poll handle closed. */
+    if (ss->s || ss->handles > 0 || (ss->pid > 0 && !ss->exited)) return;
+    unlink_live(ss);
+    for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
+    free(ss->inbuf);
+    free(ss);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (wd_session *ss = live; ss; ss = ss->next_live) {
+            if (ss->pid != pid) continue;
+            ss->exited = 1;
+            ss->status = st;
+            if (ss->s && ss->conn && ss->conn->login)
+                wd_log(WHELK_LOG_DEBUG, "session %u: program %d exited",
+                       whelk_session_id(ss->s), (int)pid);
+            /* A pty keeps no pipe EOF for us: after exit, whatever the
+             * master still holds is read until EIO. */
+            finish_if_done(ss);
+            free_if_idle(ss);
+            break;
+        }
+    }
+}
+
+void wd_session_init(uv_loop_t *loop)
+{
+    uv_signal_init(loop, &sigchld);
+    uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
+    sigchld_on = 1;
+}
+
+void wd_session_shutdown(void)
+{
+    for (wd_session *ss = live; ss; ss = ss->next_live)
+        if (ss->pid > 0 && !ss->exited) kill(-ss->pid, SIGHUP);
+    if (sigchld_on) {
+        uv_signal_stop(&sigchld);
+        uv_close((uv_handle_t *)&sigchld, NULL);
+        sigchld_on = 0;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Starting the program.
+ */
+
+static int env_add(char **env, int *n, const char *name, const char *value)
+{
+    if (*n >= MAX_ENV * 2 - 1) return -1;
+    size_t nl = strlen(name);
+    for (int i = 0; i < *n; i++)
+        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
+            return 0; /* the first (server) value wins */
+    size_t len = nl + strlen(value) + 2;
+    char *e = malloc(len);
+    if (!e) return -1;
+    snprintf(e, len, "%s=%s", name, value);
+    env[(*n)++] = e;
+    env[*n] = NULL;
+    return 0;
+}
+
+static int spawn(wd_session *ss, const char *command, const char *original)
+{
+    wd_conn *c = ss->conn;
+    wd_login *l = c->login;
+    const wd_user *u = &l->user;
+    char *envp[MAX_ENV * 2];
+    int n = 0;
+    envp[0] = NULL;
+    char buf[512];
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    int master = -1, slave = -1;
+    char tty[64] = "";
+
+    if (ss->has_pty) {
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) || unlockpt(master) ||
+            ptsname_r(master, tty, sizeof(tty)))
+            goto fail;
+        slave = open(tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0) goto fail;
+        struct termios t;
+        if (tcgetattr(slave, &t) == 0) {
+            wd_apply_tty_modes(&ss->pty, &t);
+            tcsetattr(slave, TCSANOW, &t);
+        }
+        struct winsize ws = {(unsigned short)ss->pty.rows,
+                             (unsigned short)ss->pty.cols,
+                             (unsigned short)ss->pty.width_px,
+                             (unsigned short)ss->pty.height_px};
+        ioctl(slave, TIOCSWINSZ, &ws);
+        if (geteuid() == 0) {
+            if (fchown(slave, u->uid, -1) != 0 || fchmod(slave, 0620) != 0)
+                wd_log(WHELK_LOG_INFO, "cannot hand %s to %s", tty, u->name);
+        }
+    } else if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) ||
+               pipe2(perr, O_CLOEXEC)) {
+        goto fail;
+    }
+
+    /* The environment sshd gives; server-set variables win. */
+    env_add(envp, &n, "USER", u->name);
+    env_add(envp, &n, "LOGNAME", u->name);
+    env_add(envp, &n, "HOME", u->home);
+    env_add(envp, &n, "SHELL", u->shell);
+    env_add(envp, &n, "PATH",
+            u->uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                          "/usr/bin:/sbin:/bin"
+                        : "/usr/local/bin:/usr/bin:/bin:/usr/games");
+    snprintf(buf, sizeof(buf), "/var/mail/%s", u->name);
+    env_add(envp, &n, "MAIL", buf);
+    snprintf(buf, sizeof(buf), "%s %d %d", c->addr, c->port, c->lport);
+    env_add(envp, &n, "SSH_CLIENT", buf);
+    snprintf(buf, sizeof(buf), "%s %d %s %d", c->addr, c->port, c->laddr,
+             c->lport);
+    env_add(envp, &n, "SSH_CONNECTION", buf);
+    if (ss->has_pty) {
+        env_add(envp, &n, "SSH_TTY", tty);
+        env_add(envp, &n, "TERM", ss->pty.term[0] ? ss->pty.term : "dumb");
+    }
+    if (original) env_add(envp, &n, "SSH_ORIGINAL_COMMAND", original);
+    if (l->have_opts)
+        for (unsigned i = 0; i < l->opts.nenv; i++) {
+            char *eq = strchr(l->opts.env[i], '=');
+            *eq = 0;
+            env_add(envp, &n, l->opts.env[i], eq + 1);
+            *eq = '=';
+        }
+    for (int i = 0; i < ss->n_env; i++) {
+        char *eq = strchr(ss->env[i], '=');
+        *eq = 0;
+        env_add(envp, &n, ss->env[i], eq + 1);
+        *eq = '=';
+    }
+
+    const char *base = strrchr(u->shell, '/');
+    base = base ? base + 1 : u->shell;
+    char argv0[300];
+    snprintf(argv0, sizeof(argv0), "%s%s", command ? "" : "-", base);
+    char *argv[4] = {argv0, command ? "-c" : NULL, (char *)command, NULL};
+    int root = geteuid() == 0;
+
+    pid_t pid = fork();
+    if (pid < 0) goto fail;
+    if (pid == 0) {
+        /* Child: async-signal-safe calls only until execve. */
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+        setsid();
+        if (slave >= 0) {
+            ioctl(slave, TIOCSCTTY, 0);
+            dup2(slave, 0);
+            dup2(slave, 1);
+            dup2(slave, 2);
+        } else {
+            dup2(pin[0], 0);
+            dup2(pout[1], 1);
+            dup2(perr[1], 2);
+        }
+        if (root && (setgroups((size_t)u->ngroups, u->groups) != 0 ||
+                     setgid(u->gid) != 0 || setuid(u->uid) != 0 ||
+                     (u->uid != 0 && setuid(0) == 0))) {
+            static const char msg[] = "whelkd: cannot switch to the user\n";
+            ssize_t w = write(2, msg, sizeof(msg) - 1);
+            (void)w;
+            _exit(1);
+        }
+        if (chdir(u->home) != 0) {
+            static const char msg[] = "Could not chdir to home directory\n";
+            ssize_t w = write(2, msg, sizeof(msg) - 1);
+            (void)w;
+            if (chdir("/") != 0) _exit(1);
+        }
+        execve(u->shell, argv, envp);
+        static const char msg[] = "whelkd: cannot run the shell\n";
+        ssize_t w = write(2, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(127);
+    }
+    for (int i = 0; i < n; i++) free(envp[i]);
+    ss->pid = pid;
+    ss->next_live = live;
+    live = ss;
+    if (ss->has_pty) {
+        close(slave);
+        ss->in_fd = ss->out_fd = master;
+        ss->err_fd = -1;
+    } else {
+        close(pin[0]);
+        close(pout[1]);
+        close(perr[1]);
+        ss->in_fd = pin[1];
+        ss->out_fd = pout[0];
+        ss->err_fd = perr[0];
+    }
+    int fds[3] = {ss->in_fd, ss->out_fd, ss->err_fd};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+    /* Poll handles: stdin (the pty master is shared by in and out, so a
+     * pty gets one handle for reading; writes retry on readable events
+     * and on the next data). */
+    uv_poll_init(ss->loop, &ss->out_poll, ss->out_fd);
+    ss->out_poll.data = ss;
+    ss->handles++;
+    ss->out_polling = 0;
+    if (ss->err_fd >= 0) {
+        uv_poll_init(ss->loop, &ss->err_poll, ss->err_fd);
+        ss->err_poll.data = ss;
+        ss->handles++;
+        ss->err_polling = 0;
+    } else {
+        ss->err_polling = -2;
+    }
+    if (!ss->has_pty) {
+        uv_poll_init(ss->loop, &ss->in_poll, ss->in_fd);
+        ss->in_poll.data = ss;
+        ss->handles++;
+        ss->in_polling = 0;
+    } else {
+        ss->in_polling = -2;
+    }
+    update_out_polls(ss);
+    const char *who = c->login ? c->login->user.name : "?";
+    if (ss->has_pty)
+        wd_log(WHELK_LOG_INFO,
+               "Starting session: %s on %s for %s from %s port %d id %u",
+               ss->kind, tty + 5, who, c->addr, c->port,
+               whelk_session_id(ss->s));
+    else
+        wd_log(WHELK_LOG_INFO,
+               "Starting session: %s for %s from %s port %d id %u", ss->kind,
+               who, c->addr, c->port, whelk_session_id(ss->s));
+    return 0;
+fail:
+    wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(errno));
+    for (int i = 0; i < n; i++) free(envp[i]);
+    int all[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], master,
+                 slave};
+    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        if (all[i] >= 0) close(all[i]);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Requests.
+ */
+
+static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
+{
+    wd_session *ss = user;
+    wd_login *l = ss->conn->login;
+    if (l && l->have_opts && l->opts.no_pty) {
+        wd_log(WHELK_LOG_INFO, "pty request refused by key option (no-pty)");
+        return -1;
+    }
+    ss->pty = *pty;
+    ss->has_pty = 1;
+    return 0;
+}
+
+static int on_env(whelk_session *s, const char *name, const char *value,
+                  void *user)
+{
+    wd_session *ss = user;
+    int ok = 0;
+    for (int i = 0; i < wd_opts->n_env && !ok; i++)
+        ok = fnmatch(wd_opts->env_pat[i], name, 0) == 0;
+    if (!ok || ss->n_env >= MAX_ENV || strchr(name, '=')) {
+        wd_log(WHELK_LOG_DEBUG, "refusing environment variable %s", name);
+        return -1;
+    }
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *e = malloc(len);
+    if (!e) return -1;
+    snprintf(e, len, "%s=%s", name, value);
+    ss->env[ss->n_env++] = e;
+    return 0;
+}
+
+/* A forced command (authorized_keys command=) replaces whatever the
+ * client asked for; the request goes to SSH_ORIGINAL_COMMAND. */
+static const char *forced(wd_session *ss)
+{
+    wd_login *l = ss->conn->login;
+    return l && l->have_opts ? l->opts.command : NULL;
+}
+
+static int on_shell(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    snprintf(ss->kind, sizeof(ss->kind), "shell");
+    return spawn(ss, forced(ss), NULL);
+}
+
+static int on_exec(whelk_session *s, const char *command, void *user)
+{
+    wd_session *ss = user;
+    snprintf(ss->kind, sizeof(ss->kind), "command");
+    const char *f = forced(ss);
+    return spawn(ss, f ? f : command, f ? command : NULL);
+}
+
+static int on_subsystem(whelk_session *s, const char *name, void *user)
+{
+    wd_session *ss = user;
+    snprintf(ss->kind, sizeof(ss->kind), "subsystem");
+    const char *f = forced(ss);
+    if (f) return spawn(ss, f, name);
+    for (int i = 0; i < wd_opts->n_subsys; i++)
+        if (strcmp(wd_opts->subsys_name[i], name) == 0)
+            return spawn(ss, wd_opts->subsys_cmd[i], NULL);
+    wd_log(WHELK_LOG_INFO, "subsystem request for %.64s failed, subsystem "
+           "not found", name);
+    return -1;
+}
+
+static int on_window_change(whelk_session *s, uint32_t cols, uint32_t rows,
+                            uint32_t wpx, uint32_t hpx, void *user)
+{
+    wd_session *ss = user;
+    ss->pty.cols = cols;
+    ss->pty.rows = rows;
+    ss->pty.width_px = wpx;
+    ss->pty.height_px = hpx;
+    if (ss->has_pty && ss->out_fd >= 0) {
+        struct winsize ws = {(unsigned short)rows, (unsigned short)cols,
+                             (unsigned short)wpx, (unsigned short)hpx};
+        ioctl(ss->out_fd, TIOCSWINSZ, &ws); /* the kernel sends SIGWINCH */
+    }
+    return 0;
+}
+
+static int on_signal(whelk_session *s, const char *name, void *user)
+{
+    wd_session *ss = user;
+    static const struct {
+        const char *name;
+        int sig;
+    } table[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"KILL", SIGKILL},
+                 {"QUIT", SIGQUIT}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+                 {"USR2", SIGUSR2}};
+    if (ss->pid <= 0 || ss->exited) return -1;
+    for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++)
+        if (strcmp(table[i].name, name) == 0)
+            return kill(-ss->pid, table[i].sig) == 0 ? 0 : -1;
+    return -1;
+}
+
+static int on_break(whelk_session *s, uint32_t ms, void *user)
+{
+    wd_session *ss = user;
+    if (!ss->has_pty || ss->out_fd < 0) return -1;
+    return tcsendbreak(ss->out_fd, 0) == 0 ? 0 : -1;
+}
+
+static void on_stop_writing(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    ss->stopped = 1;
+    update_out_polls(ss);
+}
+
+static void on_start_writing(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    ss->stopped = 0;
+    update_out_polls(ss);
+}
+
+static void on_closed(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    if (ss->pid > 0 && !ss->exited) kill(-ss->pid, SIGHUP);
+    if (ss->conn) ss->conn->sessions--;
+    ss->s = NULL;
+    ss->conn = NULL;
+    close_fd(ss, &ss->err_fd, &ss->err_poll, &ss->err_polling);
+    close_fd(ss, &ss->out_fd, &ss->out_poll, &ss->out_polling);
+    close_fd(ss, &ss->in_fd, &ss->in_poll, &ss->in_polling);
+    free_if_idle(ss);
+}
+
+static const whelk_session_handler handler = {
+    .pty_req = on_pty_req,
+    .env = on_env,
+    .shell = on_shell,
+    .exec = on_exec,
+    .subsystem = on_subsystem,
+    .window_change = on_window_change,
+    .signal = on_signal,
+    .brk = on_break,
+    .data = on_data,
+    .eof = on_eof,
+    .closed = on_closed,
+    .stop_writing = on_stop_writing,
+    .start_writing = on_start_writing,
+};
+
+int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
+{
+    wd_conn *c = user;
+    if (!c->login || !c->login->have_user) return -1;
+    wd_session *ss = calloc(1, sizeof(*ss));
+    if (!ss) return -1;
+    ss->s = s;
+    ss->conn = c;
+    ss->loop = c->tcp.loop;
+    ss->in_fd = ss->out_fd = ss->err_fd = -1;
+    ss->out_polling = ss->err_polling = ss->in_polling = -2;
+    c->sessions++;
+    whelk_session_set_handler(s, &handler, ss);
+    return 0;
+}
