@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "[-P FILE]\n"
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
-            "              [-S DIR] [-m N] [-d] [-V]\n"
+            "              [-S DIR] [-m N] [-d] [-t] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "  -m N             concurrent unauthenticated connections "
             "(default 64)\n"
             "  -d               debug logging\n"
+            "  -t               check the configuration and host keys, then "
+            "exit\n"
             "  -V               print the version\n");
 }
 
@@ -103,7 +105,7 @@ int main(int argc, char **argv)
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:w:dV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:w:dtV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -157,6 +159,7 @@ int main(int argc, char **argv)
         case 'B': opts.banner_file = optarg; break;
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
+        case 't': opts.test = 1; break;
         case 'V': printf("whelkd %s\n", WHELK_VERSION); return 0;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -216,6 +219,9 @@ int main(int argc, char **argv)
         wd_log(WHELK_LOG_INFO, "host key: %s %s %s", path,
                whelk_key_short_name(k), fp);
     }
+    /* -t: the configuration and keys are good (and the default key now
+     * exists); stop here, as sshd -t does. */
+    if (opts.test) return 0;
     whelk_config_set(srv.cfg, WHELK_SET_LOGIN_GRACE_MS,
                      (uint64_t)opts.grace_s * 1000);
     uint64_t methods = WHELK_AUTH_METHOD_PUBLICKEY;

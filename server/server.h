@@ -32,6 +32,7 @@ typedef struct wd_options {
     unsigned max_unauth;
     unsigned workers;
     int debug;
+    int test;           /* -t: check and exit */
 } wd_options;
 
 extern const wd_options *wd_opts;
