@@ -105,8 +105,9 @@ class Server:
                 self.proc.wait()
         self.logf.close()
 
-    def ssh_args(self, key, *opts):
-        return ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+    def ssh_args(self, key, *opts, batch=True):
+        return ["ssh", "-F", "/dev/null",
+                "-o", f"BatchMode={'yes' if batch else 'no'}",
                 "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
