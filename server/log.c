@@ -11,6 +11,9 @@
 
 #include "server.h"
 
+/* Set once by main; read by every module (and unit tests set it too). */
+const wd_options *wd_opts;
+
 void wd_log(int level, const char *fmt, ...)
 {
     if (level >= WHELK_LOG_DEBUG && !(wd_opts && wd_opts->debug)) return;

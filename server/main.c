@@ -14,7 +14,7 @@
 #include "server.h"
 #include "session.h"
 
-const wd_options *wd_opts;
+
 
 static void usage(FILE *f)
 {
