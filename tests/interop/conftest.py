@@ -135,3 +135,9 @@ def whelkd(tmp_path, keys):
     yield start
     for s in servers:
         s.stop()
+    # Under `make asan` a sanitizer report lands in the server's log.
+    for s in servers:
+        log = s.log()
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "runtime error:"):
+            assert marker not in log, log[-4000:]
