@@ -78,14 +78,15 @@ asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib $(PKG_CFLAGS) \
-               -fsanitize=fuzzer-no-link,address,undefined
-build/fuzz/lib/%.o: lib/%.c $(wildcard include/whelk/*.h lib/*.h)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
+               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
+            $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
+build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-build/fuzz/%: fuzz/%.c $(LIB_SRC:%.c=build/fuzz/%.o)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(LIB_SRC:%.c=build/fuzz/%.o) $(LDLIBS)
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_BIN); do \
