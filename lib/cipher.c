@@ -112,6 +112,7 @@ void wk_pkt_dir_free(wk_pkt_dir *d)
 
 uint32_t wk_pkt_dir_seq(const wk_pkt_dir *d) { return d->seq; }
 void wk_pkt_dir_reset_seq(wk_pkt_dir *d) { d->seq = 0; }
+void wk_pkt_dir_set_seq(wk_pkt_dir *d, uint32_t seq) { d->seq = seq; }
 uint64_t wk_pkt_dir_bytes(const wk_pkt_dir *d) { return d->bytes; }
 int wk_pkt_dir_encrypted(const wk_pkt_dir *d) { return d->cipher != NULL; }
 

@@ -59,6 +59,8 @@ int wk_pkt_dir_set_keys(wk_pkt_dir *d, int encrypt, const wk_cipher_alg *c,
                         const wk_mac_alg *mac, const uint8_t *key,
                         const uint8_t *iv, const uint8_t *mac_key);
 uint32_t wk_pkt_dir_seq(const wk_pkt_dir *d);
+/* For tests: start counting at |seq|. */
+void wk_pkt_dir_set_seq(wk_pkt_dir *d, uint32_t seq);
 /* Strict kex resets sequence numbers at NEWKEYS. */
 void wk_pkt_dir_reset_seq(wk_pkt_dir *d);
 /* Bytes and packets through this direction since the last key change. */
