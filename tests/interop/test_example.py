@@ -60,7 +60,7 @@ def test_interactive_pty(tinyshell, keys):
     assert r.returncode == 3
     out = r.stdout.replace("\r", "")
     assert "tinyshell> echo hi\nhi\n" in out
-    assert "\nexit 3\n" in out
+    assert "tinyshell> size\n0 0\ntinyshell> exit 3\n" in out
 
 
 def test_refuses_unknown_key(tinyshell, keys):
