@@ -104,10 +104,31 @@ def proc_cpu(pid, with_children=True):
     return t / CLK
 
 
+CGROOT = "/sys/fs/cgroup/cpuacct"
+CGROUPS = {}  # server pid -> its cpuacct cgroup directory
+
+
 def tree_cpu(pid):
-    """CPU seconds of the tree: reaped children through cutime, live ones
-    directly."""
+    """CPU seconds of a server's whole process tree. With a cpuacct cgroup
+    per server (cgroup v1, as on these machines) every process it ever
+    started counts, exited ones included; without, the listener's own time
+    plus its reaped children (cutime) plus live descendants. The fallback
+    misses processes whose parent never reaps them into the listener (sshd's
+    privilege-separated children), so the cgroup is preferred."""
+    cg = CGROUPS.get(pid)
+    if cg:
+        with open(os.path.join(cg, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
     return sum(proc_cpu(p) for p in tree(pid))
+
+
+def make_cgroup(name):
+    path = os.path.join(CGROOT, f"whelkbench-{name}-{os.getpid()}")
+    try:
+        os.mkdir(path)
+        return path
+    except OSError:
+        return None
 
 
 def comm(pid):
@@ -246,8 +267,19 @@ Subsystem sftp /usr/lib/openssh/sftp-server
                 "-p", f"127.0.0.1:{port}"]
 
     def start(self):
+        cg = make_cgroup(self.name)
+
+        def setup_child():
+            raise_nofile()
+            if cg:
+                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+
+        self.cgroup = cg
         self.proc = subprocess.Popen(self.cmd(), stdout=self.log,
-                                     stderr=self.log, preexec_fn=raise_nofile)
+                                     stderr=self.log, preexec_fn=setup_child)
+        if cg:
+            CGROUPS[self.proc.pid] = cg
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -270,6 +302,16 @@ Subsystem sftp /usr/lib/openssh/sftp-server
         # sshd and dropbear leave per-connection children behind.
         subprocess.run(["pkill", "-KILL", "-f", self.dir],
                        stderr=subprocess.DEVNULL)
+        cg = getattr(self, "cgroup", None)
+        if cg:
+            try:
+                with open(os.path.join(cg, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.2)
+                os.rmdir(cg)
+            except OSError:
+                pass
 
     @property
     def pid(self):
