@@ -444,13 +444,14 @@ async def open_sessions(s, conns, per_conn, command):
     async def one():
         nonlocal failures
         try:
-            c = await asyncssh.connect(
+            c = await asyncio.wait_for(asyncssh.connect(
                 "127.0.0.1", s.port, username=s.env.user, client_keys=[key],
                 known_hosts=None, kex_algs=["curve25519-sha256"],
-                config=None)
+                config=None), 20)
             connections.append(c)
             for _ in range(per_conn):
-                procs.append(await c.create_process(command))
+                procs.append(await asyncio.wait_for(
+                    c.create_process(command), 20))
         except Exception as e:  # noqa: BLE001 - count every failure
             failures += 1
             log(f"{s.name}: session failed: {e!r}")
