@@ -83,6 +83,13 @@ struct whelk_conn {
 
     wk_auth *auth;
     wk_chans *chans;
+
+    /* Client role. */
+    int is_client;
+    const whelk_key *identity;
+    wk_kex_client *kexc;
+    wk_buf q_c;              /* our kex value, for the exchange hash */
+    struct wk_client_auth *cauth;
 };
 
 /* Outgoing messages. wk_msg_begin starts a packet of |type| and returns
@@ -129,6 +136,14 @@ int wk_auth_blocked(const whelk_conn *c);
 uint64_t wk_auth_expiry(const whelk_conn *c);
 int wk_auth_handle_expiry(whelk_conn *c, uint64_t now);
 const char *wk_auth_user(const whelk_conn *c);
+
+/* client.c: the client side of authentication. */
+int wk_client_init(whelk_conn *c, const char *user_name);
+void wk_client_free(whelk_conn *c);
+/* The server accepted ssh-userauth: begin with "none". */
+int wk_client_start_auth(whelk_conn *c);
+int wk_client_auth_dispatch(whelk_conn *c, uint8_t type,
+                            const uint8_t *payload, size_t len);
 
 /* channel.c: the connection protocol (messages 80..127). */
 int wk_chans_init(whelk_conn *c);

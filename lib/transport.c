@@ -259,11 +259,53 @@ fail:
     return rc;
 }
 
+int whelk_conn_client_new(whelk_conn **out, const whelk_config *cfg,
+                          const whelk_callbacks *cb, void *user,
+                          const char *user_name, const whelk_key *identity,
+                          uint64_t now_ms)
+{
+    if (!out || !cfg || !cb || !user_name) return WHELK_ERR_INVAL;
+    whelk_conn *c = calloc(1, sizeof(*c));
+    if (!c) return WHELK_ERR_NOMEM;
+    c->is_client = 1;
+    c->cfg = cfg;
+    c->cb = *cb;
+    c->user = user;
+    c->identity = identity;
+    snprintf(c->peer_addr, sizeof(c->peer_addr), "server");
+    c->now_ms = now_ms;
+    wk_buf_init(&c->in, WK_IN_MAX);
+    wk_buf_init(&c->out, WK_OUT_MAX);
+    wk_buf_init(&c->deferred, WK_DEFERRED_MAX);
+    wk_buf_init(&c->my_kexinit, 8192);
+    wk_buf_init(&c->peer_kexinit, 64 * 1024);
+    wk_buf_init(&c->q_c, 4096);
+    snprintf(c->v_c, sizeof(c->v_c), "%s", WK_IDENT);
+    c->rx = wk_pkt_dir_new();
+    c->tx = wk_pkt_dir_new();
+    c->version_deadline = c->grace_deadline = c->rekey_at_ms = UINT64_MAX;
+    int rc = WHELK_ERR_NOMEM;
+    if (!c->rx || !c->tx) goto fail;
+    if ((rc = wk_chans_init(c)) != 0) goto fail;
+    if ((rc = wk_client_init(c, user_name)) != 0) goto fail;
+    if ((rc = wk_buf_put(&c->out, WK_IDENT "\r\n", strlen(WK_IDENT) + 2)))
+        goto fail;
+    if ((rc = send_kexinit(c)) != 0) goto fail;
+    *out = c;
+    return 0;
+fail:
+    whelk_conn_free(c);
+    return rc;
+}
+
 void whelk_conn_free(whelk_conn *c)
 {
     if (!c) return;
     wk_chans_free(c);
     wk_auth_free(c);
+    wk_client_free(c);
+    wk_kex_client_free(c->kexc);
+    wk_buf_free(&c->q_c);
     wk_pkt_dir_free(c->rx);
     wk_pkt_dir_free(c->tx);
     wk_buf_free_secret(&c->in);
@@ -355,9 +397,14 @@ static int send_kexinit(whelk_conn *c)
 {
     const whelk_config *cfg = c->cfg;
     char kex[1024], hostkeys[256] = "";
-    snprintf(kex, sizeof(kex), "%s,ext-info-s,%s",
-             cfg->kex ? cfg->kex : wk_kex_default_list, KEX_STRICT_S);
-    for (unsigned i = 0; i < cfg->n_host_keys; i++) {
+    snprintf(kex, sizeof(kex), "%s,%s,%s",
+             cfg->kex ? cfg->kex : wk_kex_default_list,
+             c->is_client ? "ext-info-c" : "ext-info-s",
+             c->is_client ? KEX_STRICT_C : KEX_STRICT_S);
+    if (c->is_client)
+        snprintf(hostkeys, sizeof(hostkeys), "ssh-ed25519,ecdsa-sha2-nistp256,"
+                                             "rsa-sha2-512,rsa-sha2-256");
+    for (unsigned i = 0; !c->is_client && i < cfg->n_host_keys; i++) {
         size_t n = strlen(hostkeys);
         snprintf(hostkeys + n, sizeof(hostkeys) - n, "%s%s", n ? "," : "",
                  hostkey_algs_of(cfg->host_keys[i]));
@@ -394,12 +441,17 @@ static const whelk_key *find_hostkey(const whelk_conn *c, const char *alg)
 }
 
 /* Picks the algorithms from the client's and our KEXINIT. */
-static int negotiate(whelk_conn *c, const wk_kexinit *ki)
+static int negotiate(whelk_conn *c, const wk_kexinit *peer)
 {
-    wk_kexinit mine;
+    wk_kexinit ours, cl_ki, sv_ki;
     int rc = wk_kexinit_parse(wk_buf_data(&c->my_kexinit),
-                              wk_buf_used(&c->my_kexinit), &mine);
+                              wk_buf_used(&c->my_kexinit), &ours);
     if (rc) return rc;
+    /* RFC 4253 7.1: the client's preference decides, whoever we are. */
+    cl_ki = c->is_client ? ours : *peer;
+    sv_ki = c->is_client ? *peer : ours;
+    const wk_kexinit *ki = &cl_ki, *mine_p = &sv_ki;
+#define mine (*mine_p)
     const char *what = "key exchange";
     rc = wk_negotiate(ki->list[WK_KEXL_KEX], ki->list_len[WK_KEXL_KEX],
                       mine.list[WK_KEXL_KEX], mine.list_len[WK_KEXL_KEX],
@@ -414,7 +466,8 @@ static int negotiate(whelk_conn *c, const wk_kexinit *ki)
                       mine.list[WK_KEXL_HOSTKEY],
                       mine.list_len[WK_KEXL_HOSTKEY], c->hostkey_alg,
                       sizeof(c->hostkey_alg));
-    if (!rc && !(c->hostkey = find_hostkey(c, c->hostkey_alg)))
+    if (!rc && !c->is_client &&
+        !(c->hostkey = find_hostkey(c, c->hostkey_alg)))
         rc = WHELK_ERR_NEGOTIATION;
     if (rc) goto fail;
     for (int d = 0; d < 2; d++) {
@@ -441,12 +494,13 @@ static int negotiate(whelk_conn *c, const wk_kexinit *ki)
             if (!c->mac[d]) { rc = WHELK_ERR_NEGOTIATION; goto fail; }
         }
         what = "compression";
-        if (!wk_namelist_has(ki->list[WK_KEXL_COMP_C2S + d],
-                             ki->list_len[WK_KEXL_COMP_C2S + d], "none")) {
+        if (!wk_namelist_has(peer->list[WK_KEXL_COMP_C2S + d],
+                             peer->list_len[WK_KEXL_COMP_C2S + d], "none")) {
             rc = WHELK_ERR_NEGOTIATION;
             goto fail;
         }
     }
+#undef mine
     return 0;
 fail:
     if (rc == WHELK_ERR_NEGOTIATION) {
@@ -467,6 +521,8 @@ fail:
                     "bad KEXINIT: %s", whelk_strerror(rc));
 }
 
+static int client_send_kex_value(whelk_conn *c);
+
 static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
 {
     if (c->kex_got_init)
@@ -484,7 +540,9 @@ static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
     c->kex_got_init = 1;
     if (c->kex_count == 0) {
         c->strict = wk_namelist_has(ki.list[WK_KEXL_KEX],
-                                    ki.list_len[WK_KEXL_KEX], KEX_STRICT_C);
+                                    ki.list_len[WK_KEXL_KEX],
+                                    c->is_client ? KEX_STRICT_S
+                                                 : KEX_STRICT_C);
         c->ext_info_c = wk_namelist_has(ki.list[WK_KEXL_KEX],
                                         ki.list_len[WK_KEXL_KEX],
                                         "ext-info-c");
@@ -518,6 +576,7 @@ static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
             right = 0;
         c->ignore_guess = !right;
     }
+    if (c->is_client) return client_send_kex_value(c);
     return 0;
 }
 
@@ -530,7 +589,8 @@ static void wipe_keys(uint8_t *a, size_t an, uint8_t *b, size_t bn,
 }
 
 /* Derives the six keys, installs the sending ones now and keeps the
- * receiving ones until the peer's NEWKEYS. */
+ * receiving ones until the peer's NEWKEYS. Direction 0 is client to
+ * server (letters A, C, E), direction 1 server to client (B, D, F). */
 static int derive_keys(whelk_conn *c, const uint8_t *k_enc, size_t k_len,
                        const uint8_t *h, size_t hlen)
 {
@@ -538,29 +598,26 @@ static int derive_keys(whelk_conn *c, const uint8_t *k_enc, size_t k_len,
     const wk_kex_alg *a = c->kex;
     const uint8_t *sid = c->session_id;
     size_t sl = c->session_id_len;
-    const wk_cipher_alg *ec = c->enc[0], *es = c->enc[1];
+    int tx_dir = c->is_client ? 0 : 1;
     int rc = 0;
-    /* Client to server: A (IV), C (key), E (MAC key). */
-    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'A', sid, sl, c->rx_iv,
-                        ec->iv_len);
-    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'C', sid, sl, c->rx_key,
-                        ec->key_len);
-    if (c->mac[0])
-        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'E', sid, sl,
-                            c->rx_mac, c->mac[0]->key_len);
-    /* Server to client: B, D, F. */
-    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'B', sid, sl, iv,
-                        es->iv_len);
-    rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'D', sid, sl, key,
-                        es->key_len);
-    if (c->mac[1])
-        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, 'F', sid, sl, mac,
-                            c->mac[1]->key_len);
-    if (rc) {
-        wipe_keys(key, sizeof(key), iv, sizeof(iv), mac, sizeof(mac));
-        return WHELK_ERR_CRYPTO;
+    for (int d = 0; d < 2 && !rc; d++) {
+        int tx = d == tx_dir;
+        uint8_t *kd = tx ? key : c->rx_key, *ivd = tx ? iv : c->rx_iv;
+        uint8_t *md = tx ? mac : c->rx_mac;
+        const wk_cipher_alg *e = c->enc[d];
+        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, (char)('A' + d), sid,
+                            sl, ivd, e->iv_len);
+        rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, (char)('C' + d), sid,
+                            sl, kd, e->key_len);
+        if (c->mac[d])
+            rc |= wk_kex_derive(a, k_enc, k_len, h, hlen, (char)('E' + d),
+                                sid, sl, md, c->mac[d]->key_len);
     }
-    rc = wk_pkt_dir_set_keys(c->tx, 1, es, c->mac[1], key, iv, mac);
+    if (!rc)
+        rc = wk_pkt_dir_set_keys(c->tx, 1, c->enc[tx_dir], c->mac[tx_dir], key,
+                                 iv, mac);
+    else
+        rc = WHELK_ERR_CRYPTO;
     wipe_keys(key, sizeof(key), iv, sizeof(iv), mac, sizeof(mac));
     return rc;
 }
@@ -668,10 +725,112 @@ out:
     return rc;
 }
 
+/* Client: our half of the key agreement, right after negotiation. */
+static int client_send_kex_value(whelk_conn *c)
+{
+    wk_kex_client_free(c->kexc);
+    c->kexc = NULL;
+    wk_buf_reset(&c->q_c);
+    int rc = wk_kex_client_start(c->kex, c->cfg->rand, c->cfg->rand_user,
+                                 &c->kexc, &c->q_c);
+    wk_msg m;
+    wk_buf *b = rc ? NULL : wk_msg_begin(c, &m, SSH_MSG_KEX_ECDH_INIT);
+    if (b)
+        rc = c->kex->value_is_mpint
+                 ? wk_buf_put_mpint(b, wk_buf_data(&c->q_c),
+                                    wk_buf_used(&c->q_c))
+                 : wk_buf_put_string(b, wk_buf_data(&c->q_c),
+                                     wk_buf_used(&c->q_c));
+    if (!rc && b) rc = wk_msg_end(c, &m);
+    if (rc || !b)
+        return wk_fatal(c, rc ? rc : WHELK_ERR_NOMEM,
+                        WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "cannot start key exchange");
+    return 0;
+}
+
+/* Client: the server's reply; verify its host key's signature over H. */
+static int on_kex_reply(whelk_conn *c, const uint8_t *p, size_t n)
+{
+    wk_reader r;
+    uint8_t type;
+    const uint8_t *k_s, *q_s, *sig;
+    size_t k_s_len, q_s_len, sig_len;
+    wk_reader_init(&r, p, n);
+    wk_get_u8(&r, &type);
+    int rc = wk_get_string(&r, &k_s, &k_s_len, 16384);
+    if (!rc)
+        rc = c->kex->value_is_mpint ? wk_get_mpint(&r, &q_s, &q_s_len, 2048)
+                                    : wk_get_string(&r, &q_s, &q_s_len, 4096);
+    if (!rc) rc = wk_get_string(&r, &sig, &sig_len, 16384);
+    if (!rc) rc = wk_reader_end(&r);
+    if (rc || !c->kexc)
+        return wk_fatal(c, WHELK_ERR_PROTO,
+                        WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "malformed key exchange reply");
+    wk_buf k_enc;
+    wk_buf_init(&k_enc, 4096);
+    uint8_t h[64];
+    size_t hlen = 0;
+    whelk_key *hostkey = NULL;
+    rc = wk_kex_client_finish(c->kexc, q_s, q_s_len, &k_enc);
+    wk_kex_client_free(c->kexc);
+    c->kexc = NULL;
+    if (!rc)
+        rc = wk_kex_hash(c->kex, c->v_c, c->v_s, wk_buf_data(&c->my_kexinit),
+                         wk_buf_used(&c->my_kexinit),
+                         wk_buf_data(&c->peer_kexinit),
+                         wk_buf_used(&c->peer_kexinit), k_s, k_s_len,
+                         wk_buf_data(&c->q_c), wk_buf_used(&c->q_c), q_s,
+                         q_s_len, wk_buf_data(&k_enc), wk_buf_used(&k_enc), h,
+                         &hlen);
+    if (rc) {
+        rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                      "key exchange failed: %s", whelk_strerror(rc));
+        goto out;
+    }
+    if (whelk_key_parse_public_blob(k_s, k_s_len, &hostkey) != 0 ||
+        !wk_key_sig_alg_ok(hostkey, c->hostkey_alg) ||
+        wk_key_verify(hostkey, c->hostkey_alg, h, hlen, sig, sig_len) != 0) {
+        rc = wk_fatal(c, WHELK_ERR_HOSTKEY,
+                      WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                      "host key signature does not verify");
+        goto out;
+    }
+    if (!c->cb.host_key_check ||
+        c->cb.host_key_check(c, hostkey, c->user) < 0) {
+        rc = wk_fatal(c, WHELK_ERR_HOSTKEY,
+                      WHELK_DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
+                      "host key not accepted");
+        goto out;
+    }
+    if (c->session_id_len == 0) {
+        memcpy(c->session_id, h, hlen);
+        c->session_id_len = hlen;
+    }
+    wk_msg m;
+    if (!wk_msg_begin(c, &m, SSH_MSG_NEWKEYS) || wk_msg_end(c, &m) ||
+        derive_keys(c, wk_buf_data(&k_enc), wk_buf_used(&k_enc), h, hlen)) {
+        rc = wk_fatal(c, WHELK_ERR_CRYPTO, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                      "cannot install keys");
+        goto out;
+    }
+    if (c->strict) wk_pkt_dir_reset_seq(c->tx);
+    c->kex_sent_init = 0;
+    c->kex_phase = WK_KEX_WAIT_NEWKEYS;
+    rc = flush_deferred(c);
+out:
+    OPENSSL_cleanse(h, sizeof(h));
+    wk_buf_free_secret(&k_enc);
+    whelk_key_free(hostkey);
+    return rc;
+}
+
 static int on_newkeys(whelk_conn *c)
 {
-    int rc = wk_pkt_dir_set_keys(c->rx, 0, c->enc[0], c->mac[0], c->rx_key,
-                                 c->rx_iv, c->rx_mac);
+    int rx_dir = c->is_client ? 1 : 0;
+    int rc = wk_pkt_dir_set_keys(c->rx, 0, c->enc[rx_dir], c->mac[rx_dir],
+                                 c->rx_key, c->rx_iv, c->rx_mac);
     wipe_keys(c->rx_key, sizeof(c->rx_key), c->rx_iv, sizeof(c->rx_iv),
               c->rx_mac, sizeof(c->rx_mac));
     if (rc)
@@ -693,7 +852,15 @@ static int on_newkeys(whelk_conn *c)
     c->kex_count++;
     uint64_t t = c->cfg->set[WHELK_SET_REKEY_MS];
     c->rekey_at_ms = t ? c->now_ms + t : UINT64_MAX;
-    wk_buf_reset(&c->peer_kexinit);
+    wk_buf_free(&c->peer_kexinit);
+    wk_buf_free(&c->my_kexinit);
+    /* A client asks for authentication once the first keys are in use. */
+    if (c->is_client && c->kex_count == 1) {
+        wk_msg m;
+        wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_SERVICE_REQUEST);
+        if (!b || wk_buf_put_cstring(b, "ssh-userauth")) return WHELK_ERR_NOMEM;
+        return wk_msg_end(c, &m);
+    }
     /* Channels blocked by the exchange may send again. */
     if (c->authenticated) return wk_chans_pump(c);
     return 0;
@@ -831,8 +998,20 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
         return 0;
     case SSH_MSG_KEXINIT:
         return on_kexinit(c, p, n);
+    case SSH_MSG_KEX_ECDH_REPLY:
+        if (!c->is_client || !c->kex_got_init ||
+            c->kex_phase != WK_KEX_STARTED)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "unexpected key exchange reply");
+        if (c->ignore_guess) {
+            c->ignore_guess = 0;
+            return 0;
+        }
+        return on_kex_reply(c, p, n);
     case SSH_MSG_KEX_ECDH_INIT:
-        if (!c->kex_got_init || c->kex_phase != WK_KEX_STARTED)
+        if (c->is_client || !c->kex_got_init ||
+            c->kex_phase != WK_KEX_STARTED)
             return wk_fatal(c, WHELK_ERR_PROTO,
                             WHELK_DISCONNECT_PROTOCOL_ERROR,
                             "unexpected key exchange init");
@@ -848,7 +1027,18 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
                             "unexpected NEWKEYS");
         return on_newkeys(c);
     case SSH_MSG_SERVICE_REQUEST:
+        if (c->is_client)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "service request sent to a client");
         return on_service_request(c, p, n);
+    case SSH_MSG_SERVICE_ACCEPT:
+        if (!c->is_client || c->service_ok)
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "unexpected service accept");
+        c->service_ok = 1;
+        return wk_client_start_auth(c);
     case SSH_MSG_EXT_INFO:
         return 0; /* nothing a client tells us changes our behaviour */
     default:
@@ -857,6 +1047,10 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
     if (type >= 30 && type <= 49 && c->ignore_guess) {
         c->ignore_guess = 0;
         return 0;
+    }
+    if (type >= 50 && type <= 79 && c->is_client) {
+        if (c->authenticated || !c->service_ok) return 0;
+        return wk_client_auth_dispatch(c, type, p, n);
     }
     if (type >= 50 && type <= 79) {
         if (c->authenticated) return 0; /* RFC 4252 section 5.1: ignore */
@@ -894,6 +1088,14 @@ static int read_version(whelk_conn *c)
     char line[256];
     wk_escape(line, sizeof(line), p, len);
     wk_buf_consume(&c->in, (size_t)(nl - p) + 1);
+    /* A server may send other lines first (RFC 4253 4.2); a client may
+     * not. */
+    if (c->is_client && (len < 4 || memcmp(p, "SSH-", 4) != 0)) {
+        if (++c->ignore_guess > 32) /* reused as a line counter here */
+            return wk_fatal(c, WHELK_ERR_VERSION, 0,
+                            "too many lines before the version");
+        return read_version(c);
+    }
     if (len < 8 || memcmp(p, "SSH-", 4) != 0 || memchr(p, 0, len)) {
         wk_log(c, WHELK_LOG_INFO,
                "Bad protocol version identification '%.100s' from %s port %d",
@@ -908,8 +1110,10 @@ static int read_version(whelk_conn *c)
         return wk_fatal(c, WHELK_ERR_VERSION, 0,
                         "protocol version not supported");
     }
-    memcpy(c->v_c, p, len);
-    c->v_c[len] = 0;
+    char *peer = c->is_client ? c->v_s : c->v_c;
+    memcpy(peer, p, len);
+    peer[len] = 0;
+    c->ignore_guess = 0;
     c->state = WK_ST_PACKETS;
     c->version_deadline = UINT64_MAX;
     return 0;

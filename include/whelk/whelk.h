@@ -292,6 +292,23 @@ typedef struct whelk_callbacks {
      * whelk_session_set_handler. Return 0 to accept, or a negative value to
      * refuse the open. */
     int (*session_open)(whelk_conn *conn, whelk_session *session, void *user);
+
+    /* Client side (whelk_conn_client_new). */
+    /* The server's host key, after its signature over the exchange hash
+     * verified. Return 0 to trust it, negative to end the connection. */
+    int (*host_key_check)(whelk_conn *conn, const whelk_key *key,
+                          void *user);
+    /* The password to try; copy it NUL-terminated into |buf| and return 0,
+     * or return negative to skip password authentication. */
+    int (*client_password)(whelk_conn *conn, char *buf, size_t size,
+                           void *user);
+    /* Answers for one keyboard-interactive round: write |p->count|
+     * NUL-terminated answers into answers[i] (each |size| bytes). Return
+     * negative to give up on the method. */
+    int (*client_kbdint)(whelk_conn *conn, const whelk_kbdint_prompts *p,
+                         char (*answers)[256], void *user);
+    /* Every method the server allows has failed; the connection ends. */
+    void (*auth_failed)(whelk_conn *conn, void *user);
 } whelk_callbacks;
 
 /* A server-side connection. |peer_addr| and |peer_port| appear in log
@@ -300,6 +317,16 @@ WHELK_EXTERN int whelk_conn_server_new(whelk_conn **out,
                                        const whelk_config *cfg,
                                        const whelk_callbacks *cb, void *user,
                                        const char *peer_addr, int peer_port,
+                                       uint64_t now_ms);
+/* A client-side connection that logs in as |user_name|, trying the
+ * publickey method with |identity| (may be NULL; the key must stay valid
+ * for the connection's life), then password and keyboard-interactive
+ * through the client callbacks. */
+WHELK_EXTERN int whelk_conn_client_new(whelk_conn **out,
+                                       const whelk_config *cfg,
+                                       const whelk_callbacks *cb, void *user,
+                                       const char *user_name,
+                                       const whelk_key *identity,
                                        uint64_t now_ms);
 WHELK_EXTERN void whelk_conn_free(whelk_conn *conn);
 WHELK_EXTERN void *whelk_conn_user(const whelk_conn *conn);

@@ -252,3 +252,31 @@ def test_fail2ban_counts(whelkd, tmp_path):
     # line and its failure) from .2. The successful login counts nothing.
     assert failures == {"127.0.0.1": 3, "127.0.0.2": 5}, r.stdout
     assert "Accepted" not in section
+
+
+def test_unauthenticated_limit(whelkd, keys):
+    s = whelkd("-m", "2")
+    held = [socket.create_connection(("127.0.0.1", s.port), 5)
+            for _ in range(2)]
+    extra = socket.create_connection(("127.0.0.1", s.port), 5)
+    extra.settimeout(5)
+    assert extra.recv(100) == b""  # closed at once, nothing sent
+    extra.close()
+    assert s.wait_log("too many unauthenticated connections")
+    for h in held:
+        h.close()
+    time.sleep(0.3)
+    r = s.ssh(keys["ed25519"], command="echo served")
+    assert r.stdout == "served\n", r.stderr
+
+
+def test_banner(whelkd, keys, tmp_path):
+    banner = tmp_path / "banner"
+    banner.write_text("Authorized use only.\n")
+    s = whelkd("-B", str(banner))
+    t = transport(s)
+    t.auth_publickey(USER, paramiko.Ed25519Key.from_private_key_file(
+        keys["ed25519"]))
+    assert t.is_authenticated()
+    assert t.get_banner() == b"Authorized use only.\n"
+    t.close()

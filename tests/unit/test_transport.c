@@ -187,6 +187,10 @@ static void read_version(client *cl)
     wk_buf_consume(&cl->in, n + 2);
 }
 
+/* Set by a test: the client's KEXINIT guesses a kex the server lacks and
+ * sends a guessed packet, which the server must drop (RFC 4253 7). */
+static int wrong_guess;
+
 /* One key exchange, as the client; |first| adds the strict and ext-info
  * markers and the identification line. */
 static void exchange(client *cl, const char *kexalg, const char *cipher,
@@ -197,7 +201,8 @@ static void exchange(client *cl, const char *kexalg, const char *cipher,
         assert_int_equal(feed(cl, V_C "\r\n", strlen(V_C) + 2), 0);
     }
     char kexlist[256];
-    snprintf(kexlist, sizeof(kexlist), "%s%s", kexalg,
+    snprintf(kexlist, sizeof(kexlist), "%s%s%s",
+             wrong_guess ? "bogus-kex@whelk.test," : "", kexalg,
              first == 1 ? ",ext-info-c,kex-strict-c-v00@openssh.com" : "");
     const char *lists[WK_KEXL_COUNT] = {kexlist, "ssh-ed25519", cipher, cipher,
                                         mac,     mac,           "none", "none",
@@ -210,7 +215,18 @@ static void exchange(client *cl, const char *kexalg, const char *cipher,
     expect(cl, SSH_MSG_KEXINIT);
     wk_buf_reset(&cl->srv_kexinit);
     wk_buf_put(&cl->srv_kexinit, cl->payload, cl->plen);
+    if (wrong_guess) /* first_kex_packet_follows = TRUE */
+        wk_buf_data(&cl->my_kexinit)[wk_buf_used(&cl->my_kexinit) - 5] = 1;
     if (first != 2) assert_int_equal(send_payload(cl, &cl->my_kexinit), 0);
+    if (wrong_guess) {
+        wk_buf guess;
+        wk_buf_init(&guess, 256);
+        wk_buf_put_u8(&guess, SSH_MSG_KEX_ECDH_INIT);
+        wk_buf_put_string(&guess, "guessed value for the bogus kex", 31);
+        assert_int_equal(send_payload(cl, &guess), 0);
+        assert_false(next_packet(cl)); /* dropped, no reply */
+        wk_buf_free(&guess);
+    }
 
     const wk_kex_alg *alg = wk_kex_find(kexalg, strlen(kexalg));
     assert_non_null(alg);
@@ -377,6 +393,18 @@ static void test_every_cipher_and_mac(void **state)
             client_free(&cl);
         }
     }
+}
+
+static void test_wrong_guess_dropped(void **state)
+{
+    client cl;
+    client_init(&cl);
+    wrong_guess = 1;
+    exchange(&cl, "curve25519-sha256", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 1);
+    wrong_guess = 0;
+    service_and_pubkey(&cl);
+    client_free(&cl);
 }
 
 static void test_every_kex(void **state)
@@ -585,6 +613,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_cipher_and_mac),
         cmocka_unit_test(test_every_kex),
+        cmocka_unit_test(test_wrong_guess_dropped),
         cmocka_unit_test(test_rekey_both_ways),
         cmocka_unit_test(test_strict_kex_rejects_injection),
         cmocka_unit_test(test_bad_mac_and_length),
