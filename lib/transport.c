@@ -816,6 +816,10 @@ static int on_kex_reply(whelk_conn *c, const uint8_t *p, size_t n)
         goto out;
     }
     if (c->strict) wk_pkt_dir_reset_seq(c->tx);
+    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
+             c->enc[1]->name);
+    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
+             c->mac[1] ? c->mac[1]->name : "<implicit>");
     c->kex_sent_init = 0;
     c->kex_phase = WK_KEX_WAIT_NEWKEYS;
     rc = flush_deferred(c);
@@ -956,7 +960,8 @@ static int allowed_during_kex(const whelk_conn *c, uint8_t type)
     /* Between the peer's KEXINIT and its NEWKEYS (RFC 4253 7.1). In the
      * first, strict exchange, only the exchange itself may appear. */
     if (c->strict && c->kex_count == 0)
-        return type == SSH_MSG_KEX_ECDH_INIT || type == SSH_MSG_NEWKEYS ||
+        return type == SSH_MSG_KEX_ECDH_INIT ||
+               type == SSH_MSG_KEX_ECDH_REPLY || type == SSH_MSG_NEWKEYS ||
                type == SSH_MSG_DISCONNECT;
     return (type < 50 && type != SSH_MSG_SERVICE_REQUEST &&
             type != SSH_MSG_SERVICE_ACCEPT && type != SSH_MSG_KEXINIT &&
@@ -975,8 +980,8 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
      * exchange messages make sense; strict mode makes anything else
      * fatal (Terrapin). */
     if (c->kex_count == 0 && c->strict && type != SSH_MSG_KEXINIT &&
-        type != SSH_MSG_KEX_ECDH_INIT && type != SSH_MSG_NEWKEYS &&
-        type != SSH_MSG_DISCONNECT)
+        type != SSH_MSG_KEX_ECDH_INIT && type != SSH_MSG_KEX_ECDH_REPLY &&
+        type != SSH_MSG_NEWKEYS && type != SSH_MSG_DISCONNECT)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "strict KEX violation: unexpected message %u "
                         "during initial key exchange", type);
