@@ -43,7 +43,7 @@ FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
 .PHONY: all check unit interop asan fuzz fuzz-smoke demo bench clean format
-all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(EX_BIN)
+all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(BUILD)/whelk $(EX_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
@@ -56,6 +56,9 @@ $(BUILD)/libwhelk.a: $(LIB_OBJ)
 
 $(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS)
+
+$(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)

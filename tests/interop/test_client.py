@@ -1,0 +1,90 @@
+"""libwhelk's client role (build/whelk) against OpenSSH's sshd: key
+exchange with each method, host key checking, publickey with each key
+type, and refusal."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, USER, free_port
+
+WHELK = os.path.join(BUILD, "whelk")
+
+
+@pytest.fixture
+def sshd(tmp_path, keys):
+    port = free_port()
+    os.makedirs("/run/sshd", exist_ok=True)
+    cfg = tmp_path / "sshd_config"
+    cfg.write_text(f"""ListenAddress 127.0.0.1
+Port {port}
+HostKey {keys['host_ed25519']}
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AuthorizedKeysFile {keys['authorized_keys']}
+""")
+    log = open(tmp_path / "sshd.log", "wb")
+    p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)],
+                         stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            assert p.poll() is None, open(tmp_path / "sshd.log").read()
+            assert time.time() < deadline
+            time.sleep(0.05)
+    yield port
+    p.send_signal(signal.SIGTERM)
+    p.wait(5)
+    log.close()
+
+
+def whelk(port, keys, key="ed25519", *opts, host="host_ed25519"):
+    args = [WHELK, "-p", str(port), "-i", keys[key],
+            "-k", keys[host] + ".pub", *opts, f"{USER}@127.0.0.1"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("kex", ["curve25519-sha256", "ecdh-sha2-nistp256",
+                                 "diffie-hellman-group14-sha256",
+                                 "diffie-hellman-group16-sha512"])
+def test_kex_and_publickey(sshd, keys, kex):
+    r = whelk(sshd, keys, "ed25519", "-x", kex)
+    assert r.returncode == 0, r.stderr
+    assert f"with publickey ({kex}," in r.stdout
+
+
+@pytest.mark.parametrize("cipher", ["chacha20-poly1305@openssh.com",
+                                    "aes256-gcm@openssh.com", "aes192-ctr"])
+def test_ciphers(sshd, keys, cipher):
+    r = whelk(sshd, keys, "ed25519", "-c", cipher)
+    assert r.returncode == 0, r.stderr
+    assert cipher in r.stdout
+
+
+@pytest.mark.parametrize("key", ["ecdsa", "rsa"])
+def test_key_types(sshd, keys, key):
+    r = whelk(sshd, keys, key)
+    assert r.returncode == 0, r.stderr
+
+
+def test_wrong_host_key_refused(sshd, keys):
+    r = whelk(sshd, keys, "ed25519", host="host_ecdsa")
+    assert r.returncode == 3
+    assert "host key not accepted" in r.stderr
+
+
+def test_unknown_key_refused(sshd, keys):
+    r = whelk(sshd, keys, "stranger")
+    assert r.returncode == 1
+    assert "permission denied" in r.stderr
