@@ -486,7 +486,7 @@ def fig_memory(servers, results, n=100):
 
             async def go():
                 conns, procs, _, fails = await open_sessions(
-                    s, n, 1, "sleep 600")
+                    s, n, 1, "exec sleep 600")
                 await asyncio.sleep(1.0)
                 total = tree_pss(s.pid)
                 no_sleep = tree_pss(s.pid, skip_comm="sleep")
@@ -506,7 +506,7 @@ def fig_scale(servers, results, conns=100, per_conn=10):
     for s in servers:
         async def go():
             c, procs, t, fails = await open_sessions(s, conns, per_conn,
-                                                     "sleep 600")
+                                                     "exec sleep 600")
             await asyncio.sleep(1.0)
             rss = tree_rss_kib(s.pid)
             rss_server = sum(

@@ -146,6 +146,8 @@ static int succeed(whelk_conn *c, int method)
     a->wait = WAIT_NONE;
     if (c->cb.authenticated)
         c->cb.authenticated(c, a->user, method_log_name(method), c->user);
+    /* Nothing of the authentication state is needed any more. */
+    wk_auth_free(c);
     return 0;
 }
 
@@ -266,7 +268,8 @@ int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
     int rc = finish_decision(c, a->pending_method, a->pending_is_query,
                              result);
     if (rc) return rc;
-    if (a->wait == WAIT_NONE && c->state != WK_ST_CLOSED) {
+    /* Success frees the authentication state: look again. */
+    if (!wk_auth_blocked(c) && c->state != WK_ST_CLOSED) {
         /* Input that arrived meanwhile is processed now. */
         return whelk_conn_handle_expiry(c, now_ms);
     }

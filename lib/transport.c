@@ -367,9 +367,19 @@ size_t whelk_conn_out(whelk_conn *c, const uint8_t **data)
     return wk_buf_used(&c->out);
 }
 
+/* Idle connections keep no handshake-sized buffers: many idle sessions
+ * are the common case on a busy server. Large buffers of bulk transfers
+ * are kept, since re-growing them per write would cost more. */
+static void trim_idle(wk_buf *b)
+{
+    if (wk_buf_used(b) == 0 && b->cap > 0 && b->cap <= 32 * 1024)
+        wk_buf_free(b);
+}
+
 void whelk_conn_out_consumed(whelk_conn *c, size_t n)
 {
     wk_buf_consume(&c->out, n);
+    trim_idle(&c->out);
     /* Room in the output lets blocked channels produce again. */
     if (c->state == WK_ST_PACKETS && c->authenticated && n > 0) {
         int rc = wk_chans_pump(c);
@@ -1176,6 +1186,7 @@ ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
     size_t take = len < room ? len : room;
     if (take && wk_buf_put(&c->in, in, take) != 0) return WHELK_ERR_NOMEM;
     int rc = process_input(c);
+    trim_idle(&c->in);
     if (rc && rc != WHELK_ERR_AGAIN) return rc;
     return (ssize_t)take;
 }

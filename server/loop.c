@@ -5,6 +5,7 @@
  * straight from its buffer (a copy is made only when the socket is full),
  * and the timer is armed at whelk_conn_expiry.
  */
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -20,6 +21,30 @@ static char read_buf[READ_BUF]; /* one loop, one read at a time */
 
 static void conn_try_close(wd_conn *c);
 
+/* Handshakes allocate and free a lot; once a burst is over, give the
+ * freed pages in the middle of the heap back (malloc_trim releases them
+ * with MADV_DONTNEED), so idle sessions cost only what they hold. */
+static uv_timer_t trim_timer;
+static int trim_armed, trim_init;
+
+static void on_trim(uv_timer_t *t)
+{
+    trim_armed = 0;
+    malloc_trim(0);
+}
+
+void wd_schedule_trim(uv_loop_t *loop)
+{
+    if (!trim_init) {
+        uv_timer_init(loop, &trim_timer);
+        uv_unref((uv_handle_t *)&trim_timer);
+        trim_init = 1;
+    }
+    if (trim_armed) return;
+    trim_armed = 1;
+    uv_timer_start(&trim_timer, on_trim, 500, 0);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     wd_conn *c = h->data;
@@ -33,6 +58,7 @@ static void on_handle_closed(uv_handle_t *h)
     /* Sessions are told through their closed callbacks. */
     whelk_conn_free(c->engine);
     wd_login_free(c->login);
+    wd_schedule_trim(srv->loop);
     free(c);
 }
 

@@ -95,6 +95,7 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
     wd_conn *c = user;
     if (!c->authenticated && c->srv->unauth > 0) c->srv->unauth--;
     c->authenticated = 1;
+    wd_schedule_trim(c->srv->loop);
 }
 
 int main(int argc, char **argv)

@@ -79,6 +79,8 @@ typedef struct wd_conn {
 int wd_listen(wd_server *srv, const char *spec);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
 void wd_stop(wd_server *srv);
+/* Returns freed heap pages to the system soon (debounced). */
+void wd_schedule_trim(uv_loop_t *loop);
 
 /* hostkeys.c */
 int wd_load_host_key(const char *path, whelk_key **out);
