@@ -8,7 +8,10 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,7 +292,24 @@ int wd_listen(wd_server *srv, const char *spec)
     uv_tcp_t *l = &srv->listeners[srv->n_listeners];
     uv_tcp_init(srv->loop, l);
     l->data = srv;
-    int rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
+    int rc;
+    if (srv->reuseport) {
+        /* Workers each bind the same address; the kernel balances. */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+        if (fd < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+            bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+            rc = uv_translate_sys_error(errno);
+            if (fd >= 0) close(fd);
+        } else {
+            rc = uv_tcp_open(l, fd);
+        }
+    } else {
+        rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
+    }
     if (rc == 0) rc = uv_listen((uv_stream_t *)l, 512, on_connection);
     if (rc != 0) {
         fprintf(stderr, "whelkd: cannot listen on %s: %s\n", spec,

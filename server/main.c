@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -23,7 +24,7 @@ static void usage(FILE *f)
             "[-P FILE]\n"
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
-            "              [-S DIR] [-m N] [-d] [-t] [-V]\n"
+            "              [-S DIR] [-m N] [-w N] [-d] [-t] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -43,7 +44,8 @@ static void usage(FILE *f)
             "  -B FILE          banner shown before authentication\n"
             "  -S DIR           state directory\n"
             "  -m N             concurrent unauthenticated connections "
-            "(default 64)\n"
+            "(default 64, per worker)\n"
+            "  -w N             worker processes (default: one per core)\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
@@ -96,6 +98,61 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
     if (!c->authenticated && c->srv->unauth > 0) c->srv->unauth--;
     c->authenticated = 1;
     wd_schedule_trim(c->srv->loop);
+}
+
+/* -w N: N worker processes, each with its own event loop and its own
+ * SO_REUSEPORT listeners, so the kernel spreads connections over them.
+ * Processes rather than threads: they fit the privilege separation
+ * planned in DESIGN.md. The parent only starts, stops and reaps them.
+ * Returns -1 in a worker; in the parent, once all workers are gone, the
+ * exit status: 0, or 1 when a worker ended on its own. */
+static int run_workers(wd_options *opts)
+{
+    pid_t pids[64];
+    unsigned n = opts->workers;
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    for (unsigned i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            perror("whelkd: fork");
+            n = i;
+            break;
+        }
+        if (pids[i] == 0) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return -1;
+        }
+    }
+    wd_log(WHELK_LOG_INFO, "started %u worker processes", n);
+    unsigned live = n;
+    int stopping = 0, failed = 0;
+    while (live > 0) {
+        int sig;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGCHLD) {
+            int st;
+            pid_t pid;
+            while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+                live--;
+                if (!stopping) {
+                    /* A worker must not vanish unnoticed: stop them all. */
+                    wd_log(WHELK_LOG_ERROR, "worker %d exited (status %d); "
+                           "stopping", (int)pid, st);
+                    stopping = failed = 1;
+                    for (unsigned i = 0; i < n; i++) kill(pids[i], SIGTERM);
+                }
+            }
+        } else if (!stopping) {
+            stopping = 1;
+            for (unsigned i = 0; i < n; i++) kill(pids[i], SIGTERM);
+        }
+    }
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -156,7 +213,16 @@ int main(int argc, char **argv)
             opts.max_unauth = (unsigned)v;
             break;
         }
-        case 'w': opts.workers = (unsigned)atoi(optarg); break;
+        case 'w': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "whelkd: bad -w value '%s' (1..64)\n", optarg);
+                return 2;
+            }
+            opts.workers = (unsigned)v;
+            break;
+        }
         case 'B': opts.banner_file = optarg; break;
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
@@ -193,7 +259,6 @@ int main(int argc, char **argv)
     }
 
     static wd_server srv;
-    srv.loop = uv_default_loop();
     srv.cfg = whelk_config_new();
     if (!srv.cfg) return 1;
     for (int i = 0; i < opts.n_host_keys; i++) {
@@ -240,6 +305,16 @@ int main(int argc, char **argv)
         free(b);
     }
 
+    if (opts.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        opts.workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+    }
+    if (opts.workers > 1) {
+        int rc = run_workers(&opts);
+        if (rc >= 0) return rc; /* the parent, after its workers */
+    }
+    srv.loop = uv_default_loop();
+    srv.reuseport = opts.workers > 1;
     srv.cb.log = on_log;
     srv.cb.authenticated = on_authenticated;
     srv.cb.session_open = wd_session_open;

@@ -49,6 +49,7 @@ typedef struct wd_server {
     whelk_callbacks cb;
     uv_tcp_t listeners[WD_MAX_LISTEN];
     int n_listeners;
+    int reuseport;      /* one of several workers: SO_REUSEPORT */
     uv_signal_t sigterm, sigint, sigchld;
     struct wd_conn *conns;
     unsigned unauth;

@@ -259,6 +259,31 @@ static void on_data(whelk_session *s, const uint8_t *data, size_t len,
         whelk_session_consumed(s, len);
         return;
     }
+    /* Straight to the program when nothing is queued ahead: no copy. */
+    if (ss->in_len == 0) {
+        size_t done = 0;
+        while (done < len) {
+            ssize_t w = write(ss->in_fd, data + done, len - done);
+            if (w > 0) {
+                done += (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0 && errno == EAGAIN) break;
+            whelk_session_consumed(s, done);
+            ss->in_len = 0;
+            stdin_died(ss);
+            whelk_session_consumed(s, len - done);
+            return;
+        }
+        if (done) whelk_session_consumed(s, done);
+        data += done;
+        len -= done;
+        if (len == 0) {
+            apply_eof(ss);
+            return;
+        }
+    }
     /* The engine grants window only for consumed bytes, so this buffer
      * never holds more than one window. */
     if (ss->in_len + len > ss->in_cap) {

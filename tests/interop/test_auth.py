@@ -255,7 +255,7 @@ def test_fail2ban_counts(whelkd, tmp_path):
 
 
 def test_unauthenticated_limit(whelkd, keys):
-    s = whelkd("-m", "2")
+    s = whelkd("-m", "2", "-w", "1")  # the limit is per worker
     held = [socket.create_connection(("127.0.0.1", s.port), 5)
             for _ in range(2)]
     extra = socket.create_connection(("127.0.0.1", s.port), 5)

@@ -244,7 +244,7 @@ def test_unknown_message_answered_unimplemented(server, keys):
               look_for_keys=False, allow_agent=False, timeout=10)
     t = c.get_transport()
     got = []
-    t._handler_table[3] = lambda m: got.append(m.get_int())
+    t._handler_table[3] = lambda _t, m: got.append(m.get_int())
     m = paramiko.Message()
     m.add_byte(bytes([200]))
     m.add_string("whatever")
