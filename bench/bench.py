@@ -219,10 +219,10 @@ class Env:
 
 
 class Server:
-    def __init__(self, name, env):
-        self.name, self.env = name, env
+    def __init__(self, name, env, extra=()):
+        self.name, self.env, self.extra = name, env, list(extra)
         self.port = free_port()
-        self.dir = os.path.join(env.tmp, name)
+        self.dir = os.path.join(env.tmp, name + "".join(self.extra))
         os.makedirs(self.dir)
         self.proc = None
         self.log = open(os.path.join(self.dir, "log"), "wb")
@@ -235,7 +235,7 @@ class Server:
                             "-f", key], check=True)
             return [os.path.join(BUILD, "whelkd"), "-p", f"127.0.0.1:{port}",
                     "-h", key, "-a", self.env.authorized_keys, "-S", d,
-                    "-m", "1000"]
+                    "-m", "1000"] + self.extra
         if self.name == "sshd":
             key = os.path.join(d, "host_key")
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
@@ -531,6 +531,33 @@ def fig_scale(servers, results, conns=100, per_conn=10):
             f"listener RSS {own / 1024:.1f} MiB, failures {fails}")
 
 
+def fig_multicore(env, results, mb=256):
+    """Two concurrent bulk downloads from whelkd with one worker and with
+    two: the aggregate throughput should scale with the cores."""
+    servers = [Server("whelkd", env, ["-w", "1"]),
+               Server("whelkd", env, ["-w", "2"])]
+    for s in servers:
+        s.start()
+    try:
+        for rnd in range(ROUNDS):
+            for s in servers:
+                t0 = time.perf_counter()
+                procs = [subprocess.Popen(
+                    s.ssh() + [f"head -c {mb << 20} /dev/zero"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    for _ in range(2)]
+                ok = all(p.wait(300) == 0 for p in procs)
+                wall = time.perf_counter() - t0
+                key = "multicore: 2 downloads, MiB/s aggregate"
+                label = "whelkd " + " ".join(s.extra)
+                results.setdefault(key, {}).setdefault(label, []).append(
+                    2 * mb / wall if ok else 0.0)
+                log(f"multicore {label} round {rnd}: {2 * mb / wall:.0f} MiB/s")
+    finally:
+        for s in servers:
+            s.stop()
+
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -547,6 +574,8 @@ def fmt(v):
 def report(results):
     lines = []
     for fig, per_server in results.items():
+        if fig.startswith("multicore"):
+            continue
         metrics = None
         for v in per_server.values():
             if isinstance(v, list) and v:
@@ -574,6 +603,13 @@ def report(results):
                     row.append("-")
             lines.append(row)
     head = ["figure"] + SERVERS + ["whelkd/sshd", "whelkd/dropbear"]
+    mc = results.get("multicore: 2 downloads, MiB/s aggregate")
+    if mc:
+        one = statistics.median(mc.get("whelkd -w 1", [0])) or 1e-9
+        two = statistics.median(mc.get("whelkd -w 2", [0]))
+        lines.append([f"multicore: -w 2 / -w 1, two downloads",
+                      f"{fmt(two)} vs {fmt(one)} MiB/s", "", "",
+                      f"{two / one:.2f}×", ""][:len(head)])
     return head, lines
 
 
@@ -607,6 +643,8 @@ def main():
         for name, fn in figs:
             if not ONLY or name in ONLY:
                 fn(servers, results)
+        if not ONLY or "multicore" in ONLY:
+            fig_multicore(env, results)
     finally:
         for s in servers:
             s.stop()
