@@ -7,7 +7,7 @@ packages=(
   build-essential pkg-config clang libclang-rt-14-dev
   libssl-dev libuv1-dev libcrypt-dev libcmocka-dev
   openssh-client openssh-server openssh-sftp-server dropbear-bin
-  python3 python3-pytest python3-paramiko python3-asyncssh
+  openssl python3 python3-pytest python3-paramiko python3-asyncssh
   sshpass tmux fail2ban procps passwd valgrind
 )
 
