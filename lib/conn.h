@@ -86,6 +86,7 @@ struct whelk_conn {
 
     /* Client role. */
     int is_client;
+    int pre_version_lines;   /* lines a server sent before its version */
     const whelk_key *identity;
     wk_kex_client *kexc;
     wk_buf q_c;              /* our kex value, for the exchange hash */

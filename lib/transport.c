@@ -1013,28 +1013,21 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
         return 0;
     case SSH_MSG_KEXINIT:
         return on_kexinit(c, p, n);
-    case SSH_MSG_KEX_ECDH_REPLY:
-        if (!c->is_client || !c->kex_got_init ||
-            c->kex_phase != WK_KEX_STARTED)
-            return wk_fatal(c, WHELK_ERR_PROTO,
-                            WHELK_DISCONNECT_PROTOCOL_ERROR,
-                            "unexpected key exchange reply");
-        if (c->ignore_guess) {
-            c->ignore_guess = 0;
-            return 0;
-        }
-        return on_kex_reply(c, p, n);
     case SSH_MSG_KEX_ECDH_INIT:
-        if (c->is_client || !c->kex_got_init ||
-            c->kex_phase != WK_KEX_STARTED)
+    case SSH_MSG_KEX_ECDH_REPLY: {
+        /* The server takes the INIT, the client the REPLY. */
+        int ours = c->is_client == (type == SSH_MSG_KEX_ECDH_REPLY);
+        if (!ours || !c->kex_got_init || c->kex_phase != WK_KEX_STARTED)
             return wk_fatal(c, WHELK_ERR_PROTO,
                             WHELK_DISCONNECT_PROTOCOL_ERROR,
-                            "unexpected key exchange init");
+                            "unexpected key exchange message %u", type);
         if (c->ignore_guess) {
             c->ignore_guess = 0;
             return 0;
         }
-        return on_kex_init_value(c, p, n);
+        return c->is_client ? on_kex_reply(c, p, n)
+                            : on_kex_init_value(c, p, n);
+    }
     case SSH_MSG_NEWKEYS:
         if (c->kex_phase != WK_KEX_WAIT_NEWKEYS || n != 1)
             return wk_fatal(c, WHELK_ERR_PROTO,
@@ -1106,7 +1099,7 @@ static int read_version(whelk_conn *c)
     /* A server may send other lines first (RFC 4253 4.2); a client may
      * not. */
     if (c->is_client && (len < 4 || memcmp(p, "SSH-", 4) != 0)) {
-        if (++c->ignore_guess > 32) /* reused as a line counter here */
+        if (++c->pre_version_lines > 32)
             return wk_fatal(c, WHELK_ERR_VERSION, 0,
                             "too many lines before the version");
         return read_version(c);
@@ -1128,7 +1121,6 @@ static int read_version(whelk_conn *c)
     char *peer = c->is_client ? c->v_s : c->v_c;
     memcpy(peer, p, len);
     peer[len] = 0;
-    c->ignore_guess = 0;
     c->state = WK_ST_PACKETS;
     c->version_deadline = UINT64_MAX;
     return 0;
