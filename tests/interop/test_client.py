@@ -88,3 +88,17 @@ def test_unknown_key_refused(sshd, keys):
     r = whelk(sshd, keys, "stranger")
     assert r.returncode == 1
     assert "permission denied" in r.stderr
+
+
+def test_mlkem_hybrid_against_whelkd(whelkd, keys):
+    """No installed client speaks ML-KEM yet; libwhelk's own client does,
+    so the hybrid runs over real sockets against whelkd."""
+    s = whelkd()
+    for _ in range(20):
+        r = subprocess.run([WHELK, "-p", str(s.port), "-i", keys["ed25519"],
+                            "-k", keys["host_ed25519"] + ".pub",
+                            "-x", "mlkem768x25519-sha256",
+                            f"{USER}@127.0.0.1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert "(mlkem768x25519-sha256," in r.stdout

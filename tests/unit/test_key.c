@@ -935,6 +935,8 @@ static void test_truncated_and_garbled_text(void **state)
  * only touches the comment, which nothing checks. */
 static void test_every_digit_change_detected(void **state)
 {
+    static const char digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < NKEYS; i++) {
         const char *text = test_keys[i].priv;
         size_t len = strlen(text);
@@ -952,12 +954,13 @@ static void test_every_digit_change_detected(void **state)
         size_t body_at = (size_t)(body - text), digit = 0;
         for (size_t j = body_at; text[j] != '-'; j++) {
             if (text[j] == '\n') continue;
-            /* A <-> B changes the digit's lowest bit. */
+            /* The digit's lowest bit flipped, so one known byte changes. */
             size_t changed = (digit * 6 + 5) / 8;
             digit++;
             if (text[j] == '=') continue;
             memcpy(copy, text, len + 1);
-            copy[j] = text[j] == 'A' ? 'B' : 'A';
+            size_t v = (size_t)(strchr(digits, text[j]) - digits);
+            copy[j] = digits[v ^ 1];
             whelk_key *k = NULL;
             int rc = whelk_key_parse_private(copy, len, &k);
             if (changed >= cstart && changed < cend) {
@@ -1189,7 +1192,7 @@ static void test_base64(void **state)
     assert_int_equal(wk_base64_decode(all, strlen(all), big, sizeof(big)), 48);
     assert_int_equal(big[0], 0x00);
     assert_int_equal(big[1], 0x10);
-    assert_int_equal(big[47], 0xff);
+    assert_int_equal(big[47], 0xbf);
     static const char *bad[] = {
         "Z",     "Zm9vY",  "Zg=",    "Zg===",  "Zm8==", "Z===",  "=",
         "Zg==Zg", "Zm9v=", "Zh==",   "Zm9=",   "Zm-v",  "Zm9v\x00",

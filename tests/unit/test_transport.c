@@ -378,7 +378,8 @@ static const char *const macs[] = {
     "hmac-sha2-256", "hmac-sha2-512"};
 static const char *const kexes[] = {
     "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
-    "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512"};
+    "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512",
+    "mlkem768x25519-sha256"};
 
 static void test_every_cipher_and_mac(void **state)
 {
@@ -447,6 +448,10 @@ static void test_rekey_both_ways(void **state)
     assert_string_equal(whelk_conn_algorithm(cl.conn, "kex"),
                         "ecdh-sha2-nistp256");
     exchange(&cl, "diffie-hellman-group14-sha256", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 2);
+    keepalive_roundtrip(&cl);
+    /* A rekey uses the hybrid again, with fresh keys. */
+    exchange(&cl, "mlkem768x25519-sha256", "aes128-gcm@openssh.com",
              "hmac-sha2-256", 2);
     keepalive_roundtrip(&cl);
     assert_string_equal(whelk_conn_algorithm(cl.conn, "cipher"),
