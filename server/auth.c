@@ -66,14 +66,67 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     return WHELK_AUTH_ALLOW;
 }
 
+/* crypt_r takes milliseconds (yescrypt more): it runs on libuv's thread
+ * pool, and the engine holds this connection's input until the answer
+ * (WHELK_AUTH_PENDING); other connections go on meanwhile. */
+typedef struct pw_work {
+    uv_work_t req;
+    wd_conn *conn;
+    char user[256];
+    char *password;
+    size_t len;
+    int ok;
+} pw_work;
+
+static void pw_run(uv_work_t *req)
+{
+    pw_work *w = req->data;
+    w->ok = wd_passwd_check(wd_opts->password_file, w->user, w->password,
+                            w->len);
+}
+
+static void pw_done(uv_work_t *req, int status)
+{
+    pw_work *w = req->data;
+    wd_conn *c = w->conn;
+    whelk_free_secret(w->password, w->len + 1);
+    if (c->closing != 2 && c->engine) {
+        int ok = status == 0 && w->ok && c->login && c->login->have_user;
+        whelk_conn_auth_done(c->engine, ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
+                             uv_now(c->srv->loop));
+        wd_conn_kick(c);
+    }
+    free(w);
+    wd_conn_release(c);
+}
+
 static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
                                        const char *password, size_t len,
                                        void *user)
 {
+    wd_conn *c = user;
     wd_login *l = login_of(user);
     if (!wd_opts->password_file || !l) return WHELK_AUTH_DENY;
-    int ok = wd_passwd_check(wd_opts->password_file, name, password, len);
-    return ok && l->have_user ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY;
+    pw_work *w = calloc(1, sizeof(*w));
+    if (!w || strlen(name) >= sizeof(w->user) ||
+        !(w->password = malloc(len + 1))) {
+        free(w);
+        return WHELK_AUTH_DENY;
+    }
+    snprintf(w->user, sizeof(w->user), "%s", name);
+    memcpy(w->password, password, len);
+    w->password[len] = 0;
+    w->len = len;
+    w->conn = c;
+    w->req.data = w;
+    c->handles++; /* the connection outlives the work */
+    if (uv_queue_work(c->srv->loop, &w->req, pw_run, pw_done) != 0) {
+        c->handles--;
+        whelk_free_secret(w->password, len + 1);
+        free(w);
+        return WHELK_AUTH_DENY;
+    }
+    return WHELK_AUTH_PENDING;
 }
 
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,

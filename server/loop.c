@@ -48,9 +48,8 @@ void wd_schedule_trim(uv_loop_t *loop)
     uv_timer_start(&trim_timer, on_trim, 500, 0);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+void wd_conn_release(wd_conn *c)
 {
-    wd_conn *c = h->data;
     if (--c->handles > 0) return;
     wd_server *srv = c->srv;
     if (c->prev) c->prev->next = c->next;
@@ -63,6 +62,11 @@ static void on_handle_closed(uv_handle_t *h)
     wd_login_free(c->login);
     wd_schedule_trim(srv->loop);
     free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    wd_conn_release(h->data);
 }
 
 static void conn_close_handles(wd_conn *c)

@@ -71,7 +71,7 @@ typedef struct wd_conn {
     int closing;        /* handles are being closed */
     int reading;
     int writing;        /* a uv_write is in flight */
-    int handles;        /* open libuv handles still to close */
+    int handles;        /* open handles and pending work: free at 0 */
     int sessions;       /* live sessions holding the connection */
     struct wd_login *login;
 } wd_conn;
@@ -79,6 +79,8 @@ typedef struct wd_conn {
 /* loop.c */
 int wd_listen(wd_server *srv, const char *spec);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
+/* Drops one reference (a closed handle, finished work); frees at zero. */
+void wd_conn_release(wd_conn *c);
 void wd_stop(wd_server *srv);
 /* Returns freed heap pages to the system soon (debounced). */
 void wd_schedule_trim(uv_loop_t *loop);
