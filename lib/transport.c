@@ -368,12 +368,19 @@ size_t whelk_conn_out(whelk_conn *c, const uint8_t **data)
 }
 
 /* Idle connections keep no handshake-sized buffers: many idle sessions
- * are the common case on a busy server. Large buffers of bulk transfers
- * are kept, since re-growing them per write would cost more. */
+ * are the common case on a busy server. Large output buffers of bulk
+ * transfers are kept, since re-growing them per write would cost more;
+ * an empty input buffer is always dropped (the next read takes a fresh
+ * one of the same size from the allocator's free list). */
 static void trim_idle(wk_buf *b)
 {
     if (wk_buf_used(b) == 0 && b->cap > 0 && b->cap <= 32 * 1024)
         wk_buf_free(b);
+}
+
+static void trim_input(wk_buf *b)
+{
+    if (wk_buf_used(b) == 0 && b->cap > 0) wk_buf_free(b);
 }
 
 void whelk_conn_out_consumed(whelk_conn *c, size_t n)
@@ -1178,9 +1185,31 @@ ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
     size_t take = len < room ? len : room;
     if (take && wk_buf_put(&c->in, in, take) != 0) return WHELK_ERR_NOMEM;
     int rc = process_input(c);
-    trim_idle(&c->in);
+    trim_input(&c->in);
     if (rc && rc != WHELK_ERR_AGAIN) return rc;
     return (ssize_t)take;
+}
+
+size_t whelk_conn_recv_space(whelk_conn *c, uint8_t **buf)
+{
+    if (c->state == WK_ST_CLOSED) return 0;
+    size_t room = WK_IN_MAX - wk_buf_used(&c->in);
+    size_t want = room < 65536 ? room : 65536;
+    if (want < 16384 || wk_buf_reserve(&c->in, want) != 0) return 0;
+    *buf = c->in.p + c->in.len;
+    return c->in.cap - c->in.len < room ? c->in.cap - c->in.len : room;
+}
+
+ssize_t whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    if (n > c->in.cap - c->in.len) return WHELK_ERR_INVAL;
+    c->in.len += n;
+    int rc = process_input(c);
+    trim_input(&c->in);
+    if (rc && rc != WHELK_ERR_AGAIN) return rc;
+    return (ssize_t)n;
 }
 
 uint64_t whelk_conn_expiry(const whelk_conn *c)

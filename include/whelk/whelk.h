@@ -338,6 +338,14 @@ WHELK_EXTERN void whelk_conn_set_user(whelk_conn *conn, void *user);
  * (the DISCONNECT) and then the connection closed. */
 WHELK_EXTERN ssize_t whelk_conn_recv(whelk_conn *conn, const uint8_t *in,
                                      size_t len, uint64_t now_ms);
+/* Zero-copy input: space inside the engine's input buffer to read the
+ * socket into (at least 16 KiB unless the engine is full), valid until
+ * the next call on |conn|; returns its size, 0 when no input is wanted.
+ * Then whelk_conn_recv_commit says how many bytes landed there; it
+ * behaves like whelk_conn_recv otherwise. */
+WHELK_EXTERN size_t whelk_conn_recv_space(whelk_conn *conn, uint8_t **buf);
+WHELK_EXTERN ssize_t whelk_conn_recv_commit(whelk_conn *conn, size_t n,
+                                            uint64_t now_ms);
 /* Non-zero while the engine can take more input. */
 WHELK_EXTERN int whelk_conn_want_read(const whelk_conn *conn);
 /* Bytes waiting to go to the peer; the pointer is valid until the next call

@@ -1031,6 +1031,14 @@ static void test_container_damage(void **state)
             DAMAGE(WHELK_ERR_KEY_FORMAT, bin[at] ^= 2);
         }
 #undef DAMAGE
+        if (t->type == WHELK_KEY_RSA) {
+            /* The modulus changed alike in both copies (kept odd): no
+             * longer the product of the primes. */
+            memcpy(bin, orig, n);
+            bin[l.priv - 1] ^= 2;
+            bin[skip_strings(orig, l.fields, 1) - 1] ^= 2;
+            assert_int_equal(parse_container(bin, n), WHELK_ERR_KEY_FORMAT);
+        }
         if (t->type == WHELK_KEY_ED25519) {
             /* The seed itself (its public half unchanged). */
             memcpy(bin, orig, n);
@@ -1196,7 +1204,7 @@ static void test_base64(void **state)
     static const char *bad[] = {
         "Z",     "Zm9vY",  "Zg=",    "Zg===",  "Zm8==", "Z===",  "=",
         "Zg==Zg", "Zm9v=", "Zh==",   "Zm9=",   "Zm-v",  "Zm9v\x00",
-        "Zm_v",  "Zm9v YQ=== "};
+        "Zm_v",  "Zm9v YQ=== ", "Zm9vA", "Zm9vA==="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(wk_base64_decode(bad[i], strlen(bad[i]) +
                                                       (i == 12 ? 1 : 0),
