@@ -130,16 +130,15 @@ static void try_public(const uint8_t *in, size_t len)
     size_t bl, al, sl;
     wk_reader_init(&r, in, len);
     if (wk_get_string(&r, &blob, &bl, 16384) ||
-        wk_get_string(&r, &alg, &al, 64) ||
-        wk_get_string(&r, &sig, &sl, 16384))
+        wk_get_string(&r, &alg, &al, 64) || wk_get_string(&r, &sig, &sl, 16384))
         return;
     char name[65];
     memcpy(name, alg, al);
     name[al] = 0;
     k = NULL;
     if (whelk_key_parse_public_blob(blob, bl, &k) == 0) {
-        int rc = wk_key_verify(k, name, r.p + r.pos, wk_reader_left(&r), sig,
-                               sl);
+        int rc =
+            wk_key_verify(k, name, r.p + r.pos, wk_reader_left(&r), sig, sl);
         check(rc == 0 || rc == WHELK_ERR_SIGNATURE);
         /* SHA-1 RSA signatures never verify. */
         check(rc != 0 || strcmp(name, "ssh-rsa") != 0);

@@ -38,23 +38,23 @@ struct whelk_key {
     size_t blob_len;
 };
 
-#define MAX_KEY_TEXT (64 * 1024) /* an armoured private key file */
-#define MAX_BLOB 8192            /* a 16384-bit RSA blob is ~2.1 KiB */
-#define MAX_NAME 64              /* key type and algorithm names */
-#define MAX_COMMENT 4096
-#define MAX_SIG 4096             /* signature inside a signature blob */
-#define ED25519_LEN 32
-#define P256_POINT_LEN 65        /* 0x04 || x || y */
+#define MAX_KEY_TEXT    (64 * 1024) /* an armoured private key file */
+#define MAX_BLOB        8192        /* a 16384-bit RSA blob is ~2.1 KiB */
+#define MAX_NAME        64          /* key type and algorithm names */
+#define MAX_COMMENT     4096
+#define MAX_SIG         4096 /* signature inside a signature blob */
+#define ED25519_LEN     32
+#define P256_POINT_LEN  65 /* 0x04 || x || y */
 #define P256_SCALAR_LEN 32
-#define RSA_MIN_BITS 1024
-#define RSA_MAX_BITS 16384       /* also OpenSSL's own limit */
-#define RSA_MAX_E_LEN 32         /* SP 800-56B caps e below 2^256 */
-#define PEM_COLUMNS 70           /* what ssh-keygen writes */
-#define PRIV_BLOCK 8             /* padding block when ciphername is none */
+#define RSA_MIN_BITS    1024
+#define RSA_MAX_BITS    16384 /* also OpenSSL's own limit */
+#define RSA_MAX_E_LEN   32    /* SP 800-56B caps e below 2^256 */
+#define PEM_COLUMNS     70    /* what ssh-keygen writes */
+#define PRIV_BLOCK      8     /* padding block when ciphername is none */
 
 #define ARMOR_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
-#define ARMOR_END "-----END OPENSSH PRIVATE KEY-----"
-#define AUTH_MAGIC "openssh-key-v1" /* written with its NUL */
+#define ARMOR_END   "-----END OPENSSH PRIVATE KEY-----"
+#define AUTH_MAGIC  "openssh-key-v1" /* written with its NUL */
 
 static int name_is(const uint8_t *p, size_t n, const char *s)
 {
@@ -98,8 +98,8 @@ static size_t b64_padded_len(size_t n)
     return (n + 2) / 3 * 4;
 }
 
-size_t wk_base64_encode(const uint8_t *in, size_t len, char *out,
-                        size_t outlen, int pad)
+size_t wk_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen,
+                        int pad)
 {
     size_t need = b64_padded_len(len);
     if (!pad && len % 3) need -= 3 - len % 3;
@@ -125,8 +125,7 @@ size_t wk_base64_encode(const uint8_t *in, size_t len, char *out,
     return o;
 }
 
-long wk_base64_decode(const char *in, size_t len, uint8_t *out,
-                      size_t outlen)
+long wk_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
 {
     uint32_t acc = 0;
     unsigned bits = 0;
@@ -166,17 +165,20 @@ long wk_base64_decode(const char *in, size_t len, uint8_t *out,
 static const char *type_name(whelk_key_type t)
 {
     switch (t) {
-    case WHELK_KEY_ED25519: return "ssh-ed25519";
-    case WHELK_KEY_ECDSA_P256: return "ecdsa-sha2-nistp256";
-    case WHELK_KEY_RSA: return "ssh-rsa";
+    case WHELK_KEY_ED25519:
+        return "ssh-ed25519";
+    case WHELK_KEY_ECDSA_P256:
+        return "ecdsa-sha2-nistp256";
+    case WHELK_KEY_RSA:
+        return "ssh-rsa";
     }
     return "unknown";
 }
 
 static int type_from_name(const uint8_t *p, size_t n, whelk_key_type *t)
 {
-    static const whelk_key_type all[] = {
-        WHELK_KEY_ED25519, WHELK_KEY_ECDSA_P256, WHELK_KEY_RSA};
+    static const whelk_key_type all[] = {WHELK_KEY_ED25519,
+                                         WHELK_KEY_ECDSA_P256, WHELK_KEY_RSA};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (name_is(p, n, type_name(all[i]))) {
             *t = all[i];
@@ -212,9 +214,12 @@ const char *whelk_key_type_name(const whelk_key *k)
 const char *whelk_key_short_name(const whelk_key *k)
 {
     switch (k ? k->type : (whelk_key_type)0) {
-    case WHELK_KEY_ED25519: return "ED25519";
-    case WHELK_KEY_ECDSA_P256: return "ECDSA";
-    case WHELK_KEY_RSA: return "RSA";
+    case WHELK_KEY_ED25519:
+        return "ED25519";
+    case WHELK_KEY_ECDSA_P256:
+        return "ECDSA";
+    case WHELK_KEY_RSA:
+        return "RSA";
     }
     return "UNKNOWN";
 }
@@ -244,9 +249,12 @@ int whelk_key_equal_public(const whelk_key *a, const whelk_key *b)
 const char *wk_key_sig_algs(const whelk_key *k)
 {
     switch (k ? k->type : (whelk_key_type)0) {
-    case WHELK_KEY_ED25519: return "ssh-ed25519";
-    case WHELK_KEY_ECDSA_P256: return "ecdsa-sha2-nistp256";
-    case WHELK_KEY_RSA: return "rsa-sha2-512,rsa-sha2-256";
+    case WHELK_KEY_ED25519:
+        return "ssh-ed25519";
+    case WHELK_KEY_ECDSA_P256:
+        return "ecdsa-sha2-nistp256";
+    case WHELK_KEY_RSA:
+        return "rsa-sha2-512,rsa-sha2-256";
     }
     return "";
 }
@@ -352,8 +360,8 @@ static int new_key(whelk_key_type type, EVP_PKEY *pkey, int priv,
 
 int wk_key_from_ed25519_seed(const uint8_t *seed, whelk_key **out)
 {
-    EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
-                                                  seed, ED25519_LEN);
+    EVP_PKEY *pkey =
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, ED25519_LEN);
     return new_key(WHELK_KEY_ED25519, pkey, 1, out);
 }
 
@@ -476,13 +484,12 @@ static int rsa_build(const struct rsa_parts *rp, int priv, whelk_key **out)
         dp = BN_secure_new();
         dq = BN_secure_new();
         t = BN_secure_new();
-        if (!dp || !dq || !t ||
-            !BN_mul(t, bn[R_P], bn[R_Q], bctx) || BN_cmp(t, bn[R_N]) != 0 ||
+        if (!dp || !dq || !t || !BN_mul(t, bn[R_P], bn[R_Q], bctx) ||
+            BN_cmp(t, bn[R_N]) != 0 ||
             !crt_exponent(dp, bn[R_D], bn[R_E], bn[R_P], bctx) ||
             !crt_exponent(dq, bn[R_D], bn[R_E], bn[R_Q], bctx) ||
             BN_cmp(bn[R_IQMP], bn[R_P]) >= 0 ||
-            !BN_mod_mul(t, bn[R_Q], bn[R_IQMP], bn[R_P], bctx) ||
-            !BN_is_one(t))
+            !BN_mod_mul(t, bn[R_Q], bn[R_IQMP], bn[R_P], bctx) || !BN_is_one(t))
             goto out;
         if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, bn[R_D]) ||
             !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1,
@@ -508,7 +515,8 @@ out:
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     EVP_PKEY_CTX_free(ctx);
-    for (int i = 0; i < R_COUNT; i++) BN_clear_free(bn[i]);
+    for (int i = 0; i < R_COUNT; i++)
+        BN_clear_free(bn[i]);
     BN_clear_free(dp);
     BN_clear_free(dq);
     BN_clear_free(t);
@@ -586,14 +594,22 @@ static int read_key_fields(wk_reader *r, whelk_key_type type, int priv,
 {
     int rc;
     switch (type) {
-    case WHELK_KEY_ED25519: rc = read_ed25519(r, priv, out); break;
-    case WHELK_KEY_ECDSA_P256: rc = read_ecdsa(r, priv, out); break;
-    case WHELK_KEY_RSA: rc = read_rsa(r, priv, out); break;
-    default: rc = WHELK_ERR_UNSUPPORTED;
+    case WHELK_KEY_ED25519:
+        rc = read_ed25519(r, priv, out);
+        break;
+    case WHELK_KEY_ECDSA_P256:
+        rc = read_ecdsa(r, priv, out);
+        break;
+    case WHELK_KEY_RSA:
+        rc = read_rsa(r, priv, out);
+        break;
+    default:
+        rc = WHELK_ERR_UNSUPPORTED;
     }
-    return rc == WHELK_ERR_NOMEM || rc == WHELK_ERR_UNSUPPORTED
-               ? rc
-               : rc ? WHELK_ERR_KEY_FORMAT : 0;
+    /* OpenSSL's many reasons to refuse a key all mean a malformed one. */
+    if (rc == 0 || rc == WHELK_ERR_NOMEM || rc == WHELK_ERR_UNSUPPORTED)
+        return rc;
+    return WHELK_ERR_KEY_FORMAT;
 }
 
 int whelk_key_parse_public_blob(const uint8_t *blob, size_t len,
@@ -630,23 +646,22 @@ static int is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-int whelk_key_parse_public_line(const char *line, size_t len,
-                                whelk_key **out)
+int whelk_key_parse_public_line(const char *line, size_t len, whelk_key **out)
 {
     if (!out) return WHELK_ERR_INVAL;
     *out = NULL;
     if (!line) return WHELK_ERR_KEY_FORMAT;
     size_t i = 0;
-    while (i < len && is_blank(line[i])) i++;
+    while (i < len && is_blank(line[i]))
+        i++;
     size_t type_at = i;
-    while (i < len && !is_blank(line[i]) && line[i] != '\n' &&
-           line[i] != '\r')
+    while (i < len && !is_blank(line[i]) && line[i] != '\n' && line[i] != '\r')
         i++;
     size_t type_len = i - type_at;
-    while (i < len && is_blank(line[i])) i++;
+    while (i < len && is_blank(line[i]))
+        i++;
     size_t b64_at = i;
-    while (i < len && !is_blank(line[i]) && line[i] != '\n' &&
-           line[i] != '\r')
+    while (i < len && !is_blank(line[i]) && line[i] != '\n' && line[i] != '\r')
         i++;
     size_t b64_len = i - b64_at;
     /* Whatever follows is the comment, which we do not keep. */
@@ -695,12 +710,12 @@ static int find_body(const char *text, size_t len, const char **body,
     static const char end_line[] = "\n" ARMOR_END;
     const size_t bl = strlen(ARMOR_BEGIN);
     size_t i = 0;
-    while (i < len && is_space(text[i])) i++;
+    while (i < len && is_space(text[i]))
+        i++;
     if (len - i < bl || memcmp(text + i, ARMOR_BEGIN, bl) != 0)
         return WHELK_ERR_KEY_FORMAT;
     i += bl;
-    const char *end = memmem(text + i, len - i, end_line,
-                             sizeof(end_line) - 1);
+    const char *end = memmem(text + i, len - i, end_line, sizeof(end_line) - 1);
     if (!end) return WHELK_ERR_KEY_FORMAT;
     *body = text + i;
     *body_len = (size_t)(end - (text + i));
@@ -726,7 +741,6 @@ static int parse_private_section(const uint8_t *sec, size_t len,
         type_from_name(name, nl, &type) ||
         read_key_fields(&r, type, 1, &k) != 0)
         return WHELK_ERR_KEY_FORMAT;
-    int rc = WHELK_ERR_KEY_FORMAT;
     size_t pad = 0;
     if (wk_get_string(&r, &comment, &cl, MAX_KEY_TEXT)) goto bad;
     while (wk_reader_left(&r) > 0) {
@@ -737,7 +751,7 @@ static int parse_private_section(const uint8_t *sec, size_t len,
     return 0;
 bad:
     whelk_key_free(k);
-    return rc;
+    return WHELK_ERR_KEY_FORMAT;
 }
 
 /* The decoded container; |raw| is wiped by the caller. */
@@ -820,8 +834,7 @@ static int put_private_fields(wk_buf *b, const whelk_key *k)
         OSSL_PKEY_PARAM_RSA_D,       OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
         OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2};
     int rc = wk_buf_put_cstring(b, type_name(k->type));
-    for (size_t i = 0; !rc && i < sizeof(rsa_fields) / sizeof(*rsa_fields);
-         i++)
+    for (size_t i = 0; !rc && i < sizeof(rsa_fields) / sizeof(*rsa_fields); i++)
         rc = put_bn_param(b, k->pkey, rsa_fields[i]);
     return rc;
 }
@@ -836,8 +849,8 @@ static int armor(const uint8_t *bin, size_t len, char **out, size_t *outlen)
     size_t total = bl + 1 + enc_len + lines + el + 1;
     char *enc = malloc(enc_len + 1);
     char *text = malloc(total + 1);
-    if (!enc || !text || wk_base64_encode(bin, len, enc, enc_len + 1, 1) !=
-                             enc_len) {
+    if (!enc || !text ||
+        wk_base64_encode(bin, len, enc, enc_len + 1, 1) != enc_len) {
         whelk_free_secret(enc, enc_len + 1);
         free(text);
         return WHELK_ERR_NOMEM;
@@ -859,8 +872,8 @@ static int armor(const uint8_t *bin, size_t len, char **out, size_t *outlen)
     return 0;
 }
 
-int whelk_key_write_private(const whelk_key *k, const char *comment,
-                            char **out, size_t *outlen)
+int whelk_key_write_private(const whelk_key *k, const char *comment, char **out,
+                            size_t *outlen)
 {
     if (!k || !out || !outlen) return WHELK_ERR_INVAL;
     if (!k->has_private) return WHELK_ERR_INVAL;
@@ -876,8 +889,7 @@ int whelk_key_write_private(const whelk_key *k, const char *comment,
     size_t sec_cap = 8 * k->blob_len + clen + 64;
     int rc = secret_buf_init(&sec, sec_cap);
     if (rc) return rc;
-    rc = secret_buf_init(&all, sizeof(AUTH_MAGIC) + 64 + k->blob_len +
-                                   sec_cap);
+    rc = secret_buf_init(&all, sizeof(AUTH_MAGIC) + 64 + k->blob_len + sec_cap);
     if (!rc) rc = wk_buf_put_u32(&sec, check);
     if (!rc) rc = wk_buf_put_u32(&sec, check);
     if (!rc) rc = put_private_fields(&sec, k);
@@ -890,8 +902,7 @@ int whelk_key_write_private(const whelk_key *k, const char *comment,
     if (!rc) rc = wk_buf_put_string(&all, "", 0);
     if (!rc) rc = wk_buf_put_u32(&all, 1);
     if (!rc) rc = wk_buf_put_string(&all, k->blob, k->blob_len);
-    if (!rc)
-        rc = wk_buf_put_string(&all, wk_buf_data(&sec), wk_buf_used(&sec));
+    if (!rc) rc = wk_buf_put_string(&all, wk_buf_data(&sec), wk_buf_used(&sec));
     if (!rc) rc = armor(wk_buf_data(&all), wk_buf_used(&all), out, outlen);
     wk_buf_free_secret(&sec);
     wk_buf_free_secret(&all);
@@ -899,8 +910,7 @@ int whelk_key_write_private(const whelk_key *k, const char *comment,
     return rc;
 }
 
-int whelk_key_write_public(const whelk_key *k, const char *comment,
-                           char **out)
+int whelk_key_write_public(const whelk_key *k, const char *comment, char **out)
 {
     if (!k || !out) return WHELK_ERR_INVAL;
     size_t clen = comment ? strlen(comment) : 0;
@@ -963,8 +973,8 @@ static EVP_MD_CTX *sig_ctx(const whelk_key *k, const char *alg, int sign)
     EVP_PKEY_CTX *pctx = NULL;
     int ok = ctx != NULL;
     if (ok && sign)
-        ok = EVP_DigestSignInit(ctx, &pctx, sig_digest(k, alg), NULL,
-                                k->pkey) > 0;
+        ok = EVP_DigestSignInit(ctx, &pctx, sig_digest(k, alg), NULL, k->pkey) >
+             0;
     else if (ok)
         ok = EVP_DigestVerifyInit(ctx, &pctx, sig_digest(k, alg), NULL,
                                   k->pkey) > 0;
@@ -1051,8 +1061,8 @@ static uint8_t *ecdsa_der(const uint8_t *sig, size_t len, size_t *der_len)
         rl == 0 || sl == 0)
         return NULL;
     ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *br = BN_bin2bn(rv, (int)rl, NULL), *bs = BN_bin2bn(sv, (int)sl,
-                                                              NULL);
+    BIGNUM *br = BN_bin2bn(rv, (int)rl, NULL),
+           *bs = BN_bin2bn(sv, (int)sl, NULL);
     uint8_t *der = NULL;
     if (!es || !br || !bs || !ECDSA_SIG_set0(es, br, bs)) {
         BN_free(br);

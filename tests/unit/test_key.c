@@ -165,16 +165,15 @@ static const struct test_key test_keys[] = {
      "GpDigEYgaLHuvHzNT/d3Hw2CFOtmzyNAdvsJ3br1751jQ68focUGMKA4x6AJSysX17RcH4"
      "AaOSuWu1Z6hlAY8ueB8SLaassUnbFf test-rsa\n",
      "SHA256:uAc0sow1YuH0gOxYJhTBcHrY0B+nQfT+7tWAjINmOmw", "test-rsa",
-     WHELK_KEY_RSA, "ssh-rsa", "RSA", 2048, rsa_sshsig,
-     sizeof(rsa_sshsig) - 1, "rsa-sha2-512"},
+     WHELK_KEY_RSA, "ssh-rsa", "RSA", 2048, rsa_sshsig, sizeof(rsa_sshsig) - 1,
+     "rsa-sha2-512"},
 };
 #define NKEYS (sizeof(test_keys) / sizeof(test_keys[0]))
 
 static whelk_key *load(const struct test_key *t)
 {
     whelk_key *k = NULL;
-    assert_int_equal(whelk_key_parse_private(t->priv, strlen(t->priv), &k),
-                     0);
+    assert_int_equal(whelk_key_parse_private(t->priv, strlen(t->priv), &k), 0);
     assert_non_null(k);
     return k;
 }
@@ -206,8 +205,9 @@ static int parse_container(const uint8_t *bin, size_t len)
     size_t cap = len * 2 + 128;
     char *text = malloc(cap);
     assert_non_null(text);
-    size_t o = (size_t)snprintf(text, cap, "-----BEGIN OPENSSH PRIVATE "
-                                           "KEY-----\n");
+    size_t o = (size_t)snprintf(text, cap,
+                                "-----BEGIN OPENSSH PRIVATE "
+                                "KEY-----\n");
     o += wk_base64_encode(bin, len, text + o, cap - o, 1);
     o += (size_t)snprintf(text + o, cap - o,
                           "\n-----END OPENSSH PRIVATE KEY-----\n");
@@ -225,7 +225,8 @@ static int parse_container(const uint8_t *bin, size_t len)
 /* Offset just past |n| SSH strings starting at |at|. */
 static size_t skip_strings(const uint8_t *p, size_t at, int n)
 {
-    while (n-- > 0) at += 4 + wk_load_u32(p + at);
+    while (n-- > 0)
+        at += 4 + wk_load_u32(p + at);
     return at;
 }
 
@@ -307,9 +308,8 @@ static void test_public_blob_and_line(void **state)
         /* A public key cannot sign or be written as a private key. */
         wk_buf sig;
         wk_buf_init(&sig, 4096);
-        assert_int_not_equal(wk_key_sign(pub, t->sshsig_alg,
-                                         (const uint8_t *)"x", 1, &sig),
-                             0);
+        assert_int_not_equal(
+            wk_key_sign(pub, t->sshsig_alg, (const uint8_t *)"x", 1, &sig), 0);
         assert_int_equal(wk_buf_used(&sig), 0);
         char *text = NULL;
         size_t tl = 0;
@@ -329,9 +329,9 @@ static void test_public_line_forms(void **state)
     size_t b64_len = (size_t)(strchr(b64, ' ') - b64);
     char line[512];
     whelk_key *k = NULL;
-    static const char *good[] = {
-        "ssh-ed25519 %.*s", "  \tssh-ed25519\t%.*s", "ssh-ed25519 %.*s\r\n",
-        "ssh-ed25519 %.*s  a comment with spaces\n"};
+    static const char *good[] = {"ssh-ed25519 %.*s", "  \tssh-ed25519\t%.*s",
+                                 "ssh-ed25519 %.*s\r\n",
+                                 "ssh-ed25519 %.*s  a comment with spaces\n"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         snprintf(line, sizeof(line), good[i], (int)b64_len, b64);
         assert_int_equal(whelk_key_parse_public_line(line, strlen(line), &k),
@@ -347,13 +347,16 @@ static void test_public_line_forms(void **state)
     snprintf(line, sizeof(line), "ssh-dss %.*s", (int)b64_len, b64);
     assert_int_equal(whelk_key_parse_public_line(line, strlen(line), &k),
                      WHELK_ERR_UNSUPPORTED);
-    static const char *bad[] = {
-        "", "ssh-ed25519", "ssh-ed25519 ", "ssh-ed25519 !!!!",
-        "ssh-ed25519 AAAA", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"};
+    static const char *bad[] = {"",
+                                "ssh-ed25519",
+                                "ssh-ed25519 ",
+                                "ssh-ed25519 !!!!",
+                                "ssh-ed25519 AAAA",
+                                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(whelk_key_parse_public_line(bad[i], strlen(bad[i]),
-                                                     &k),
-                         WHELK_ERR_KEY_FORMAT);
+        assert_int_equal(
+            whelk_key_parse_public_line(bad[i], strlen(bad[i]), &k),
+            WHELK_ERR_KEY_FORMAT);
     /* Every truncation of the base64 fails. */
     for (size_t n = 0; n < b64_len; n++) {
         snprintf(line, sizeof(line), "ssh-ed25519 %.*s", (int)n, b64);
@@ -412,9 +415,9 @@ static void test_public_blob_rejects(void **state)
     wk_buf_init(&b, 1024);
     assert_int_equal(wk_buf_put_cstring(&b, "ssh-ed25519"), 0);
     assert_int_equal(wk_buf_put(&b, blob + 4 + 19, bl - 4 - 19), 0);
-    assert_int_equal(whelk_key_parse_public_blob(wk_buf_data(&b),
-                                                 wk_buf_used(&b), &k),
-                     WHELK_ERR_KEY_FORMAT);
+    assert_int_equal(
+        whelk_key_parse_public_blob(wk_buf_data(&b), wk_buf_used(&b), &k),
+        WHELK_ERR_KEY_FORMAT);
 
     /* RSA: moduli of 1024 bits are the least accepted. The 2048-bit
      * modulus cut down (and kept odd) stands in for a small key. */
@@ -430,14 +433,13 @@ static void test_public_blob_rejects(void **state)
         mod[0] |= 0x80; /* exactly 8 * size bits */
         wk_buf_reset(&b);
         assert_int_equal(wk_buf_put_cstring(&b, "ssh-rsa"), 0);
-        assert_int_equal(wk_buf_put_mpint(&b, (const uint8_t *)"\x01\x00\x01",
-                                          3),
-                         0);
+        assert_int_equal(
+            wk_buf_put_mpint(&b, (const uint8_t *)"\x01\x00\x01", 3), 0);
         assert_int_equal(wk_buf_put_mpint(&b, mod, sizes[i]), 0);
         k = NULL;
-        assert_int_equal(whelk_key_parse_public_blob(wk_buf_data(&b),
-                                                     wk_buf_used(&b), &k),
-                         expect[i]);
+        assert_int_equal(
+            whelk_key_parse_public_blob(wk_buf_data(&b), wk_buf_used(&b), &k),
+            expect[i]);
         if (expect[i] == 0) assert_int_equal(whelk_key_bits(k), 1024);
         whelk_key_free(k);
     }
@@ -447,17 +449,16 @@ static void test_public_blob_rejects(void **state)
     assert_int_equal(wk_buf_put_mpint(&b, (const uint8_t *)"\x01\x00\x00", 3),
                      0);
     assert_int_equal(wk_buf_put(&b, rblob + n_at, bl - n_at), 0);
-    assert_int_equal(whelk_key_parse_public_blob(wk_buf_data(&b),
-                                                 wk_buf_used(&b), &k),
-                     WHELK_ERR_KEY_FORMAT);
+    assert_int_equal(
+        whelk_key_parse_public_blob(wk_buf_data(&b), wk_buf_used(&b), &k),
+        WHELK_ERR_KEY_FORMAT);
     wk_buf_reset(&b);
     assert_int_equal(wk_buf_put_cstring(&b, "ssh-rsa"), 0);
-    assert_int_equal(wk_buf_put(&b, "\x00\x00\x00\x04\x00\x01\x00\x01", 8),
-                     0);
+    assert_int_equal(wk_buf_put(&b, "\x00\x00\x00\x04\x00\x01\x00\x01", 8), 0);
     assert_int_equal(wk_buf_put(&b, rblob + n_at, bl - n_at), 0);
-    assert_int_equal(whelk_key_parse_public_blob(wk_buf_data(&b),
-                                                 wk_buf_used(&b), &k),
-                     WHELK_ERR_KEY_FORMAT);
+    assert_int_equal(
+        whelk_key_parse_public_blob(wk_buf_data(&b), wk_buf_used(&b), &k),
+        WHELK_ERR_KEY_FORMAT);
     wk_buf_free(&b);
     whelk_key_free(ec);
     whelk_key_free(rsa);
@@ -512,14 +513,14 @@ static void sign_verify_one(whelk_key *k, whelk_key *pub, const char *alg,
                      WHELK_ERR_SIGNATURE);
     assert_int_equal(wk_key_verify(pub, alg, data, sizeof(data) - 1, sig, sl),
                      WHELK_ERR_SIGNATURE);
-    static const char *others[] = {"ssh-ed25519", "ecdsa-sha2-nistp256",
-                                   "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa",
-                                   ""};
+    static const char *others[] = {"ssh-ed25519",  "ecdsa-sha2-nistp256",
+                                   "rsa-sha2-256", "rsa-sha2-512",
+                                   "ssh-rsa",      ""};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         if (strcmp(others[i], alg) == 0) continue;
-        assert_int_equal(wk_key_verify(pub, others[i], data, sizeof(data),
-                                       sig, sl),
-                         WHELK_ERR_SIGNATURE);
+        assert_int_equal(
+            wk_key_verify(pub, others[i], data, sizeof(data), sig, sl),
+            WHELK_ERR_SIGNATURE);
     }
     assert_int_equal(wk_key_verify(pub, alg, data, sizeof(data), sig, sl), 0);
     free(sig);
@@ -563,25 +564,21 @@ static void test_sig_algs(void **state)
     wk_buf out;
     wk_buf_init(&out, 4096);
     /* No SHA-1 signatures are made, nor any the key type cannot make. */
-    assert_int_not_equal(wk_key_sign(rsa, "ssh-rsa", (const uint8_t *)"x", 1,
-                                     &out),
-                         0);
-    assert_int_not_equal(wk_key_sign(ed, "rsa-sha2-256",
-                                     (const uint8_t *)"x", 1, &out),
-                         0);
+    assert_int_not_equal(
+        wk_key_sign(rsa, "ssh-rsa", (const uint8_t *)"x", 1, &out), 0);
+    assert_int_not_equal(
+        wk_key_sign(ed, "rsa-sha2-256", (const uint8_t *)"x", 1, &out), 0);
     assert_int_equal(wk_buf_used(&out), 0);
     /* A signature too big for the buffer leaves it as it was. */
     wk_buf small;
     wk_buf_init(&small, 100);
     assert_int_equal(wk_buf_put(&small, "abc", 3), 0);
-    assert_int_not_equal(wk_key_sign(rsa, "rsa-sha2-256",
-                                     (const uint8_t *)"x", 1, &small),
-                         0);
+    assert_int_not_equal(
+        wk_key_sign(rsa, "rsa-sha2-256", (const uint8_t *)"x", 1, &small), 0);
     assert_int_equal(wk_buf_used(&small), 3);
     /* A signature by one key does not verify under another. */
-    assert_int_equal(wk_key_sign(ed, "ssh-ed25519", (const uint8_t *)"x", 1,
-                                 &out),
-                     0);
+    assert_int_equal(
+        wk_key_sign(ed, "ssh-ed25519", (const uint8_t *)"x", 1, &out), 0);
     whelk_key *other = NULL;
     assert_int_equal(whelk_key_generate_ed25519(&other), 0);
     assert_int_equal(wk_key_verify(other, "ssh-ed25519", (const uint8_t *)"x",
@@ -618,9 +615,9 @@ static void test_openssh_signatures(void **state)
     for (size_t i = 0; i < NKEYS; i++) {
         const struct test_key *t = &test_keys[i];
         whelk_key *k = NULL;
-        assert_int_equal(whelk_key_parse_public_line(
-                             t->pub_line, strlen(t->pub_line), &k),
-                         0);
+        assert_int_equal(
+            whelk_key_parse_public_line(t->pub_line, strlen(t->pub_line), &k),
+            0);
         assert_int_equal(wk_key_verify(k, t->sshsig_alg, wk_buf_data(&sd),
                                        wk_buf_used(&sd), t->sshsig,
                                        t->sshsig_len),
@@ -683,8 +680,8 @@ static void test_ed25519_rfc8032(void **state)
         assert_int_equal(wk_buf_used(&out), 4 + 4 + 11 + 4 + 64);
         assert_memory_equal(wk_buf_data(&out) + 4 + 4 + 11 + 4, v[i].sig, 64);
         assert_int_equal(wk_key_verify(k, "ssh-ed25519",
-                                       (const uint8_t *)v[i].msg,
-                                       v[i].msg_len, wk_buf_data(&out) + 4,
+                                       (const uint8_t *)v[i].msg, v[i].msg_len,
+                                       wk_buf_data(&out) + 4,
                                        wk_buf_used(&out) - 4),
                          0);
         wk_buf_free(&out);
@@ -694,9 +691,8 @@ static void test_ed25519_rfc8032(void **state)
 
 /* Puts a signature made directly with OpenSSL into an SSH signature blob
  * named |alg|. */
-static void openssl_sig_blob(EVP_PKEY *pkey, const EVP_MD *md,
-                             const char *alg, const uint8_t *data,
-                             size_t len, wk_buf *out)
+static void openssl_sig_blob(EVP_PKEY *pkey, const EVP_MD *md, const char *alg,
+                             const uint8_t *data, size_t len, wk_buf *out)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
@@ -736,9 +732,9 @@ static void test_rsa_independent_signer(void **state)
     put_bn_param(&blob, pkey, OSSL_PKEY_PARAM_RSA_E);
     put_bn_param(&blob, pkey, OSSL_PKEY_PARAM_RSA_N);
     whelk_key *k = NULL;
-    assert_int_equal(whelk_key_parse_public_blob(wk_buf_data(&blob),
-                                                 wk_buf_used(&blob), &k),
-                     0);
+    assert_int_equal(
+        whelk_key_parse_public_blob(wk_buf_data(&blob), wk_buf_used(&blob), &k),
+        0);
     assert_int_equal(whelk_key_bits(k), 1024);
     static const uint8_t data[] = "signed by someone else";
     size_t dl = sizeof(data);
@@ -776,8 +772,8 @@ static void test_rsa_independent_signer(void **state)
     int found = 0;
     for (int tries = 0; tries < 4096 && !found; tries++) {
         memcpy(msg, &tries, sizeof(tries));
-        openssl_sig_blob(pkey, EVP_sha256(), "rsa-sha2-256", msg,
-                         sizeof(msg), &sig);
+        openssl_sig_blob(pkey, EVP_sha256(), "rsa-sha2-256", msg, sizeof(msg),
+                         &sig);
         const uint8_t *s = wk_buf_data(&sig) + 4 + 12 + 4;
         if (s[0] != 0) continue;
         wk_buf shorter;
@@ -872,9 +868,9 @@ static void test_ecdsa_signature_encoding(void **state)
 static void test_encrypted_key(void **state)
 {
     whelk_key *k = NULL;
-    assert_int_equal(whelk_key_parse_private(encrypted_priv,
-                                             strlen(encrypted_priv), &k),
-                     WHELK_ERR_KEY_ENCRYPTED);
+    assert_int_equal(
+        whelk_key_parse_private(encrypted_priv, strlen(encrypted_priv), &k),
+        WHELK_ERR_KEY_ENCRYPTED);
     assert_null(k);
     /* Its public part is readable, but not this way. */
     uint8_t bin[1024];
@@ -923,11 +919,9 @@ static void test_truncated_and_garbled_text(void **state)
         free(copy);
     }
     whelk_key *k = NULL;
-    assert_int_equal(whelk_key_parse_private("", 0, &k),
-                     WHELK_ERR_KEY_FORMAT);
+    assert_int_equal(whelk_key_parse_private("", 0, &k), WHELK_ERR_KEY_FORMAT);
     assert_int_equal(whelk_key_parse_private(test_keys[0].pub_line,
-                                             strlen(test_keys[0].pub_line),
-                                             &k),
+                                             strlen(test_keys[0].pub_line), &k),
                      WHELK_ERR_KEY_FORMAT);
 }
 
@@ -944,7 +938,8 @@ static void test_every_digit_change_detected(void **state)
         size_t n = unarmor(text, bin, sizeof(bin));
         struct layout l;
         find_layout(bin, &l);
-        size_t cstart = skip_strings(bin, l.fields, field_count(test_keys[i].type));
+        size_t cstart =
+            skip_strings(bin, l.fields, field_count(test_keys[i].type));
         size_t cend = skip_strings(bin, cstart, 1);
         cstart += 4;
         assert_true(cend <= n);
@@ -966,8 +961,7 @@ static void test_every_digit_change_detected(void **state)
             if (changed >= cstart && changed < cend) {
                 assert_int_equal(rc, 0);
             } else {
-                if (rc != WHELK_ERR_KEY_FORMAT &&
-                    rc != WHELK_ERR_KEY_ENCRYPTED)
+                if (rc != WHELK_ERR_KEY_FORMAT && rc != WHELK_ERR_KEY_ENCRYPTED)
                     fail_msg("key %zu: digit %zu (byte %zu) gave %d", i,
                              digit - 1, changed, rc);
                 assert_null(k);
@@ -990,12 +984,12 @@ static void test_container_damage(void **state)
         assert_int_equal(l.priv + 4 + wk_load_u32(orig + l.priv), n);
         /* Unchanged, the re-armoured container parses. */
         assert_int_equal(parse_container(orig, n), 0);
-#define DAMAGE(expect, stmt)                                                  \
-    do {                                                                      \
-        memcpy(bin, orig, n);                                                 \
-        size_t len = n;                                                       \
-        stmt;                                                                 \
-        assert_int_equal(parse_container(bin, len), expect);                  \
+#define DAMAGE(expect, stmt)                                                   \
+    do {                                                                       \
+        memcpy(bin, orig, n);                                                  \
+        size_t len = n;                                                        \
+        stmt;                                                                  \
+        assert_int_equal(parse_container(bin, len), expect);                   \
     } while (0)
         /* Unequal check integers. */
         DAMAGE(WHELK_ERR_KEY_FORMAT, bin[l.sec + 7] ^= 1);
@@ -1017,8 +1011,7 @@ static void test_container_damage(void **state)
         /* One more correct padding byte: no longer a whole block. */
         DAMAGE(WHELK_ERR_KEY_FORMAT,
                (bin[len] = (uint8_t)(bin[len - 1] + 1), len++,
-                wk_store_u32(bin + l.priv,
-                             wk_load_u32(bin + l.priv) + 1)));
+                wk_store_u32(bin + l.priv, wk_load_u32(bin + l.priv) + 1)));
         /* The outer public key differs from the private key's: its last
          * bit (ed25519: another key; ECDSA: off the curve; RSA: another
          * modulus, kept odd) flipped. */
@@ -1061,8 +1054,7 @@ static void test_write_matches_ssh_keygen(void **state)
         whelk_key *k = load(t), *k2 = NULL;
         char *text = NULL;
         size_t tl = 0;
-        assert_int_equal(whelk_key_write_private(k, t->comment, &text, &tl),
-                         0);
+        assert_int_equal(whelk_key_write_private(k, t->comment, &text, &tl), 0);
         assert_int_equal(strlen(text), tl);
         assert_int_equal(tl, strlen(t->priv));
         /* Line by line the same lengths: 70-column base64. */
@@ -1116,9 +1108,8 @@ static void test_generate_write_read(void **state)
     assert_memory_equal(a + l.sec + 8, b + l.sec + 8, an - l.sec - 8);
     wk_buf sig;
     wk_buf_init(&sig, 256);
-    assert_int_equal(wk_key_sign(k2, "ssh-ed25519", (const uint8_t *)"m", 1,
-                                 &sig),
-                     0);
+    assert_int_equal(
+        wk_key_sign(k2, "ssh-ed25519", (const uint8_t *)"m", 1, &sig), 0);
     assert_int_equal(wk_key_verify(k, "ssh-ed25519", (const uint8_t *)"m", 1,
                                    wk_buf_data(&sig) + 4,
                                    wk_buf_used(&sig) - 4),
@@ -1127,8 +1118,7 @@ static void test_generate_write_read(void **state)
     assert_true(strncmp(line, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", 37) ==
                 0);
     assert_string_equal(line + strlen(line) - 12, " whelk@test\n");
-    assert_int_equal(whelk_key_parse_public_line(line, strlen(line), &pub),
-                     0);
+    assert_int_equal(whelk_key_parse_public_line(line, strlen(line), &pub), 0);
     assert_true(whelk_key_equal_public(k, pub));
     /* Two generated keys differ. */
     whelk_key *other = NULL;
@@ -1150,46 +1140,44 @@ static void test_generate_write_read(void **state)
 
 static void test_base64(void **state)
 {
-    static const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba",
-                                  "foobar"};
-    static const char *padded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==",
-                                   "Zm9vYmE=", "Zm9vYmFy"};
-    static const char *bare[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE",
-                                 "Zm9vYmFy"};
+    static const char *plain[] = {"",     "f",     "fo",    "foo",
+                                  "foob", "fooba", "foobar"};
+    static const char *padded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    static const char *bare[] = {"",       "Zg",      "Zm8",     "Zm9v",
+                                 "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
     char enc[16];
     uint8_t dec[16];
     for (size_t i = 0; i < 7; i++) {
         size_t n = strlen(plain[i]);
-        assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n, enc,
-                                          sizeof(enc), 1),
-                         strlen(padded[i]));
+        assert_int_equal(
+            wk_base64_encode((const uint8_t *)plain[i], n, enc, sizeof(enc), 1),
+            strlen(padded[i]));
         assert_string_equal(enc, padded[i]);
-        assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n, enc,
-                                          sizeof(enc), 0),
-                         strlen(bare[i]));
+        assert_int_equal(
+            wk_base64_encode((const uint8_t *)plain[i], n, enc, sizeof(enc), 0),
+            strlen(bare[i]));
         assert_string_equal(enc, bare[i]);
         /* Exactly the room for the digits and the NUL is enough. */
         if (n) {
-            assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n,
-                                              enc, strlen(padded[i]), 1),
+            assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n, enc,
+                                              strlen(padded[i]), 1),
                              0);
-            assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n,
-                                              enc, strlen(padded[i]) + 1, 1),
+            assert_int_equal(wk_base64_encode((const uint8_t *)plain[i], n, enc,
+                                              strlen(padded[i]) + 1, 1),
                              strlen(padded[i]));
         }
-        assert_int_equal(wk_base64_decode(padded[i], strlen(padded[i]), dec,
-                                          sizeof(dec)),
-                         n);
+        assert_int_equal(
+            wk_base64_decode(padded[i], strlen(padded[i]), dec, sizeof(dec)),
+            n);
         assert_memory_equal(dec, plain[i], n);
-        assert_int_equal(wk_base64_decode(bare[i], strlen(bare[i]), dec,
-                                          sizeof(dec)),
-                         n);
+        assert_int_equal(
+            wk_base64_decode(bare[i], strlen(bare[i]), dec, sizeof(dec)), n);
         assert_memory_equal(dec, plain[i], n);
         /* An output one byte short. */
         if (n)
-            assert_int_equal(wk_base64_decode(padded[i], strlen(padded[i]),
-                                              dec, n - 1),
-                             -1);
+            assert_int_equal(
+                wk_base64_decode(padded[i], strlen(padded[i]), dec, n - 1), -1);
     }
     /* All 64 digits and whitespace between them. */
     static const char all[] =
@@ -1202,12 +1190,12 @@ static void test_base64(void **state)
     assert_int_equal(big[1], 0x10);
     assert_int_equal(big[47], 0xbf);
     static const char *bad[] = {
-        "Z",     "Zm9vY",  "Zg=",    "Zg===",  "Zm8==", "Z===",  "=",
-        "Zg==Zg", "Zm9v=", "Zh==",   "Zm9=",   "Zm-v",  "Zm9v\x00",
-        "Zm_v",  "Zm9v YQ=== ", "Zm9vA", "Zm9vA==="};
+        "Z",        "Zm9vY",  "Zg=",         "Zg===", "Zm8==",   "Z===",
+        "=",        "Zg==Zg", "Zm9v=",       "Zh==",  "Zm9=",    "Zm-v",
+        "Zm9v\x00", "Zm_v",   "Zm9v YQ=== ", "Zm9vA", "Zm9vA==="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(wk_base64_decode(bad[i], strlen(bad[i]) +
-                                                      (i == 12 ? 1 : 0),
+        assert_int_equal(wk_base64_decode(bad[i],
+                                          strlen(bad[i]) + (i == 12 ? 1 : 0),
                                           dec, sizeof(dec)),
                          -1);
 }
