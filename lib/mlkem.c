@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "ct.h"
 #include "whelk/whelk.h"
 
 #define Q 3329
@@ -33,20 +34,13 @@ typedef struct poly {
     uint16_t c[N];
 } poly;
 
-/* Keeps the compiler from turning mask arithmetic back into branches. */
-static inline uint32_t value_barrier(uint32_t v)
-{
-    __asm__("" : "+r"(v));
-    return v;
-}
-
 /* x mod q for x < 2^26, without division: floor(2^32 / q) = 1290167
  * makes the quotient estimate low by at most one. */
 static inline uint16_t reduce(uint32_t x)
 {
     uint32_t quot = (uint32_t)(((uint64_t)x * 1290167u) >> 32);
     uint32_t r = x - quot * Q;       /* in [0, 2q) */
-    uint32_t over = value_barrier(0u - ((r - Q) >> 31 ^ 1)); /* r >= q */
+    uint32_t over = ct_mask_ge(r, Q);
     return (uint16_t)(r - (Q & over));
 }
 
@@ -483,7 +477,7 @@ int wk_mlkem768_decaps(const uint8_t dk[WK_MLKEM768_DK_LEN],
     if (!rc) {
         /* All-ones when the re-encryption differs anywhere. */
         uint32_t diff = (uint32_t)CRYPTO_memcmp(ct, ct2, sizeof(ct2));
-        uint8_t bad = (uint8_t)value_barrier(0u - ((diff | (0u - diff)) >> 31));
+        uint8_t bad = (uint8_t)ct_mask_nonzero(diff);
         for (unsigned i = 0; i < 32; i++)
             ss[i] = (uint8_t)((kr[i] & ~bad) | (reject[i] & bad));
     }

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "mlkem.h"
+#include "nist_drbg.h"
 #include "whelk/whelk.h"
 
 static void hex(const char *s, uint8_t *out, size_t n)
@@ -109,9 +110,44 @@ static void test_implicit_rejection(void **state)
     assert_int_equal(wk_mlkem768_decaps(dk, ct, k1), WHELK_ERR_KEX);
 }
 
+/* liboqs's single-vector KAT (see nist_drbg.h): keypair draws d || z in
+ * one 64-byte request, encaps draws m in one 32-byte request. */
+static int kat_keypair(uint8_t *ek, uint8_t *dk, nist_drbg *d)
+{
+    uint8_t dz[64];
+    nist_drbg_bytes(d, dz, sizeof(dz));
+    return wk_mlkem768_keygen(dz, dz + 32, ek, dk);
+}
+
+static int kat_encaps(uint8_t *ct, uint8_t *ss, const uint8_t *ek,
+                      nist_drbg *d)
+{
+    uint8_t m[32];
+    nist_drbg_bytes(d, m, sizeof(m));
+    return wk_mlkem768_encaps(ek, m, ct, ss);
+}
+
+static int kat_decaps(uint8_t *ss, const uint8_t *ct, const uint8_t *dk)
+{
+    return wk_mlkem768_decaps(dk, ct, ss);
+}
+
+static void test_liboqs_kat(void **state)
+{
+    (void)state;
+    kat_kem kem = {WK_MLKEM768_EK_LEN, WK_MLKEM768_DK_LEN, WK_MLKEM768_CT_LEN,
+                   WK_MLKEM768_SS_LEN, kat_keypair, kat_encaps, kat_decaps};
+    uint8_t got[32], want[32];
+    hex("5352539586b6c3df58be6158a6250aeff402bd73060b0a3de68850ac074c17c3",
+        want, 32);
+    assert_int_equal(kat_single_sha256(&kem, got), 0);
+    assert_memory_equal(got, want, 32);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_liboqs_kat),
         cmocka_unit_test(test_modulus_check),
         cmocka_unit_test(test_implicit_rejection),
         cmocka_unit_test(test_accumulated_10000),
