@@ -2,8 +2,10 @@
  * kex: KEXINIT (RFC 4253 section 7.1), the key agreement methods
  * curve25519-sha256[@libssh.org] (RFC 8731), ecdh-sha2-nistp256
  * (RFC 5656), diffie-hellman-group14-sha256 and -group16-sha512
- * (RFC 8268 over the RFC 3526 groups) and the hybrid
- * mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex), the exchange
+ * (RFC 8268 over the RFC 3526 groups) and the hybrids
+ * mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex) and
+ * sntrup761x25519-sha512[@openssh.com] (draft-josefsson-ntruprime-ssh,
+ * OpenSSH's PROTOCOL), the exchange
  * hash (RFC 4253 section 8) and key derivation (section 7.2).
  *
  * Every shared secret leaves this module already encoded (mpint or
@@ -21,17 +23,21 @@
 #include <openssl/params.h>
 
 #include "mlkem.h"
+#include "sntrup761.h"
 
 enum {
     KEX_X25519 = 1,
     KEX_P256,
     KEX_DH14,
     KEX_DH16,
-    KEX_MLKEM768X25519
+    KEX_MLKEM768X25519,
+    KEX_SNTRUP761X25519
 };
 
 static const wk_kex_alg algs[] = {
     {"mlkem768x25519-sha256", "SHA256", 0, KEX_MLKEM768X25519},
+    {"sntrup761x25519-sha512", "SHA512", 0, KEX_SNTRUP761X25519},
+    {"sntrup761x25519-sha512@openssh.com", "SHA512", 0, KEX_SNTRUP761X25519},
     {"curve25519-sha256", "SHA256", 0, KEX_X25519},
     {"curve25519-sha256@libssh.org", "SHA256", 0, KEX_X25519},
     {"ecdh-sha2-nistp256", "SHA256", 0, KEX_P256},
@@ -40,7 +46,9 @@ static const wk_kex_alg algs[] = {
 };
 
 const char wk_kex_default_list[] =
-    "mlkem768x25519-sha256,curve25519-sha256,curve25519-sha256@libssh.org,"
+    "mlkem768x25519-sha256,sntrup761x25519-sha512,"
+    "sntrup761x25519-sha512@openssh.com,"
+    "curve25519-sha256,curve25519-sha256@libssh.org,"
     "ecdh-sha2-nistp256,diffie-hellman-group16-sha512,"
     "diffie-hellman-group14-sha256";
 
@@ -280,20 +288,78 @@ out:
 }
 
 /* ------------------------------------------------------------------------
- * Hybrid: K = SHA-256(K_PQ || K_CL), carried as an SSH string.
+ * Hybrids: K = HASH(K_PQ || K_CL), both halves 32 bytes, carried as an
+ * SSH string of the digest (32 bytes for SHA-256, 64 for SHA-512).
  */
 
-static int hybrid_k(const uint8_t pq[32], const uint8_t cl[32], wk_buf *k_enc)
+static int hybrid_k(const EVP_MD *md, const uint8_t pq[32],
+                    const uint8_t cl[32], wk_buf *k_enc)
 {
-    uint8_t both[64], k[32];
+    uint8_t both[64], k[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     memcpy(both, pq, 32);
     memcpy(both + 32, cl, 32);
-    int ok = EVP_Digest(both, 64, k, &n, EVP_sha256(), NULL);
-    int rc = ok && n == 32 ? wk_buf_put_string(k_enc, k, 32) : WHELK_ERR_CRYPTO;
+    int ok = EVP_Digest(both, 64, k, &n, md, NULL);
+    int rc = ok && n == (unsigned)EVP_MD_get_size(md)
+                 ? wk_buf_put_string(k_enc, k, n)
+                 : WHELK_ERR_CRYPTO;
     OPENSSL_cleanse(both, sizeof(both));
     OPENSSL_cleanse(k, sizeof(k));
     return rc;
+}
+
+/* The KEM half of each hybrid, so that the X25519 half and K are shared.
+ * Lengths: client value = public key || X25519, server value = ciphertext
+ * || X25519. */
+typedef struct hybrid_kem {
+    size_t pk_len, ct_len;
+    const EVP_MD *(*md)(void);
+} hybrid_kem;
+
+static const hybrid_kem mlkem768 = {WK_MLKEM768_EK_LEN, WK_MLKEM768_CT_LEN,
+                                    EVP_sha256};
+static const hybrid_kem sntrup761 = {WK_SNTRUP761_PK_LEN,
+                                     WK_SNTRUP761_CT_LEN, EVP_sha512};
+
+static const hybrid_kem *hybrid_of(int id)
+{
+    return id == KEX_MLKEM768X25519    ? &mlkem768
+           : id == KEX_SNTRUP761X25519 ? &sntrup761
+                                       : NULL;
+}
+
+#define HYBRID_SK_MAX WK_MLKEM768_DK_LEN
+_Static_assert(WK_SNTRUP761_SK_LEN <= HYBRID_SK_MAX, "hybrid secret key");
+
+static int kem_encaps(int id, const uint8_t *pk, uint8_t *ct, uint8_t ss[32],
+                      whelk_rand_cb rand, void *ru)
+{
+    if (id == KEX_SNTRUP761X25519)
+        return wk_sntrup761_encaps(pk, ct, ss, rand, ru);
+    uint8_t m[32];
+    int rc = rand(m, 32, ru);
+    if (!rc) rc = wk_mlkem768_encaps(pk, m, ct, ss);
+    OPENSSL_cleanse(m, sizeof(m));
+    return rc;
+}
+
+static int kem_keygen(int id, uint8_t *pk, uint8_t *sk, whelk_rand_cb rand,
+                      void *ru)
+{
+    if (id == KEX_SNTRUP761X25519)
+        return wk_sntrup761_keygen(pk, sk, rand, ru);
+    uint8_t dz[64];
+    int rc = rand(dz, 64, ru);
+    if (!rc) rc = wk_mlkem768_keygen(dz, dz + 32, pk, sk);
+    OPENSSL_cleanse(dz, sizeof(dz));
+    return rc;
+}
+
+static int kem_decaps(int id, const uint8_t *sk, const uint8_t *ct,
+                      uint8_t ss[32])
+{
+    if (id == KEX_SNTRUP761X25519) return wk_sntrup761_decaps(sk, ct, ss);
+    return wk_mlkem768_decaps(sk, ct, ss);
 }
 
 /* ------------------------------------------------------------------------
@@ -328,21 +394,21 @@ int wk_kex_server(const wk_kex_alg *alg, whelk_rand_cb rand, void *ru,
         dh_free(&d);
         break;
     }
-    case KEX_MLKEM768X25519: {
-        uint8_t m[32], ss[32];
+    case KEX_MLKEM768X25519:
+    case KEX_SNTRUP761X25519: {
+        const hybrid_kem *kem = hybrid_of(alg->id);
+        uint8_t ss[32];
         uint8_t *ct;
-        if (clen != WK_MLKEM768_EK_LEN + 32) return WHELK_ERR_KEX;
-        if ((rc = rand(m, 32, ru)) != 0) break;
-        if (!(ct = wk_buf_extend(server_value, WK_MLKEM768_CT_LEN))) {
+        if (clen != kem->pk_len + 32) return WHELK_ERR_KEX;
+        if (!(ct = wk_buf_extend(server_value, kem->ct_len))) {
             rc = WHELK_ERR_NOMEM;
             break;
         }
-        rc = wk_mlkem768_encaps(cv, m, ct, ss);
-        OPENSSL_cleanse(m, sizeof(m));
+        rc = kem_encaps(alg->id, cv, ct, ss, rand, ru);
         if (!rc) rc = x25519_keypair(rand, ru, &key, pub);
-        if (!rc) rc = x25519_shared(key, cv + WK_MLKEM768_EK_LEN, 32, secret);
+        if (!rc) rc = x25519_shared(key, cv + kem->pk_len, 32, secret);
         if (!rc) rc = wk_buf_put(server_value, pub, 32);
-        if (!rc) rc = hybrid_k(ss, secret, k_enc);
+        if (!rc) rc = hybrid_k(kem->md(), ss, secret, k_enc);
         OPENSSL_cleanse(ss, sizeof(ss));
         break;
     }
@@ -356,7 +422,7 @@ struct wk_kex_client {
     const wk_kex_alg *alg;
     EVP_PKEY *key;
     dh_state dh;
-    uint8_t dk[WK_MLKEM768_DK_LEN];
+    uint8_t kem_sk[HYBRID_SK_MAX];
 };
 
 int wk_kex_client_start(const wk_kex_alg *alg, whelk_rand_cb rand, void *ru,
@@ -379,12 +445,12 @@ int wk_kex_client_start(const wk_kex_alg *alg, whelk_rand_cb rand, void *ru,
     case KEX_DH16:
         rc = dh_keypair(alg->id, rand, ru, &st->dh, client_value);
         break;
-    case KEX_MLKEM768X25519: {
-        uint8_t dz[64];
-        uint8_t *ek = wk_buf_extend(client_value, WK_MLKEM768_EK_LEN);
-        rc = ek ? rand(dz, 64, ru) : WHELK_ERR_NOMEM;
-        if (!rc) rc = wk_mlkem768_keygen(dz, dz + 32, ek, st->dk);
-        OPENSSL_cleanse(dz, sizeof(dz));
+    case KEX_MLKEM768X25519:
+    case KEX_SNTRUP761X25519: {
+        const hybrid_kem *kem = hybrid_of(alg->id);
+        uint8_t *pk = wk_buf_extend(client_value, kem->pk_len);
+        rc = pk ? kem_keygen(alg->id, pk, st->kem_sk, rand, ru)
+                : WHELK_ERR_NOMEM;
         if (!rc) rc = x25519_keypair(rand, ru, &st->key, pub);
         if (!rc) rc = wk_buf_put(client_value, pub, 32);
         break;
@@ -416,12 +482,14 @@ int wk_kex_client_finish(wk_kex_client *st, const uint8_t *sv, size_t slen,
         rc = dh_shared(&st->dh, sv, slen, k_enc);
         break;
     case KEX_MLKEM768X25519:
-        if (slen != WK_MLKEM768_CT_LEN + 32) break;
-        rc = wk_mlkem768_decaps(st->dk, sv, ss);
-        if (!rc) rc = x25519_shared(st->key, sv + WK_MLKEM768_CT_LEN, 32,
-                                    secret);
-        if (!rc) rc = hybrid_k(ss, secret, k_enc);
+    case KEX_SNTRUP761X25519: {
+        const hybrid_kem *kem = hybrid_of(st->alg->id);
+        if (slen != kem->ct_len + 32) break;
+        rc = kem_decaps(st->alg->id, st->kem_sk, sv, ss);
+        if (!rc) rc = x25519_shared(st->key, sv + kem->ct_len, 32, secret);
+        if (!rc) rc = hybrid_k(kem->md(), ss, secret, k_enc);
         break;
+    }
     }
     OPENSSL_cleanse(secret, sizeof(secret));
     OPENSSL_cleanse(ss, sizeof(ss));

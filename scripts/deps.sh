@@ -8,7 +8,7 @@ packages=(
   libssl-dev libuv1-dev libcrypt-dev libcmocka-dev
   openssh-client openssh-server openssh-sftp-server dropbear-bin
   openssl python3 python3-pytest python3-paramiko python3-asyncssh
-  sshpass tmux fail2ban procps passwd valgrind
+  sshpass tmux fail2ban procps passwd valgrind putty-tools
 )
 
 missing=()

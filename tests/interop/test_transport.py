@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-KEX = ["curve25519-sha256", "curve25519-sha256@libssh.org",
+KEX = ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
+       "curve25519-sha256", "curve25519-sha256@libssh.org",
        "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256",
        "diffie-hellman-group16-sha512"]
 HOSTKEY = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512",

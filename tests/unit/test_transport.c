@@ -379,7 +379,8 @@ static const char *const macs[] = {
 static const char *const kexes[] = {
     "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
     "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512",
-    "mlkem768x25519-sha256"};
+    "mlkem768x25519-sha256", "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com"};
 
 static void test_every_cipher_and_mac(void **state)
 {
@@ -454,6 +455,11 @@ static void test_rekey_both_ways(void **state)
     exchange(&cl, "mlkem768x25519-sha256", "aes128-gcm@openssh.com",
              "hmac-sha2-256", 2);
     keepalive_roundtrip(&cl);
+    exchange(&cl, "sntrup761x25519-sha512", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 2);
+    keepalive_roundtrip(&cl);
+    assert_string_equal(whelk_conn_algorithm(cl.conn, "kex"),
+                        "sntrup761x25519-sha512");
     assert_string_equal(whelk_conn_algorithm(cl.conn, "cipher"),
                         "aes128-gcm@openssh.com");
     client_free(&cl);
