@@ -42,7 +42,7 @@ FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all check unit interop asan fuzz fuzz-smoke demo bench clean format
+.PHONY: all check unit ct interop asan fuzz fuzz-smoke demo bench clean format
 all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(BUILD)/whelk $(EX_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
@@ -69,13 +69,34 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 
+# Vector printer for the cross-implementation KEM comparison (interop).
+$(BUILD)/tests/kemvec: tests/tools/kemvec.c $(BUILD)/libwhelk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
+
+# Constant-time check of the KEMs under valgrind (see tests/ct). Built
+# without sanitizers whatever SAN says: valgrind and ASan do not mix.
+CT_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
+             -DWHELK_CT_VALGRIND $(WARN)
+$(BUILD)/tests/ct_valgrind: tests/ct/ct_valgrind.c lib/mlkem.c lib/sntrup761.c \
+                            lib/ct.h lib/mlkem.h lib/sntrup761.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CT_CFLAGS) -o $@ tests/ct/ct_valgrind.c lib/mlkem.c \
+	    lib/sntrup761.c $(PKG_LIBS)
+
+ct: $(BUILD)/tests/ct_valgrind
+	valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind
+	@echo "== ct: a planted secret-dependent branch must be reported"
+	@if valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind --planted \
+	    >/dev/null 2>&1; then echo "ct: memcheck missed it"; exit 1; fi
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-interop: all
+interop: all $(BUILD)/tests/kemvec
 	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
 
-check: all unit interop
+check: all unit ct interop
 
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check

@@ -309,6 +309,7 @@ static int pke_keygen(const uint8_t d[32], uint8_t ek[WK_MLKEM768_EK_LEN],
     poly a[K][K], s[K], e[K], t;
     int rc = G(d, 32, &kbyte, 1, rs);
     const uint8_t *rho = rs, *sigma = rs + 32;
+    WK_CT_PUBLIC(rs, 32); /* rho becomes part of the public key */
     if (!rc) rc = gen_matrix(a, rho);
     uint8_t nonce = 0;
     for (unsigned i = 0; i < K && !rc; i++) rc = cbd_from_prf(&s[i], sigma,
@@ -327,6 +328,7 @@ static int pke_keygen(const uint8_t d[32], uint8_t ek[WK_MLKEM768_EK_LEN],
             byte_encode(dk_pke + i * POLY_BYTES, s[i].c, 12);
         }
         memcpy(ek + K * POLY_BYTES, rho, 32);
+        WK_CT_PUBLIC(ek, WK_MLKEM768_EK_LEN); /* the public key */
     }
     OPENSSL_cleanse(rs, sizeof(rs));
     OPENSSL_cleanse(s, sizeof(s));
@@ -464,6 +466,8 @@ int wk_mlkem768_decaps(const uint8_t dk[WK_MLKEM768_DK_LEN],
     const uint8_t *z = h + 32;
     uint8_t check[32], m[32], kr[64], reject[32];
     uint8_t ct2[WK_MLKEM768_CT_LEN];
+    /* The encapsulation key and its hash, inside dk, are public. */
+    WK_CT_PUBLIC(ek, WK_MLKEM768_EK_LEN + 32);
     /* Section 7.3 hash check on the decapsulation key. */
     int rc = H(ek, WK_MLKEM768_EK_LEN, check);
     if (!rc && CRYPTO_memcmp(check, h, 32) != 0) rc = WHELK_ERR_KEX;
