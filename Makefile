@@ -69,8 +69,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 
-# Vector printer for the cross-implementation KEM comparison (interop).
-$(BUILD)/tests/kemvec: tests/tools/kemvec.c $(BUILD)/libwhelk.a
+# Test tools: kemvec prints vectors for the cross-implementation KEM
+# comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
@@ -90,10 +91,21 @@ ct: $(BUILD)/tests/ct_valgrind
 	@if valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind --planted \
 	    >/dev/null 2>&1; then echo "ct: memcheck missed it"; exit 1; fi
 
+# test_mlkem again over an ML-KEM that squeezes one SHAKE block first, so
+# that the re-squeeze of an unlucky sample runs for every polynomial.
+$(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
+                                $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
+	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
+	    $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
+UNIT_BIN += $(BUILD)/tests/test_mlkem_xof1
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-interop: all $(BUILD)/tests/kemvec
+TOOLS := $(BUILD)/tests/kemvec $(BUILD)/tests/cctv_mlkem
+interop: all $(TOOLS)
 	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
 
 check: all unit ct interop

@@ -93,6 +93,89 @@ static void test_modulus_check(void **state)
 
 /* A flipped ciphertext bit yields the rejection key J(z || c), not the
  * real one, and the same wrong key every time. */
+/* Sets coefficient |pos| (of the 768 in ek's three polynomials) to |v|. */
+static void set_coefficient(uint8_t *ek, unsigned pos, uint16_t v)
+{
+    uint8_t *p = ek + (pos / 2) * 3;
+    if (pos % 2 == 0) {
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)((p[1] & 0xf0) | (v >> 8));
+    } else {
+        p[1] = (uint8_t)((p[1] & 0x0f) | ((v & 0xf) << 4));
+        p[2] = (uint8_t)(v >> 4);
+    }
+}
+
+/* C2SP/CCTV's modulus sweep, regenerated (the published file is run by
+ * tests/tools/cctv_mlkem.c): from a valid key, first coefficient 0 and
+ * 255 of each polynomial set to q and to 4095 (12 keys), then one key
+ * per position 0..767 with the value cycling through q..4095. Every one
+ * of the 780 must be refused, and the untouched key accepted. */
+static void test_modulus_sweep(void **state)
+{
+    static uint8_t ek[WK_MLKEM768_EK_LEN], dk[WK_MLKEM768_DK_LEN],
+        bad[WK_MLKEM768_EK_LEN], ct[WK_MLKEM768_CT_LEN];
+    uint8_t seed[64] = {0x5a}, m[32] = {0}, k[32];
+    assert_int_equal(wk_mlkem768_keygen(seed, seed + 32, ek, dk), 0);
+    assert_int_equal(wk_mlkem768_encaps(ek, m, ct, k), 0);
+    unsigned tried = 0, refused = 0;
+    for (unsigned poly = 0; poly < 3; poly++) {
+        const uint16_t values[2] = {3329, 4095};
+        const unsigned ends[2] = {0, 255};
+        for (int v = 0; v < 2; v++)
+            for (int e = 0; e < 2; e++) {
+                memcpy(bad, ek, sizeof(bad));
+                set_coefficient(bad, poly * 256 + ends[e], values[v]);
+                tried++;
+                refused += wk_mlkem768_encaps(bad, m, ct, k) == WHELK_ERR_KEX;
+            }
+    }
+    uint16_t value = 3329;
+    for (unsigned pos = 0; pos < 768; pos++) {
+        memcpy(bad, ek, sizeof(bad));
+        set_coefficient(bad, pos, value);
+        value = value == 4095 ? 3329 : (uint16_t)(value + 1);
+        tried++;
+        refused += wk_mlkem768_check_ek(bad) == WHELK_ERR_KEX &&
+                   wk_mlkem768_encaps(bad, m, ct, k) == WHELK_ERR_KEX;
+    }
+    assert_int_equal(tried, 780);
+    assert_int_equal(refused, 780);
+}
+
+/* strcmp-style vectors, regenerated the way CCTV describes them: a valid
+ * ciphertext whose first byte is 0, with its last byte changed. The change
+ * is too small to alter the decrypted message, so the re-encryption is the
+ * original ciphertext; a comparison that stops at the first zero byte
+ * would call them equal and return the real key. Decaps must return
+ * J(z || c) instead, computed here with SHAKE-256. */
+static void test_strcmp_style(void **state)
+{
+    static uint8_t ek[WK_MLKEM768_EK_LEN], dk[WK_MLKEM768_DK_LEN],
+        ct[WK_MLKEM768_CT_LEN];
+    uint8_t seed[64] = {0x77}, m[32] = {0}, k[32], got[32], want[32];
+    assert_int_equal(wk_mlkem768_keygen(seed, seed + 32, ek, dk), 0);
+    int found = 0;
+    for (unsigned t = 0; t < 4096 && found < 2; t++) {
+        m[0] = (uint8_t)t;
+        m[1] = (uint8_t)(t >> 8);
+        assert_int_equal(wk_mlkem768_encaps(ek, m, ct, k), 0);
+        if (ct[0] != 0) continue;
+        found++;
+        ct[WK_MLKEM768_CT_LEN - 1] ^= 1;
+        assert_int_equal(wk_mlkem768_decaps(dk, ct, got), 0);
+        EVP_MD_CTX *j = EVP_MD_CTX_new();
+        assert_true(EVP_DigestInit_ex(j, EVP_shake256(), NULL));
+        EVP_DigestUpdate(j, dk + WK_MLKEM768_DK_LEN - 32, 32); /* z */
+        EVP_DigestUpdate(j, ct, sizeof(ct));
+        assert_true(EVP_DigestFinalXOF(j, want, 32));
+        EVP_MD_CTX_free(j);
+        assert_memory_equal(got, want, 32);
+        assert_memory_not_equal(got, k, 32);
+    }
+    assert_int_equal(found, 2);
+}
+
 static void test_implicit_rejection(void **state)
 {
     static uint8_t ek[WK_MLKEM768_EK_LEN], dk[WK_MLKEM768_DK_LEN],
@@ -149,6 +232,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_liboqs_kat),
         cmocka_unit_test(test_modulus_check),
+        cmocka_unit_test(test_modulus_sweep),
+        cmocka_unit_test(test_strcmp_style),
         cmocka_unit_test(test_implicit_rejection),
         cmocka_unit_test(test_accumulated_10000),
     };
