@@ -55,7 +55,9 @@ def whelk(port, keys, key="ed25519", *opts, host="host_ed25519"):
     return subprocess.run(args, capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("kex", ["curve25519-sha256", "ecdh-sha2-nistp256",
+@pytest.mark.parametrize("kex", ["sntrup761x25519-sha512@openssh.com",
+                                 "sntrup761x25519-sha512",
+                                 "curve25519-sha256", "ecdh-sha2-nistp256",
                                  "diffie-hellman-group14-sha256",
                                  "diffie-hellman-group16-sha512"])
 def test_kex_and_publickey(sshd, keys, kex):
