@@ -141,3 +141,24 @@ def whelkd(tmp_path, keys):
         for marker in ("AddressSanitizer", "LeakSanitizer",
                        "runtime error:"):
             assert marker not in log, log[-4000:]
+
+
+NODE_DIR = os.path.join(os.path.dirname(__file__), "..", "node")
+
+
+@pytest.fixture(scope="session")
+def node_deps():
+    """tests/node's npm packages (versions pinned by its package-lock.json),
+    installed with `npm ci` when absent. Node.js and npm are required: a
+    missing one fails the test rather than skipping it."""
+    for tool in ("node", "npm"):
+        assert subprocess.run(["sh", "-c", f"command -v {tool}"],
+                              capture_output=True).returncode == 0, \
+            f"{tool} is required for the post-quantum cross-checks"
+    marker = os.path.join(NODE_DIR, "node_modules", ".package-lock.json")
+    if not os.path.exists(marker):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"],
+                           cwd=NODE_DIR, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return NODE_DIR

@@ -6,10 +6,10 @@
  * 0x00 and one where it starts with a byte >= 0x80 — the two cases where
  * implementations that pass secrets through a bignum go wrong.
  *
- * The mlkem values were computed independently in JavaScript with
- * @noble/post-quantum 0.7.1 (ML-KEM-768), @noble/curves (X25519) and
- * @noble/hashes (SHA-256), the sntrup values with @oqs/liboqs-js (see
- * test_sntrup_vectors), from the same seeds, with V_C = "SSH-2.0-c",
+ * The expected values were computed independently in JavaScript by
+ * tests/node/hybrid_vectors.mjs: ML-KEM-768 from @noble/post-quantum
+ * 0.7.1, sntrup761 from @oqs/liboqs-js 0.15.1, X25519 and the hashes from
+ * node:crypto, from the same seeds, with V_C = "SSH-2.0-c",
  * V_S = "SSH-2.0-s", I_C = "ic", I_S = "is", K_S = "ks" and the session
  * id equal to H.
  */
@@ -165,8 +165,7 @@ static void test_vectors(void **state)
 }
 
 /* sntrup761x25519-sha512 vectors, computed with @oqs/liboqs-js 0.15.1
- * (sntrup761, fed the same randomness) and node:crypto (X25519, SHA-512)
- * by tests/node/hybrid_vectors.mjs. The randomness is an AES-256-CTR
+ * (sntrup761, fed the same randomness) and node:crypto (X25519, SHA-512). The randomness is an AES-256-CTR
  * keystream with a zero IV per side, keyed by 32 bytes
  * [t & 255, t >> 8, fill, ...] for the client (KEM key generation, then
  * X25519) and fill + 1 for the server (encapsulation, then X25519). */
