@@ -1,0 +1,50 @@
+"""The ML-KEM hybrid over the wire. No installed SSH client speaks
+mlkem768x25519-sha256, so tests/node/sshkex.mjs performs the exchange:
+it is first validated against Debian's sshd with sntrup761 (its KEM from
+@oqs/liboqs-js), including a run that corrupts K and must fail on the
+host key signature, then drives whelkd through hundreds of exchanges,
+each checked up to the first encrypted packet."""
+
+import os
+import subprocess
+
+import pytest
+
+from test_client import sshd  # noqa: F401  (Debian's sshd as a fixture)
+
+
+def kextest(node_deps, port, kex, count, hostkey_pub=None, corrupt=False):
+    args = ["node", "sshkex.mjs", "--port", str(port), "--kex", kex,
+            "--count", str(count)]
+    if hostkey_pub:
+        args += ["--hostkey-pub", hostkey_pub]
+    env = dict(os.environ)
+    if corrupt:
+        env["WHELK_KEXTEST_CORRUPT"] = "1"
+    return subprocess.run(args, cwd=node_deps, capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_client_validated_against_sshd(node_deps, sshd, keys):  # noqa: F811
+    kex = "sntrup761x25519-sha512@openssh.com"
+    r = kextest(node_deps, sshd, kex, 3, keys["host_ed25519"] + ".pub")
+    assert r.returncode == 0, r.stderr
+    assert f"ok=3 failed=0 kex={kex}" in r.stdout
+    bad = kextest(node_deps, sshd, kex, 1, corrupt=True)
+    assert bad.returncode == 1
+    assert "signature over H does not verify" in bad.stderr
+    # Another host key than the server's is refused too.
+    other = kextest(node_deps, sshd, kex, 1, keys["stranger"] + ".pub")
+    assert "host key differs" in other.stderr
+
+
+@pytest.mark.parametrize("kex,count", [
+    ("mlkem768x25519-sha256", 300),
+    ("sntrup761x25519-sha512", 40),
+    ("sntrup761x25519-sha512@openssh.com", 40),
+])
+def test_exchanges_with_whelkd(node_deps, whelkd, keys, kex, count):
+    s = whelkd()
+    r = kextest(node_deps, s.port, kex, count, keys["host_ed25519"] + ".pub")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"ok={count} failed=0 kex={kex}" in r.stdout
