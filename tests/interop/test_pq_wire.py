@@ -48,3 +48,27 @@ def test_exchanges_with_whelkd(node_deps, whelkd, keys, kex, count):
     r = kextest(node_deps, s.port, kex, count, keys["host_ed25519"] + ".pub")
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"ok={count} failed=0 kex={kex}" in r.stdout
+
+
+@pytest.mark.parametrize("kex,mode", [
+    ("mlkem768x25519-sha256", "truncated"),
+    ("mlkem768x25519-sha256", "oversized"),
+    ("mlkem768x25519-sha256", "bad-ek"),
+    ("mlkem768x25519-sha256", "zero-x25519"),
+    ("sntrup761x25519-sha512", "truncated"),
+    ("sntrup761x25519-sha512", "oversized"),
+    ("sntrup761x25519-sha512@openssh.com", "zero-x25519"),
+])
+def test_malformed_value_ends_the_exchange(node_deps, whelkd, keys, kex,
+                                          mode):
+    """A truncated or oversized client value, an encapsulation key that
+    fails the modulus check and an all-zero X25519 key each get DISCONNECT
+    KEY_EXCHANGE_FAILED and a log line; the server keeps serving."""
+    s = whelkd()
+    r = subprocess.run(["node", "sshkex.mjs", "--port", str(s.port),
+                        "--kex", kex, "--reject", mode], cwd=node_deps,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert s.wait_log(f"key exchange {kex} failed: invalid client value")
+    ok = kextest(node_deps, s.port, kex, 1, keys["host_ed25519"] + ".pub")
+    assert ok.returncode == 0, ok.stderr

@@ -21,6 +21,11 @@
 //   node sshkex.mjs --port N --kex NAME [--host 127.0.0.1] [--count C]
 //        [--hostkey-pub FILE] [--cipher aes256-gcm@openssh.com] [--verbose]
 //
+// --reject MODE sends a malformed client value instead (truncated,
+// oversized, zero-x25519, or bad-ek for ML-KEM: a coefficient >= q) and
+// counts the exchange as ok only if the server answers with DISCONNECT
+// reason 3, KEY_EXCHANGE_FAILED.
+//
 // Prints "ok=N failed=M kex=NAME" and exits 0 only when M is 0. With
 // WHELK_KEXTEST_CORRUPT=1 the client flips one bit of K before hashing, so
 // the signature check must fail: a self-test of the checks above.
@@ -179,6 +184,19 @@ function incrementInvocation(iv) {
 
 // --- one exchange -----------------------------------------------------------
 
+function malformed(qc, mode, kem) {
+  const bad = Buffer.from(qc);
+  switch (mode) {
+    case 'truncated': return bad.subarray(0, bad.length - 1);
+    case 'oversized': return Buffer.concat([bad, Buffer.from([0])]);
+    case 'zero-x25519': bad.fill(0, kem.pkLen); return bad;
+    case 'bad-ek': // the first 12-bit coefficient becomes 4095 >= q
+      if (kem.pkLen !== 1184) throw new Error('bad-ek applies to ML-KEM only');
+      bad[0] = 0xff; bad[1] |= 0x0f; return bad;
+    default: throw new Error(`unknown --reject mode ${mode}`);
+  }
+}
+
 async function exchange(opts, kem) {
   const socket = net.connect({ host: opts.host, port: opts.port });
   socket.setNoDelay(true);
@@ -210,10 +228,17 @@ async function exchange(opts, kem) {
 
     const { publicKey: kemPk, secretKey: kemSk } = kem.keygen();
     const x = crypto.generateKeyPairSync('x25519');
-    const qc = Buffer.concat([Buffer.from(kemPk), rawPublic(x.publicKey)]);
+    let qc = Buffer.concat([Buffer.from(kemPk), rawPublic(x.publicKey)]);
+    if (opts.reject) qc = malformed(qc, opts.reject, kem);
     conn.send(Buffer.concat([Buffer.from([MSG.KEX_ECDH_INIT]), string(qc)]));
 
     const reply = Buffer.from(await conn.recv());
+    if (opts.reject) {
+      if (reply[0] !== MSG.DISCONNECT) throw new Error(`malformed value answered by message ${reply[0]}, not DISCONNECT`);
+      const reason = new Reader(reply.subarray(1)).u32();
+      if (reason !== 3) throw new Error(`DISCONNECT reason ${reason}, not 3 (KEY_EXCHANGE_FAILED)`);
+      return;
+    }
     if (reply[0] !== MSG.KEX_ECDH_REPLY) throw new Error(`expected KEX_ECDH_REPLY, got message ${reply[0]}`);
     const rr = new Reader(reply);
     rr.byte();
@@ -288,7 +313,8 @@ function parseArgs(argv) {
     else if (a === '--hostkey-pub') {
       const fields = fs.readFileSync(v(), 'utf8').trim().split(/\s+/);
       opts.expectedHostKey = Buffer.from(fields[1], 'base64');
-    } else if (a === '--verbose') opts.verbose = true;
+    } else if (a === '--reject') opts.reject = v();
+    else if (a === '--verbose') opts.verbose = true;
     else throw new Error(`unknown option ${a}`);
   }
   if (!opts.port || !opts.kex || !(opts.count > 0)) throw new Error('usage: sshkex.mjs --port N --kex NAME [--count C]');
