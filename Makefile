@@ -18,14 +18,15 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
            -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
-           $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lcrypt -lutil
-
+# Sanitizers for `make asan`; set before ALL_CFLAGS, which expands at once.
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 endif
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
+           $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lcrypt -lutil
+
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

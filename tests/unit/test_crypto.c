@@ -511,6 +511,7 @@ static void test_key_generate_write_read(void **state)
                                    (const uint8_t *)"data", 4, blob, bl),
                      WHELK_ERR_SIGNATURE);
     /* Truncated and encrypted key files. */
+    whelk_key_free(k2);
     assert_int_equal(whelk_key_parse_private(text, len / 2, &k2 /*unused*/),
                      WHELK_ERR_KEY_FORMAT);
     wk_buf_free(&sig);
