@@ -18,6 +18,13 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node.js and npm run the JavaScript peers in tests/node (their npm
+# packages come from the lockfile at test time). Machines here ship a
+# Node.js build of their own; install Debian's only when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#packages[@]} packages present"
   exit 0
