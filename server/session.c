@@ -34,6 +34,10 @@
 
 #define MAX_ENV 64
 #define READ_CHUNK (64 * 1024)
+/* 256 KiB measured best: 10 alternating 256 MiB aes128-gcm uploads gave
+ * 590 vs 566 MiB/s and 1.21 vs 1.27 server-tree CPU s/GiB against the
+ * default 64 KiB; 1 MiB was no better. */
+#define WD_STDIN_PIPE_BYTES (256 * 1024)
 
 typedef struct wd_session {
     whelk_session *s;      /* NULL once the engine closed the channel */
@@ -53,6 +57,7 @@ typedef struct wd_session {
     int stopped;           /* stop_writing in force */
     int peer_eof;          /* client EOF not yet applied */
     int stdin_dead;        /* program closed its stdin */
+    int pipe_grown;        /* stdin pipe enlarged after it first filled */
     uint8_t *inbuf;        /* client data the program has not taken yet */
     size_t in_len, in_cap;
     char *env[MAX_ENV];    /* accepted client variables, NAME=value */
@@ -213,6 +218,17 @@ static void stdin_died(wd_session *ss)
         close_fd(ss, &ss->in_fd, &ss->in_poll, &ss->in_polling);
 }
 
+/* A bulk upload fills the default 64 KiB pipe in two packets, and every
+ * full pipe costs a copy into inbuf, a poll and a wakeup. The first time
+ * the program's stdin pipe fills, it is enlarged; sessions that never
+ * stream keep the default (pipe pages count against per-user limits). */
+static int grow_stdin_pipe(wd_session *ss)
+{
+    if (ss->pipe_grown || ss->has_pty || ss->in_fd < 0) return 0;
+    ss->pipe_grown = 1;
+    return fcntl(ss->in_fd, F_SETPIPE_SZ, WD_STDIN_PIPE_BYTES) > 65536;
+}
+
 static void on_input_writable(uv_poll_t *p, int status, int events)
 {
     wd_session *ss = p->data;
@@ -269,7 +285,10 @@ static void on_data(whelk_session *s, const uint8_t *data, size_t len,
                 continue;
             }
             if (w < 0 && errno == EINTR) continue;
-            if (w < 0 && errno == EAGAIN) break;
+            if (w < 0 && errno == EAGAIN) {
+                if (grow_stdin_pipe(ss)) continue;
+                break;
+            }
             whelk_session_consumed(s, done);
             ss->in_len = 0;
             stdin_died(ss);
