@@ -14,11 +14,13 @@
 #include "kex.h"
 #include "ssh.h"
 
+/* Most of what the engine draws becomes key material (key exchange
+ * secrets, KEM seeds), so it comes from OpenSSL's private DRBG. */
 int wk_default_rand(uint8_t *out, size_t len, void *user)
 {
     (void)user;
     if (len > INT32_MAX) return WHELK_ERR_INVAL;
-    return RAND_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
+    return RAND_priv_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
 }
 
 static const uint64_t setting_defaults[WHELK_SET_COUNT_] = {

@@ -336,11 +336,7 @@ static int kem_encaps(int id, const uint8_t *pk, uint8_t *ct, uint8_t ss[32],
 {
     if (id == KEX_SNTRUP761X25519)
         return wk_sntrup761_encaps(pk, ct, ss, rand, ru);
-    uint8_t m[32];
-    int rc = rand(m, 32, ru);
-    if (!rc) rc = wk_mlkem768_encaps(pk, m, ct, ss);
-    OPENSSL_cleanse(m, sizeof(m));
-    return rc;
+    return wk_mlkem768_encaps_rand(pk, ct, ss, rand, ru);
 }
 
 static int kem_keygen(int id, uint8_t *pk, uint8_t *sk, whelk_rand_cb rand,
@@ -348,11 +344,7 @@ static int kem_keygen(int id, uint8_t *pk, uint8_t *sk, whelk_rand_cb rand,
 {
     if (id == KEX_SNTRUP761X25519)
         return wk_sntrup761_keygen(pk, sk, rand, ru);
-    uint8_t dz[64];
-    int rc = rand(dz, 64, ru);
-    if (!rc) rc = wk_mlkem768_keygen(dz, dz + 32, pk, sk);
-    OPENSSL_cleanse(dz, sizeof(dz));
-    return rc;
+    return wk_mlkem768_keygen_rand(pk, sk, rand, ru);
 }
 
 static int kem_decaps(int id, const uint8_t *sk, const uint8_t *ct,

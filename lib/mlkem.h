@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "whelk/whelk.h"
+
 #define WK_MLKEM768_EK_LEN 1184
 #define WK_MLKEM768_DK_LEN 2400
 #define WK_MLKEM768_CT_LEN 1088
@@ -36,6 +38,16 @@ int wk_mlkem768_encaps(const uint8_t ek[WK_MLKEM768_EK_LEN],
 int wk_mlkem768_decaps(const uint8_t dk[WK_MLKEM768_DK_LEN],
                        const uint8_t ct[WK_MLKEM768_CT_LEN],
                        uint8_t ss[WK_MLKEM768_SS_LEN]);
+/* The same with fresh randomness: d || z (64 bytes) or m (32 bytes) drawn
+ * in one request from |rand|, or from RAND_priv_bytes when rand is NULL,
+ * and wiped after use. */
+int wk_mlkem768_keygen_rand(uint8_t ek[WK_MLKEM768_EK_LEN],
+                            uint8_t dk[WK_MLKEM768_DK_LEN],
+                            whelk_rand_cb rand, void *rand_user);
+int wk_mlkem768_encaps_rand(const uint8_t ek[WK_MLKEM768_EK_LEN],
+                            uint8_t ct[WK_MLKEM768_CT_LEN],
+                            uint8_t ss[WK_MLKEM768_SS_LEN],
+                            whelk_rand_cb rand, void *rand_user);
 /* The modulus check alone (section 7.2): 0 when ek is well formed. */
 int wk_mlkem768_check_ek(const uint8_t ek[WK_MLKEM768_EK_LEN]);
 

@@ -176,6 +176,24 @@ static void test_strcmp_style(void **state)
     assert_int_equal(found, 2);
 }
 
+/* The wrappers with fresh randomness (RAND_priv_bytes when no callback):
+ * two key pairs differ, and encapsulation round-trips. */
+static void test_random_wrappers(void **state)
+{
+    static uint8_t ek[WK_MLKEM768_EK_LEN], dk[WK_MLKEM768_DK_LEN],
+        ek2[WK_MLKEM768_EK_LEN], dk2[WK_MLKEM768_DK_LEN],
+        ct[WK_MLKEM768_CT_LEN], ct2[WK_MLKEM768_CT_LEN];
+    uint8_t k[32], k2[32], k3[32];
+    assert_int_equal(wk_mlkem768_keygen_rand(ek, dk, NULL, NULL), 0);
+    assert_int_equal(wk_mlkem768_keygen_rand(ek2, dk2, NULL, NULL), 0);
+    assert_memory_not_equal(ek, ek2, 64);
+    assert_int_equal(wk_mlkem768_encaps_rand(ek, ct, k, NULL, NULL), 0);
+    assert_int_equal(wk_mlkem768_encaps_rand(ek, ct2, k3, NULL, NULL), 0);
+    assert_memory_not_equal(ct, ct2, 64);
+    assert_int_equal(wk_mlkem768_decaps(dk, ct, k2), 0);
+    assert_memory_equal(k, k2, 32);
+}
+
 static void test_implicit_rejection(void **state)
 {
     static uint8_t ek[WK_MLKEM768_EK_LEN], dk[WK_MLKEM768_DK_LEN],
@@ -235,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_modulus_sweep),
         cmocka_unit_test(test_strcmp_style),
         cmocka_unit_test(test_implicit_rejection),
+        cmocka_unit_test(test_random_wrappers),
         cmocka_unit_test(test_accumulated_10000),
     };
     return cmocka_run_group_tests_name("mlkem", tests, NULL, NULL);
