@@ -107,39 +107,37 @@ static inline int32_t mask_negative(int32_t x)
  * folds, so one reduction at the end is enough.
  */
 
-static void fold_and_reduce_q(fq h[P], int32_t prod[2 * P - 1])
+/* prod = f * g as a plain polynomial product of degree 2p - 2, then
+ * folded: x^p = x + 1 moves each coefficient i >= p onto i - p and
+ * i - p + 1, both below p, so one pass from the top suffices. */
+static void mul_and_fold(int32_t prod[2 * P - 1], const small *g,
+                         const int16_t *f16, const small *f8)
 {
+    memset(prod, 0, (2 * P - 1) * sizeof(prod[0]));
+    for (int i = 0; i < P; i++) {
+        int32_t fi = f16 ? f16[i] : f8[i];
+        for (int j = 0; j < P; j++) prod[i + j] += fi * g[j];
+    }
     for (int i = 2 * P - 2; i >= P; i--) {
         prod[i - P] += prod[i];
         prod[i - P + 1] += prod[i];
     }
-    for (int i = 0; i < P; i++) h[i] = fq_freeze(prod[i]);
 }
 
 /* h = f * g in R/q, g small. */
 static void rq_mul_small(fq h[P], const fq f[P], const small g[P])
 {
-    int32_t prod[2 * P - 1] = {0};
-    for (int i = 0; i < P; i++) {
-        int32_t fi = f[i];
-        for (int j = 0; j < P; j++) prod[i + j] += fi * g[j];
-    }
-    fold_and_reduce_q(h, prod);
+    int32_t prod[2 * P - 1];
+    mul_and_fold(prod, g, f, NULL);
+    for (int i = 0; i < P; i++) h[i] = fq_freeze(prod[i]);
     OPENSSL_cleanse(prod, sizeof(prod));
 }
 
 /* h = f * g in R/3. */
 static void r3_mul(small h[P], const small f[P], const small g[P])
 {
-    int32_t prod[2 * P - 1] = {0};
-    for (int i = 0; i < P; i++) {
-        int32_t fi = f[i];
-        for (int j = 0; j < P; j++) prod[i + j] += fi * g[j];
-    }
-    for (int i = 2 * P - 2; i >= P; i--) {
-        prod[i - P] += prod[i];
-        prod[i - P + 1] += prod[i];
-    }
+    int32_t prod[2 * P - 1];
+    mul_and_fold(prod, g, NULL, f);
     for (int i = 0; i < P; i++) h[i] = f3_freeze(prod[i]);
     OPENSSL_cleanse(prod, sizeof(prod));
 }
