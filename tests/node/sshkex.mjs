@@ -203,7 +203,12 @@ async function exchange(opts, kem) {
   const conn = new Connection(socket);
   const timer = setTimeout(() => { conn.closed = new Error('timed out after 10 s'); conn.wake(); socket.destroy(); }, 10000);
   try {
-    await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    // 'close' rather than 'error': the timeout destroys the socket without an
+    // error, and a connect that never completes must still end as a failure.
+    await new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('close', () => reject(conn.closed || new Error('connection closed before it was established')));
+    });
     socket.write(VERSION + '\r\n');
     const serverVersion = await conn.readVersion();
 
