@@ -13,9 +13,12 @@ import pytest
 from test_client import sshd  # noqa: F401  (Debian's sshd as a fixture)
 
 
-def kextest(node_deps, port, kex, count, hostkey_pub=None, corrupt=False):
+def kextest(node_deps, port, kex, count, hostkey_pub=None, cipher=None,
+            corrupt=False, extra=()):
     args = ["node", "sshkex.mjs", "--port", str(port), "--kex", kex,
-            "--count", str(count)]
+            "--count", str(count), *extra]
+    if cipher:
+        args += ["--cipher", cipher]
     if hostkey_pub:
         args += ["--hostkey-pub", hostkey_pub]
     env = dict(os.environ)
@@ -30,6 +33,11 @@ def test_client_validated_against_sshd(node_deps, sshd, keys):  # noqa: F811
     r = kextest(node_deps, sshd, kex, 3, keys["host_ed25519"] + ".pub")
     assert r.returncode == 0, r.stderr
     assert f"ok=3 failed=0 kex={kex}" in r.stdout
+    # chacha20-poly1305 uses the sequence number as its nonce, so this
+    # also checks the client's strict-kex numbering against OpenSSH.
+    r = kextest(node_deps, sshd, kex, 2, keys["host_ed25519"] + ".pub",
+                "chacha20-poly1305@openssh.com")
+    assert f"ok=2 failed=0 kex={kex}" in r.stdout, r.stderr
     bad = kextest(node_deps, sshd, kex, 1, corrupt=True)
     assert bad.returncode == 1
     assert "signature over H does not verify" in bad.stderr
@@ -72,3 +80,19 @@ def test_malformed_value_ends_the_exchange(node_deps, whelkd, keys, kex,
     assert s.wait_log(f"key exchange {kex} failed: invalid client value")
     ok = kextest(node_deps, s.port, kex, 1, keys["host_ed25519"] + ".pub")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_strict_kex_sequence_numbers(node_deps, whelkd, keys):
+    """With chacha20-poly1305 the sequence number is the nonce: whelkd's
+    first encrypted packets authenticate only if it restarted its numbers
+    at NEWKEYS, and a client that does not restart its own is refused."""
+    s = whelkd()
+    kex = "mlkem768x25519-sha256"
+    ok = kextest(node_deps, s.port, kex, 20, keys["host_ed25519"] + ".pub",
+                 "chacha20-poly1305@openssh.com")
+    assert ok.returncode == 0, ok.stderr
+    bad = kextest(node_deps, s.port, kex, 1,
+                  cipher="chacha20-poly1305@openssh.com",
+                  extra=["--keep-seq"])
+    assert bad.returncode == 1
+    assert s.wait_log("bad packet length")

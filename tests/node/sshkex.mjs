@@ -19,12 +19,17 @@
 // Everything else (X25519, SHA-2, Ed25519, AES-GCM) is node:crypto.
 //
 //   node sshkex.mjs --port N --kex NAME [--host 127.0.0.1] [--count C]
-//        [--hostkey-pub FILE] [--cipher aes256-gcm@openssh.com] [--verbose]
+//        [--hostkey-pub FILE] [--verbose]
+//        [--cipher aes256-gcm@openssh.com|aes128-gcm@openssh.com|chacha20-poly1305@openssh.com]
 //
 // --reject MODE sends a malformed client value instead (truncated,
 // oversized, zero-x25519, or bad-ek for ML-KEM: a coefficient >= q) and
 // counts the exchange as ok only if the server answers with DISCONNECT
 // reason 3, KEY_EXCHANGE_FAILED.
+//
+// --keep-seq skips the client's own sequence-number restart after NEWKEYS;
+// with chacha20-poly1305 the server must then fail to authenticate the
+// first encrypted packet (a check that the server enforces strict kex).
 //
 // Prints "ok=N failed=M kex=NAME" and exits 0 only when M is 0. With
 // WHELK_KEXTEST_CORRUPT=1 the client flips one bit of K before hashing, so
@@ -132,6 +137,18 @@ class Connection {
     if (!this.sendKeys) {
       const packet = Buffer.concat([u32(1 + payload.length + pad), Buffer.from([pad]), payload, crypto.randomBytes(pad)]);
       this.socket.write(packet);
+    } else if (this.sendKeys.chacha) {
+      // chacha20-poly1305@openssh.com: the length is encrypted with the
+      // header key, the rest with the main key from block 1, and Poly1305
+      // (keyed by block 0) covers both; the sequence number is the nonce,
+      // so a peer that did not restart its numbering cannot authenticate.
+      pad = 8 - ((1 + payload.length) % 8);
+      if (pad < 4) pad += 8;
+      const k = this.sendKeys;
+      const length = chacha(k.header, this.seqOut, 0, u32(1 + payload.length + pad));
+      const body = chacha(k.main, this.seqOut, 1, Buffer.concat([Buffer.from([pad]), payload, crypto.randomBytes(pad)]));
+      const tag = poly1305(chacha(k.main, this.seqOut, 0, Buffer.alloc(32)), Buffer.concat([length, body]));
+      this.socket.write(Buffer.concat([length, body, tag]));
     } else {
       // aes-gcm@openssh.com: the length is sent in the clear as AAD and
       // padding makes the encrypted part a multiple of 16.
@@ -150,10 +167,20 @@ class Connection {
 
   async recv() {
     await this.waitFor(4);
-    const length = this.input.readUInt32BE(0);
+    const k = this.recvKeys;
+    const length = k && k.chacha
+      ? chacha(k.header, this.seqIn, 0, this.input.subarray(0, 4)).readUInt32BE(0)
+      : this.input.readUInt32BE(0);
     if (length < 5 || length > 256 * 1024) throw new Error(`bad packet length ${length}`);
     let plain;
-    if (!this.recvKeys) {
+    if (k && k.chacha) {
+      await this.waitFor(4 + length + 16);
+      const packet = this.take(4 + length + 16);
+      const want = poly1305(chacha(k.main, this.seqIn, 0, Buffer.alloc(32)), packet.subarray(0, 4 + length));
+      if (!crypto.timingSafeEqual(want, packet.subarray(4 + length)))
+        throw new Error(`Poly1305 tag check failed on an encrypted packet (sequence number ${this.seqIn})`);
+      plain = chacha(k.main, this.seqIn, 1, packet.subarray(4, 4 + length));
+    } else if (!this.recvKeys) {
       await this.waitFor(4 + length);
       plain = this.take(4 + length).subarray(4);
     } else {
@@ -180,6 +207,33 @@ class Connection {
 // The last 8 bytes of the GCM nonce are a big-endian invocation counter.
 function incrementInvocation(iv) {
   for (let i = 11; i >= 4; i--) { iv[i] = (iv[i] + 1) & 0xff; if (iv[i] !== 0) break; }
+}
+
+// The original ChaCha20 (64-bit block counter, 64-bit nonce) through
+// OpenSSL's, whose 16-byte IV is the state's words 12..15: counter low,
+// counter high, then the nonce, here the sequence number big-endian.
+function chacha(key, seq, counter, data) {
+  const iv = Buffer.alloc(16);
+  iv.writeUInt32LE(counter, 0);
+  iv.writeUInt32BE(seq >>> 0, 12);
+  const c = crypto.createCipheriv('chacha20', key, iv);
+  return Buffer.concat([c.update(data), c.final()]);
+}
+
+// Poly1305 (RFC 8439 section 2.5) over BigInt: node:crypto has no
+// one-shot Poly1305, and speed does not matter for a few packets.
+function poly1305(key, msg) {
+  const le = (b) => BigInt('0x' + (Buffer.from(b).reverse().toString('hex') || '0'));
+  const p = (1n << 130n) - 5n;
+  const r = le(key.subarray(0, 16)) & 0x0ffffffc0ffffffc0ffffffc0fffffffn;
+  const s = le(key.subarray(16, 32));
+  let acc = 0n;
+  for (let i = 0; i < msg.length; i += 16) {
+    const block = msg.subarray(i, i + 16);
+    acc = ((acc + le(block) + (1n << BigInt(8 * block.length))) * r) % p;
+  }
+  const tag = (acc + s) & ((1n << 128n) - 1n);
+  return Buffer.from(tag.toString(16).padStart(32, '0'), 'hex').reverse();
 }
 
 // --- one exchange -----------------------------------------------------------
@@ -279,14 +333,21 @@ async function exchange(opts, kem) {
       return out.subarray(0, len);
     };
     const alg = cipherKeyLen === 16 ? 'aes-128-gcm' : 'aes-256-gcm';
+    // chacha20-poly1305: 64 bytes of key, the main key then the header key.
+    const keysFor = (ivLetter, keyLetter) => {
+      if (opts.cipher !== 'chacha20-poly1305@openssh.com')
+        return { alg, iv: Buffer.from(derive(ivLetter, 12)), key: derive(keyLetter, cipherKeyLen) };
+      const k = derive(keyLetter, 64);
+      return { chacha: true, main: Buffer.from(k.subarray(0, 32)), header: Buffer.from(k.subarray(32, 64)) };
+    };
 
     conn.send(Buffer.from([MSG.NEWKEYS]));
-    conn.seqOut = 0; // strict kex: restart after sending NEWKEYS
-    conn.sendKeys = { alg, iv: Buffer.from(derive('A', 12)), key: derive('C', cipherKeyLen) };
+    if (!opts.keepSeq) conn.seqOut = 0; // strict kex: restart after sending NEWKEYS
+    conn.sendKeys = keysFor('A', 'C');
     const newkeys = await conn.recv();
     if (newkeys[0] !== MSG.NEWKEYS || newkeys.length !== 1) throw new Error(`expected NEWKEYS, got message ${newkeys[0]}`);
     conn.seqIn = 0; // and after receiving it
-    conn.recvKeys = { alg, iv: Buffer.from(derive('B', 12)), key: derive('D', cipherKeyLen) };
+    conn.recvKeys = keysFor('B', 'D');
 
     conn.send(Buffer.concat([Buffer.from([MSG.SERVICE_REQUEST]), string('ssh-userauth')]));
     const first = Buffer.from(await conn.recv());
@@ -319,11 +380,13 @@ function parseArgs(argv) {
       const fields = fs.readFileSync(v(), 'utf8').trim().split(/\s+/);
       opts.expectedHostKey = Buffer.from(fields[1], 'base64');
     } else if (a === '--reject') opts.reject = v();
+    else if (a === '--keep-seq') opts.keepSeq = true;
     else if (a === '--verbose') opts.verbose = true;
     else throw new Error(`unknown option ${a}`);
   }
   if (!opts.port || !opts.kex || !(opts.count > 0)) throw new Error('usage: sshkex.mjs --port N --kex NAME [--count C]');
-  if (!['aes256-gcm@openssh.com', 'aes128-gcm@openssh.com'].includes(opts.cipher)) throw new Error(`unsupported cipher ${opts.cipher}`);
+  if (!['aes256-gcm@openssh.com', 'aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com'].includes(opts.cipher))
+    throw new Error(`unsupported cipher ${opts.cipher}`);
   return opts;
 }
 
