@@ -86,17 +86,26 @@ def test_pty_term_and_size(server, keys):
     c = paramiko_client(server, keys)
     ch = c.get_transport().open_session()
     ch.get_pty(term="xterm-256color", width=91, height=33)
-    ch.exec_command("echo $TERM; stty size; sleep 1; stty size")
-    time.sleep(0.5)
-    ch.resize_pty(width=120, height=40)
+    ch.exec_command("echo $TERM; stty size; read go; stty size")
+    # Resize only once the first size is out (a slow login shell must not
+    # see the new size early), then let the command go on.
     out = b""
+    deadline = time.time() + 20
+    while b"33 91" not in out and time.time() < deadline:
+        chunk = ch.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    ch.resize_pty(width=120, height=40)
+    ch.send(b"go\n")  # after the window-change, in channel order
     while True:
         chunk = ch.recv(4096)
         if not chunk:
             break
         out += chunk
     c.close()
-    got = out.decode().replace("\r", "").splitlines()
+    got = [x for x in out.decode().replace("\r", "").splitlines()
+           if x != "go"]  # the pty echoes what was typed
     assert got == ["xterm-256color", "33 91", "40 120"], got
 
 
