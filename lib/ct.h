@@ -1,28 +1,32 @@
 /*
- * ct: small constant-time building blocks shared by the KEMs (mlkem.c,
- * sntrup761.c), and the hooks a valgrind build uses to check them.
+ * ct: small building blocks shared by the KEMs (mlkem.c, sntrup761.c):
+ * constant-time masks, the hook a valgrind build uses to check them, and
+ * the one way both draw randomness.
  *
  * Masks are all-ones or zero and pass through value_barrier, an empty
  * asm the optimiser cannot see through, so that mask arithmetic is not
  * turned back into a branch (the "clangover" class of bug).
  *
- * WK_CT_SECRET / WK_CT_PUBLIC: in a build with -DWHELK_CT_VALGRIND they
- * mark memory undefined or defined for memcheck, which then reports any
- * branch or memory index that depends on a secret. WK_CT_PUBLIC marks the
- * few values that are secret-derived but public by design (a public key,
- * the fact that a random candidate was rejected). Otherwise they vanish.
+ * WK_CT_PUBLIC: in a build with -DWHELK_CT_VALGRIND (tests/ct, which
+ * marks the secrets undefined) it marks memory defined again for memcheck,
+ * for the few values that are secret-derived but public by design (a
+ * public key, the fact that a random candidate was rejected). Otherwise
+ * it vanishes.
  */
 #ifndef WHELK_CT_H
 #define WHELK_CT_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/rand.h>
+
+#include "whelk/whelk.h"
 
 #ifdef WHELK_CT_VALGRIND
 #include <valgrind/memcheck.h>
-#define WK_CT_SECRET(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
 #define WK_CT_PUBLIC(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #else
-#define WK_CT_SECRET(p, n) ((void)(p), (void)(n))
 #define WK_CT_PUBLIC(p, n) ((void)(p), (void)(n))
 #endif
 
@@ -42,6 +46,16 @@ static inline uint32_t ct_mask_nonzero(uint32_t x)
 static inline uint32_t ct_mask_ge(uint32_t a, uint32_t b)
 {
     return value_barrier(((a - b) >> 31) - 1u);
+}
+
+/* KEM randomness: from |rand| when given (tests pin it), otherwise from
+ * OpenSSL's private DRBG. */
+static inline int wk_kem_draw(uint8_t *out, size_t len, whelk_rand_cb rand,
+                              void *rand_user)
+{
+    if (!rand)
+        return RAND_priv_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
+    return rand(out, len, rand_user);
 }
 
 #endif

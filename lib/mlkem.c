@@ -17,7 +17,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "ct.h"
 #include "whelk/whelk.h"
@@ -501,19 +500,12 @@ int wk_mlkem768_decaps(const uint8_t dk[WK_MLKEM768_DK_LEN],
     return rc;
 }
 
-static int draw(uint8_t *out, size_t len, whelk_rand_cb rand, void *ru)
-{
-    if (!rand)
-        return RAND_priv_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
-    return rand(out, len, ru);
-}
-
 int wk_mlkem768_keygen_rand(uint8_t ek[WK_MLKEM768_EK_LEN],
                             uint8_t dk[WK_MLKEM768_DK_LEN],
                             whelk_rand_cb rand, void *rand_user)
 {
     uint8_t dz[64];
-    int rc = draw(dz, sizeof(dz), rand, rand_user);
+    int rc = wk_kem_draw(dz, sizeof(dz), rand, rand_user);
     if (!rc) rc = wk_mlkem768_keygen(dz, dz + 32, ek, dk);
     OPENSSL_cleanse(dz, sizeof(dz));
     return rc;
@@ -525,7 +517,7 @@ int wk_mlkem768_encaps_rand(const uint8_t ek[WK_MLKEM768_EK_LEN],
                             whelk_rand_cb rand, void *rand_user)
 {
     uint8_t m[32];
-    int rc = draw(m, sizeof(m), rand, rand_user);
+    int rc = wk_kem_draw(m, sizeof(m), rand, rand_user);
     if (!rc) rc = wk_mlkem768_encaps(ek, m, ct, ss);
     OPENSSL_cleanse(m, sizeof(m));
     return rc;

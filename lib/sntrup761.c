@@ -23,7 +23,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "ct.h"
 
@@ -279,18 +278,11 @@ static void sort_u32(uint32_t *x, int n)
     }
 }
 
-static int draw(uint8_t *out, size_t len, whelk_rand_cb rand, void *ru)
-{
-    if (!rand)
-        return RAND_priv_bytes(out, (int)len) == 1 ? 0 : WHELK_ERR_CRYPTO;
-    return rand(out, len, ru);
-}
-
 /* p little-endian 32-bit words, one request of 4p bytes. */
 static int random_words(uint32_t words[P], whelk_rand_cb rand, void *ru)
 {
     uint8_t bytes[4 * P];
-    int rc = draw(bytes, sizeof(bytes), rand, ru);
+    int rc = wk_kem_draw(bytes, sizeof(bytes), rand, ru);
     for (int i = 0; i < P; i++)
         words[i] = (uint32_t)bytes[4 * i] | (uint32_t)bytes[4 * i + 1] << 8 |
                    (uint32_t)bytes[4 * i + 2] << 16 |
@@ -587,7 +579,8 @@ int wk_sntrup761_keygen(uint8_t pk[WK_SNTRUP761_PK_LEN],
     small_encode(sk + SK_F, f);
     small_encode(sk + SK_GINV, ginv);
     memcpy(sk + SK_PK, pk, RQ_BYTES);
-    if ((rc = draw(sk + SK_RHO, SMALL_BYTES, rand, rand_user)) != 0) goto out;
+    rc = wk_kem_draw(sk + SK_RHO, SMALL_BYTES, rand, rand_user);
+    if (rc != 0) goto out;
     rc = hash_prefix(sk + SK_CACHE, 4, pk, RQ_BYTES, NULL, 0);
 out:
     OPENSSL_cleanse(g, sizeof(g));
