@@ -47,6 +47,7 @@ struct whelk_conn {
     int err;                 /* the fatal error that ended it, if any */
 
     wk_buf in;               /* raw bytes not yet decoded */
+    size_t in_offer;         /* room whelk_conn_recv_space offers now */
     wk_buf out;              /* encrypted bytes for the peer */
     wk_buf deferred;         /* payloads held while keys change */
     wk_pkt_dir *rx, *tx;

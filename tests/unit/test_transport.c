@@ -148,6 +148,28 @@ static int send_payload(client *cl, const wk_buf *payload)
     return rc;
 }
 
+/* Feeds |n| bytes the way whelkd reads a socket: straight into the room
+ * whelk_conn_recv_space offers, in whatever pieces it offers. Records the
+ * largest and the last offer. */
+static int feed_in_place(client *cl, const uint8_t *p, size_t n,
+                         size_t *max_offer, size_t *last_offer)
+{
+    while (n > 0) {
+        uint8_t *space;
+        size_t room = whelk_conn_recv_space(cl->conn, &space);
+        if (room == 0) return WHELK_ERR_AGAIN;
+        if (room > *max_offer) *max_offer = room;
+        *last_offer = room;
+        size_t take = n < room ? n : room;
+        memcpy(space, p, take);
+        ssize_t rc = whelk_conn_recv_commit(cl->conn, take, 10);
+        if (rc < 0) return (int)rc;
+        p += take;
+        n -= take;
+    }
+    return 0;
+}
+
 /* The next packet from the server; 0 when none is complete. */
 static int next_packet(client *cl)
 {
@@ -465,6 +487,63 @@ static void test_rekey_both_ways(void **state)
     client_free(&cl);
 }
 
+/* Reads in place: a stream that fills every offer is offered more room
+ * (up to 256 KiB) so whelkd reads more packets per wakeup; a short read
+ * goes back to 64 KiB, and an emptied buffer is freed. Every packet of the
+ * stream is still decoded (the keepalive after it is answered). */
+static void test_in_place_reads_grow_with_a_stream(void **state)
+{
+    client cl;
+    client_init(&cl);
+    exchange(&cl, "curve25519-sha256", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 1);
+    service_and_pubkey(&cl);
+    wk_buf stream, pkt, msg;
+    wk_buf_init(&stream, 4u << 20);
+    wk_buf_init(&msg, 40000);
+    static uint8_t filler[32768];
+    for (int i = 0; i < 64; i++) { /* 64 IGNOREs of 32 KiB: 2 MiB */
+        wk_buf_reset(&msg);
+        wk_buf_put_u8(&msg, SSH_MSG_IGNORE);
+        wk_buf_put_string(&msg, filler, sizeof(filler));
+        wk_buf_init(&pkt, 1u << 20);
+        size_t start = wk_pkt_begin(&pkt);
+        assert_int_equal(wk_buf_put(&pkt, wk_buf_data(&msg),
+                                    wk_buf_used(&msg)), 0);
+        assert_int_equal(wk_pkt_end(cl.tx, &pkt, start, test_rand, NULL), 0);
+        assert_int_equal(wk_buf_put(&stream, wk_buf_data(&pkt),
+                                    wk_buf_used(&pkt)), 0);
+        wk_buf_free(&pkt);
+    }
+    size_t max_offer = 0, last = 0;
+    assert_int_equal(feed_in_place(&cl, wk_buf_data(&stream),
+                                   wk_buf_used(&stream), &max_offer, &last),
+                     0);
+    assert_true(max_offer >= 256 * 1024);
+    assert_true(max_offer <= 512 * 1024);
+    /* A short read (one keepalive) is answered and drops the offer. */
+    wk_buf_reset(&msg);
+    wk_buf_put_u8(&msg, SSH_MSG_GLOBAL_REQUEST);
+    wk_buf_put_cstring(&msg, "keepalive@openssh.com");
+    wk_buf_put_bool(&msg, 1);
+    wk_buf_init(&pkt, 1u << 20);
+    size_t start = wk_pkt_begin(&pkt);
+    assert_int_equal(wk_buf_put(&pkt, wk_buf_data(&msg), wk_buf_used(&msg)),
+                     0);
+    assert_int_equal(wk_pkt_end(cl.tx, &pkt, start, test_rand, NULL), 0);
+    max_offer = 0;
+    assert_int_equal(feed_in_place(&cl, wk_buf_data(&pkt), wk_buf_used(&pkt),
+                                   &max_offer, &last),
+                     0);
+    expect(&cl, SSH_MSG_REQUEST_FAILURE);
+    uint8_t *space;
+    assert_int_equal(whelk_conn_recv_space(cl.conn, &space), 64 * 1024);
+    wk_buf_free(&pkt);
+    wk_buf_free(&msg);
+    wk_buf_free(&stream);
+    client_free(&cl);
+}
+
 /* Terrapin: an IGNORE slipped in before NEWKEYS under strict kex. */
 static void test_strict_kex_rejects_injection(void **state)
 {
@@ -626,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_every_kex),
         cmocka_unit_test(test_wrong_guess_dropped),
         cmocka_unit_test(test_rekey_both_ways),
+        cmocka_unit_test(test_in_place_reads_grow_with_a_stream),
         cmocka_unit_test(test_strict_kex_rejects_injection),
         cmocka_unit_test(test_bad_mac_and_length),
         cmocka_unit_test(test_garbage_version),
