@@ -17,8 +17,22 @@
 
 #include "auth.h"
 #include "server.h"
+#include "session.h"
 
 #define READ_BUF (64 * 1024)
+
+/* Receive batching. A bulk upload arrives one 32 KiB packet at a time, and
+ * waking whelkd (and then the program reading the pipe) once per packet
+ * costs more CPU than decrypting it. Once a single read shows a stream,
+ * the socket is made to report readable only when WD_RCV_BATCH bytes wait
+ * (SO_RCVLOWAT). Whenever the connection has been quiet for
+ * WD_RCV_PAUSE_MS, the mark drops back to one byte, which makes the kernel
+ * report what is already queued; so the tail of a stream, or a keystroke
+ * after a paste, waits at most that long. The kernel also reports early
+ * by itself when its receive window is nearly closed. */
+#define WD_RCV_STREAM (64 * 1024)
+#define WD_RCV_BATCH (256 * 1024)
+#define WD_RCV_PAUSE_MS 1
 
 static char read_buf[READ_BUF]; /* one loop, one read at a time */
 
@@ -130,9 +144,19 @@ static int flush(wd_conn *c)
     return 0;
 }
 
+static void set_rcv_batching(wd_conn *c, int on)
+{
+    uv_os_fd_t fd;
+    int lowat = on ? WD_RCV_BATCH : 1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+        c->rcv_batching = on;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     wd_conn *c = t->data;
+    if (c->rcv_batching) set_rcv_batching(c, 0);
     whelk_conn_handle_expiry(c->engine, uv_now(c->srv->loop));
     wd_conn_kick(c);
 }
@@ -158,11 +182,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_close_handles(c);
         return;
     }
+    c->receiving = 1;
     if (buf->base == read_buf)
         whelk_conn_recv(c->engine, (const uint8_t *)buf->base, (size_t)n,
                         uv_now(c->srv->loop));
     else
         whelk_conn_recv_commit(c->engine, (size_t)n, uv_now(c->srv->loop));
+    c->receiving = 0;
+    wd_session_flush_staged(c);
+    if (!c->rcv_batching && n >= WD_RCV_STREAM && c->sessions > 0 &&
+        !c->closing)
+        set_rcv_batching(c, 1);
     wd_conn_kick(c);
     /* Until a session runs, the client often sends two small packets back
      * to back and waits; a delayed ACK would hold it 40 ms each time.
@@ -210,6 +240,8 @@ void wd_conn_kick(wd_conn *c)
         c->reading = 0;
     }
     uint64_t at = whelk_conn_expiry(c->engine), now = uv_now(c->srv->loop);
+    if (c->rcv_batching && at > now + WD_RCV_PAUSE_MS)
+        at = now + WD_RCV_PAUSE_MS;
     if (at == UINT64_MAX)
         uv_timer_stop(&c->timer);
     else

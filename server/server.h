@@ -73,6 +73,9 @@ typedef struct wd_conn {
     int writing;        /* a uv_write is in flight */
     int handles;        /* open handles and pending work: free at 0 */
     int sessions;       /* live sessions holding the connection */
+    int rcv_batching;   /* SO_RCVLOWAT raised for a bulk stream */
+    int receiving;      /* inside whelk_conn_recv*: sessions stage input */
+    struct wd_session *staged; /* sessions with staged client data */
     struct wd_login *login;
 } wd_conn;
 

@@ -234,6 +234,32 @@ def test_cat_echoes_input(server, keys):
     assert r.stdout == data
 
 
+def test_short_write_after_bulk_arrives(server, keys):
+    """After a bulk stream whelkd has the kernel report the socket readable
+    only once 256 KiB wait (SO_RCVLOWAT); a short write that follows, with
+    the client's input still open, must still reach the program."""
+    import select
+    p = subprocess.Popen(server.ssh_args(keys["ed25519"]) +
+                         ["head -c 8388608 >/dev/null; read line; "
+                          "echo got $line; cat >/dev/null"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    try:
+        p.stdin.write(b"\0" * (8 << 20))
+        p.stdin.flush()
+        p.stdin.write(b"ping\n")
+        p.stdin.flush()
+        ready, _, _ = select.select([p.stdout], [], [], 20)
+        assert ready, "the short write after the bulk data was held back"
+        assert p.stdout.readline() == b"got ping\n"
+        p.stdin.close()
+        assert p.wait(20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
