@@ -531,9 +531,19 @@ def fig_scale(servers, results, conns=100, per_conn=10):
             f"listener RSS {own / 1024:.1f} MiB, failures {fails}")
 
 
+def cpu_ticks():
+    """(busy, total) jiffies over all cores, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
 def fig_multicore(env, results, mb=256):
     """Two concurrent bulk downloads from whelkd with one worker and with
-    two: the aggregate throughput should scale with the cores."""
+    two: the aggregate throughput should scale with the cores. The share of
+    the machine's cores busy during each run says whether there was a core
+    left for a second worker to use (clients and `head` run here too)."""
     servers = [Server("whelkd", env, ["-w", "1"]),
                Server("whelkd", env, ["-w", "2"])]
     for s in servers:
@@ -542,17 +552,23 @@ def fig_multicore(env, results, mb=256):
         for rnd in range(ROUNDS):
             for s in servers:
                 t0 = time.perf_counter()
+                b0, a0 = cpu_ticks()
                 procs = [subprocess.Popen(
                     s.ssh() + [f"head -c {mb << 20} /dev/zero"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     for _ in range(2)]
                 ok = all(p.wait(300) == 0 for p in procs)
                 wall = time.perf_counter() - t0
+                b1, a1 = cpu_ticks()
+                busy = 100.0 * (b1 - b0) / max(1, a1 - a0)
                 key = "multicore: 2 downloads, MiB/s aggregate"
                 label = "whelkd " + " ".join(s.extra)
                 results.setdefault(key, {}).setdefault(label, []).append(
                     2 * mb / wall if ok else 0.0)
-                log(f"multicore {label} round {rnd}: {2 * mb / wall:.0f} MiB/s")
+                results.setdefault("multicore: cores busy %", {}).setdefault(
+                    label, []).append(busy)
+                log(f"multicore {label} round {rnd}: {2 * mb / wall:.0f} "
+                    f"MiB/s, cores {busy:.0f}% busy")
     finally:
         for s in servers:
             s.stop()
@@ -610,6 +626,13 @@ def report(results):
         lines.append([f"multicore: -w 2 / -w 1, two downloads",
                       f"{fmt(two)} vs {fmt(one)} MiB/s", "", "",
                       f"{two / one:.2f}×", ""][:len(head)])
+        busy = results.get("multicore: cores busy %", {})
+        if busy:
+            b1 = statistics.median(busy.get("whelkd -w 1", [0]))
+            b2 = statistics.median(busy.get("whelkd -w 2", [0]))
+            lines.append([f"multicore: all cores busy (-w 2, -w 1)",
+                          f"{b2:.0f}% vs {b1:.0f}%", "", "", "", ""]
+                         [:len(head)])
     return head, lines
 
 

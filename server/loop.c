@@ -75,6 +75,7 @@ void wd_conn_release(wd_conn *c)
     srv->n_conns--;
     if (!c->authenticated && srv->unauth > 0) srv->unauth--;
     /* Sessions are told through their closed callbacks. */
+    if (c->handed_off) wd_worker_conn_done();
     whelk_conn_free(c->engine);
     wd_login_free(c->login);
     wd_schedule_trim(srv->loop);
@@ -265,12 +266,10 @@ static void addr_of(const struct sockaddr_storage *ss, char *out, size_t len,
     }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+static wd_conn *conn_new(wd_server *srv)
 {
-    wd_server *srv = server->data;
-    if (status < 0 || srv->stopping) return;
     wd_conn *c = calloc(1, sizeof(*c));
-    if (!c) return;
+    if (!c) return NULL;
     c->srv = srv;
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
@@ -281,10 +280,13 @@ static void on_connection(uv_stream_t *server, int status)
     srv->conns = c;
     srv->n_conns++;
     srv->unauth++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close_handles(c);
-        return;
-    }
+    return c;
+}
+
+/* The connection's socket is in c->tcp: addresses, limits, the engine. */
+static void conn_begin(wd_conn *c)
+{
+    wd_server *srv = c->srv;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
@@ -314,14 +316,69 @@ static void on_connection(uv_stream_t *server, int status)
     wd_conn_kick(c);
 }
 
-int wd_listen(wd_server *srv, const char *spec)
+static void on_connection(uv_stream_t *server, int status)
+{
+    wd_server *srv = server->data;
+    if (status < 0 || srv->stopping) return;
+    wd_conn *c = conn_new(srv);
+    if (!c) return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close_handles(c);
+        return;
+    }
+    conn_begin(c);
+}
+
+/* A worker of several: connections arrive from the parent (workers.c). */
+static void on_handoff(uv_poll_t *p, int status, int events)
+{
+    wd_server *srv = p->data;
+    for (;;) {
+        int fd;
+        int r = wd_worker_recv_fd(srv->handoff_fd, &fd);
+        if (r == 0) return;
+        if (r < 0) {
+            /* Like sshd's sessions after their listener is gone: the
+             * connections already here carry on, no new ones come. */
+            wd_log(WHELK_LOG_ERROR, "the parent process is gone; this "
+                   "worker takes no new connections");
+            uv_close((uv_handle_t *)&srv->handoff, NULL);
+            srv->has_handoff = 0;
+            return;
+        }
+        wd_conn *c = srv->stopping ? NULL : conn_new(srv);
+        if (!c) {
+            close(fd);
+            wd_worker_conn_done();
+            continue;
+        }
+        c->handed_off = 1;
+        if (uv_tcp_open(&c->tcp, fd) != 0) {
+            close(fd);
+            conn_close_handles(c);
+            continue;
+        }
+        conn_begin(c);
+    }
+}
+
+int wd_take_connections(wd_server *srv, int fd)
+{
+    srv->handoff_fd = fd;
+    if (uv_poll_init(srv->loop, &srv->handoff, fd) != 0) return -1;
+    srv->handoff.data = srv;
+    srv->has_handoff = 1;
+    return uv_poll_start(&srv->handoff, UV_READABLE, on_handoff);
+}
+
+int wd_listen_socket(const char *spec)
 {
     char host[128] = "127.0.0.1";
     int port;
     const char *colon = strrchr(spec, ':');
     if (spec[0] == '[') {
         const char *end = strchr(spec, ']');
-        if (!end || end[1] != ':') return -1;
+        if (!end || end[1] != ':') goto bad;
         snprintf(host, sizeof(host), "%.*s", (int)(end - spec - 1), spec + 1);
         port = atoi(end + 2);
     } else if (colon) {
@@ -330,33 +387,40 @@ int wd_listen(wd_server *srv, const char *spec)
     } else {
         port = atoi(spec);
     }
-    if (port <= 0 || port > 65535) return -1;
+    if (port <= 0 || port > 65535) goto bad;
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    socklen_t sl = sizeof(struct sockaddr_in);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) goto bad;
+        sl = sizeof(struct sockaddr_in6);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    0),
+        one = 1;
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 512) != 0) {
+        fprintf(stderr, "whelkd: cannot listen on %s: %s\n", spec,
+                strerror(errno));
+        if (fd >= 0) close(fd);
         return -1;
+    }
+    wd_log(WHELK_LOG_INFO, "Server listening on %s port %d.", host, port);
+    return fd;
+bad:
+    fprintf(stderr, "whelkd: cannot listen on %s: not HOST:PORT\n", spec);
+    return -1;
+}
+
+int wd_listen(wd_server *srv, const char *spec)
+{
     if (srv->n_listeners >= WD_MAX_LISTEN) return -1;
+    int fd = wd_listen_socket(spec);
+    if (fd < 0) return -1;
     uv_tcp_t *l = &srv->listeners[srv->n_listeners];
     uv_tcp_init(srv->loop, l);
     l->data = srv;
-    int rc;
-    if (srv->reuseport) {
-        /* Workers each bind the same address; the kernel balances. */
-        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-        socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
-        if (fd < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-            bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-            rc = uv_translate_sys_error(errno);
-            if (fd >= 0) close(fd);
-        } else {
-            rc = uv_tcp_open(l, fd);
-        }
-    } else {
-        rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
-    }
+    int rc = uv_tcp_open(l, fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)l, 512, on_connection);
     if (rc != 0) {
         fprintf(stderr, "whelkd: cannot listen on %s: %s\n", spec,
@@ -365,7 +429,6 @@ int wd_listen(wd_server *srv, const char *spec)
         return -1;
     }
     srv->n_listeners++;
-    wd_log(WHELK_LOG_INFO, "Server listening on %s port %d.", host, port);
     return 0;
 }
 
@@ -375,6 +438,10 @@ void wd_stop(wd_server *srv)
     srv->stopping = 1;
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+    if (srv->has_handoff) {
+        uv_close((uv_handle_t *)&srv->handoff, NULL);
+        srv->has_handoff = 0;
+    }
     for (wd_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->engine)

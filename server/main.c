@@ -100,61 +100,6 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
     wd_schedule_trim(c->srv->loop);
 }
 
-/* -w N: N worker processes, each with its own event loop and its own
- * SO_REUSEPORT listeners, so the kernel spreads connections over them.
- * Processes rather than threads: they fit the privilege separation
- * planned in DESIGN.md. The parent only starts, stops and reaps them.
- * Returns -1 in a worker; in the parent, once all workers are gone, the
- * exit status: 0, or 1 when a worker ended on its own. */
-static int run_workers(wd_options *opts)
-{
-    pid_t pids[64];
-    unsigned n = opts->workers;
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
-    for (unsigned i = 0; i < n; i++) {
-        pids[i] = fork();
-        if (pids[i] < 0) {
-            perror("whelkd: fork");
-            n = i;
-            break;
-        }
-        if (pids[i] == 0) {
-            sigprocmask(SIG_SETMASK, &old, NULL);
-            return -1;
-        }
-    }
-    wd_log(WHELK_LOG_INFO, "started %u worker processes", n);
-    unsigned live = n;
-    int stopping = 0, failed = 0;
-    while (live > 0) {
-        int sig;
-        if (sigwait(&set, &sig) != 0) continue;
-        if (sig == SIGCHLD) {
-            int st;
-            pid_t pid;
-            while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-                live--;
-                if (!stopping) {
-                    /* A worker must not vanish unnoticed: stop them all. */
-                    wd_log(WHELK_LOG_ERROR, "worker %d exited (status %d); "
-                           "stopping", (int)pid, st);
-                    stopping = failed = 1;
-                    for (unsigned i = 0; i < n; i++) kill(pids[i], SIGTERM);
-                }
-            }
-        } else if (!stopping) {
-            stopping = 1;
-            for (unsigned i = 0; i < n; i++) kill(pids[i], SIGTERM);
-        }
-    }
-    return failed;
-}
-
 int main(int argc, char **argv)
 {
     static wd_options opts;
@@ -309,20 +254,24 @@ int main(int argc, char **argv)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
     }
+    int handoff_fd = -1;
     if (opts.workers > 1) {
-        int rc = run_workers(&opts);
+        int rc = wd_run_workers(&opts, &handoff_fd);
         if (rc >= 0) return rc; /* the parent, after its workers */
     }
     srv.loop = uv_default_loop();
-    srv.reuseport = opts.workers > 1;
     srv.cb.log = on_log;
     srv.cb.authenticated = on_authenticated;
     srv.cb.session_open = wd_session_open;
     wd_auth_callbacks(&srv.cb);
     wd_session_init(srv.loop);
 
-    for (int i = 0; i < opts.n_listen; i++)
-        if (wd_listen(&srv, opts.listen[i]) != 0) return 1;
+    if (handoff_fd >= 0) {
+        if (wd_take_connections(&srv, handoff_fd) != 0) return 1;
+    } else {
+        for (int i = 0; i < opts.n_listen; i++)
+            if (wd_listen(&srv, opts.listen[i]) != 0) return 1;
+    }
 
     uv_signal_init(srv.loop, &srv.sigterm);
     uv_signal_init(srv.loop, &srv.sigint);

@@ -49,7 +49,9 @@ typedef struct wd_server {
     whelk_callbacks cb;
     uv_tcp_t listeners[WD_MAX_LISTEN];
     int n_listeners;
-    int reuseport;      /* one of several workers: SO_REUSEPORT */
+    uv_poll_t handoff;  /* a worker of several: connections from the parent */
+    int handoff_fd;
+    int has_handoff;
     uv_signal_t sigterm, sigint, sigchld;
     struct wd_conn *conns;
     unsigned unauth;
@@ -73,6 +75,7 @@ typedef struct wd_conn {
     int writing;        /* a uv_write is in flight */
     int handles;        /* open handles and pending work: free at 0 */
     int sessions;       /* live sessions holding the connection */
+    int handed_off;     /* came from the parent: counted in its balance */
     int rcv_batching;   /* SO_RCVLOWAT raised for a bulk stream */
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
     struct wd_session *staged; /* sessions with staged client data */
@@ -80,13 +83,31 @@ typedef struct wd_conn {
 } wd_conn;
 
 /* loop.c */
+/* A bound, listening, non-blocking socket for HOST:PORT, [V6]:PORT or
+ * PORT; -1 after a message on stderr. */
+int wd_listen_socket(const char *spec);
 int wd_listen(wd_server *srv, const char *spec);
+/* A worker of several: serve the connections the parent hands over |fd|. */
+int wd_take_connections(wd_server *srv, int fd);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
 /* Drops one reference (a closed handle, finished work); frees at zero. */
 void wd_conn_release(wd_conn *c);
 void wd_stop(wd_server *srv);
 /* Returns freed heap pages to the system soon (debounced). */
 void wd_schedule_trim(uv_loop_t *loop);
+
+/* workers.c */
+/* -w N > 1: binds the listeners, forks N workers and hands each
+ * connection to the least-loaded one. Returns -1 in a worker, with
+ * *handoff_fd its end of the hand-off socket; in the parent, once every
+ * worker is gone, the exit status (1 when a worker ended on its own or
+ * a listener could not be bound). */
+int wd_run_workers(const wd_options *opts, int *handoff_fd);
+/* In a worker: one handed-over connection has ended. */
+void wd_worker_conn_done(void);
+/* Receives one descriptor: 1, 0 when none waits, -1 when the parent is
+ * gone or sent something malformed. */
+int wd_worker_recv_fd(int sock, int *fd);
 
 /* hostkeys.c */
 int wd_load_host_key(const char *path, whelk_key **out);

@@ -213,6 +213,65 @@ def test_five_sessions_one_connection(server, keys):
         assert r.exit_status == 0
 
 
+def sleeps_per_worker(server_pid, want, timeout=20):
+    """Parent pid of every `sleep` run by one of whelkd's workers, once
+    |want| of them are running."""
+    deadline = time.time() + timeout
+    while True:
+        workers = set()
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            ppid = int(fields[1])
+            if ppid == server_pid:
+                workers.add(int(pid))
+            if comm == "sleep":
+                found.append(ppid)
+        mine = sorted(p for p in found if p in workers)
+        if len(mine) == want or time.time() > deadline:
+            return workers, mine
+        time.sleep(0.05)
+
+
+def test_workers_share_connections(whelkd, keys):
+    """-w 2: the parent hands each connection to the worker with the fewest
+    live ones, so concurrent sessions are spread evenly, and a worker's
+    count goes down again when its connections end."""
+    s = whelkd("-w", "2")
+    ended = 0
+    for rnd, n in enumerate((4, 2)):
+        clients = [subprocess.Popen(s.ssh_args(keys["ed25519"]) +
+                                    ["exec sleep 60"],
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+                   for _ in range(n)]
+        try:
+            workers, parents = sleeps_per_worker(s.proc.pid, n)
+            assert len(workers) == 2
+            assert len(parents) == n, parents
+            assert [parents.count(w) for w in sorted(workers)] == \
+                [n // 2, n // 2], (rnd, workers, parents)
+        finally:
+            for c in clients:
+                c.kill()
+                c.wait()
+        # Every connection's end reaches its worker before the next round.
+        ended += n
+        deadline = time.time() + 20
+        while s.log().count("Connection closed by") < ended:
+            assert time.time() < deadline, s.log()[-2000:]
+            time.sleep(0.05)
+
+
 def test_yes_head_ends_quickly(server, keys):
     args = " ".join(server.ssh_args(keys["ed25519"]))
     start = time.time()
