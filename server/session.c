@@ -301,9 +301,7 @@ void wd_session_flush_staged(wd_conn *c)
 {
     while (c->staged) {
         wd_session *ss = c->staged;
-        c->staged = ss->next_staged;
-        ss->staged = 0;
-        ss->next_staged = NULL;
+        unstage_input(ss); /* the head: no search */
         write_input(ss);
     }
 }

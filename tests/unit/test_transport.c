@@ -134,15 +134,21 @@ static int feed(client *cl, const void *p, size_t n)
     return rc < 0 ? (int)rc : 0;
 }
 
+/* Appends |payload| to |out| as one packet under the client's keys. */
+static void seal(client *cl, const wk_buf *payload, wk_buf *out)
+{
+    size_t start = wk_pkt_begin(out);
+    assert_int_equal(wk_buf_put(out, wk_buf_data(payload),
+                                wk_buf_used(payload)),
+                     0);
+    assert_int_equal(wk_pkt_end(cl->tx, out, start, test_rand, NULL), 0);
+}
+
 static int send_payload(client *cl, const wk_buf *payload)
 {
     wk_buf pkt;
     wk_buf_init(&pkt, 1u << 20);
-    size_t start = wk_pkt_begin(&pkt);
-    assert_int_equal(wk_buf_put(&pkt, wk_buf_data(payload),
-                                wk_buf_used(payload)),
-                     0);
-    assert_int_equal(wk_pkt_end(cl->tx, &pkt, start, test_rand, NULL), 0);
+    seal(cl, payload, &pkt);
     int rc = feed(cl, wk_buf_data(&pkt), wk_buf_used(&pkt));
     wk_buf_free(&pkt);
     return rc;
@@ -506,14 +512,7 @@ static void test_in_place_reads_grow_with_a_stream(void **state)
         wk_buf_reset(&msg);
         wk_buf_put_u8(&msg, SSH_MSG_IGNORE);
         wk_buf_put_string(&msg, filler, sizeof(filler));
-        wk_buf_init(&pkt, 1u << 20);
-        size_t start = wk_pkt_begin(&pkt);
-        assert_int_equal(wk_buf_put(&pkt, wk_buf_data(&msg),
-                                    wk_buf_used(&msg)), 0);
-        assert_int_equal(wk_pkt_end(cl.tx, &pkt, start, test_rand, NULL), 0);
-        assert_int_equal(wk_buf_put(&stream, wk_buf_data(&pkt),
-                                    wk_buf_used(&pkt)), 0);
-        wk_buf_free(&pkt);
+        seal(&cl, &msg, &stream);
     }
     size_t max_offer = 0, last = 0;
     assert_int_equal(feed_in_place(&cl, wk_buf_data(&stream),
@@ -527,10 +526,7 @@ static void test_in_place_reads_grow_with_a_stream(void **state)
     wk_buf_put_cstring(&msg, "keepalive@openssh.com");
     wk_buf_put_bool(&msg, 1);
     wk_buf_init(&pkt, 1u << 20);
-    size_t start = wk_pkt_begin(&pkt);
-    assert_int_equal(wk_buf_put(&pkt, wk_buf_data(&msg), wk_buf_used(&msg)),
-                     0);
-    assert_int_equal(wk_pkt_end(cl.tx, &pkt, start, test_rand, NULL), 0);
+    seal(&cl, &msg, &pkt);
     max_offer = 0;
     assert_int_equal(feed_in_place(&cl, wk_buf_data(&pkt), wk_buf_used(&pkt),
                                    &max_offer, &last),
