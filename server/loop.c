@@ -28,11 +28,22 @@
  * (SO_RCVLOWAT). Whenever the connection has been quiet for
  * WD_RCV_PAUSE_MS, the mark drops back to one byte, which makes the kernel
  * report what is already queued; so the tail of a stream, or a keystroke
- * after a paste, waits at most that long. The kernel also reports early
- * by itself when its receive window is nearly closed. libuv's timers tick
+ * after a paste, waits at most that long. (The kernel also reports early
+ * by itself when its receive window is nearly closed.) libuv's timers tick
  * in whole milliseconds from a cached clock, so a 1 ms pause often fired
- * before 256 KiB of a chacha20 stream (~400 MiB/s) had arrived and undid
- * the batching; 2 ms holds it (sched-switches per 512 MiB: 13,006 -> 4,211). */
+ * before 256 KiB of a chacha20 stream (~400 MiB/s) had arrived; 2 ms holds
+ * it (sched-switches per 512 MiB: 13,006 -> 4,211).
+ *
+ * Only one-way streams are batched. A peer whose requests are answered
+ * (SFTP, or any program that writes while it reads) may be waiting for
+ * those answers with little in flight, and holding its requests back until
+ * 256 KiB arrive turns its pipelining into lock-step: sftp -R 2 uploads
+ * fell from 96 to 33 MiB/s with batching on. So whenever a session has
+ * sent output since the previous read, the mark is dropped, and it is
+ * raised again only after WD_RCV_ONE_WAY reads in a row with no output in
+ * between: SFTP's answers come every read or two, and re-arming after a
+ * single silent read still cost sftp -R 4 a sixth of its speed. */
+#define WD_RCV_ONE_WAY 8
 #define WD_RCV_STREAM (64 * 1024)
 #define WD_RCV_BATCH (256 * 1024)
 #define WD_RCV_PAUSE_MS 2
@@ -157,6 +168,21 @@ static void set_rcv_batching(wd_conn *c, int on)
         c->rcv_batching = on;
 }
 
+/* After each read: batch a one-way stream, stop when answers flow. */
+static void rcv_after_read(wd_conn *c, size_t n)
+{
+    if (c->answered) {
+        c->answered = 0;
+        c->unanswered = 0;
+        if (c->rcv_batching) set_rcv_batching(c, 0);
+        return;
+    }
+    if (c->unanswered < WD_RCV_ONE_WAY) c->unanswered++;
+    if (!c->rcv_batching && c->unanswered >= WD_RCV_ONE_WAY &&
+        n >= WD_RCV_STREAM && c->sessions > 0 && !c->closing)
+        set_rcv_batching(c, 1);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     wd_conn *c = t->data;
@@ -194,9 +220,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         whelk_conn_recv_commit(c->engine, (size_t)n, uv_now(c->srv->loop));
     c->receiving = 0;
     wd_session_flush_staged(c);
-    if (!c->rcv_batching && n >= WD_RCV_STREAM && c->sessions > 0 &&
-        !c->closing)
-        set_rcv_batching(c, 1);
+    rcv_after_read(c, (size_t)n);
     wd_conn_kick(c);
     /* Until a session runs, the client often sends two small packets back
      * to back and waits; a delayed ACK would hold it 40 ms each time.

@@ -76,7 +76,9 @@ typedef struct wd_conn {
     int handles;        /* open handles and pending work: free at 0 */
     int sessions;       /* live sessions holding the connection */
     int handed_off;     /* came from the parent: counted in its balance */
-    int rcv_batching;   /* SO_RCVLOWAT raised for a bulk stream */
+    int rcv_batching;   /* SO_RCVLOWAT raised for a one-way stream */
+    int answered;       /* a session sent output since the last read */
+    unsigned unanswered; /* reads in a row with no output in between */
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
     struct wd_session *staged; /* sessions with staged client data */
     struct wd_login *login;

@@ -131,6 +131,7 @@ static void on_output(uv_poll_t *p, int status, int events)
         }
         ssize_t n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
         if (n > 0) {
+            if (ss->conn) ss->conn->answered = 1; /* see loop.c */
             if (is_err)
                 whelk_session_write_stderr(ss->s, buf, (size_t)n);
             else
