@@ -140,9 +140,7 @@ static int succeed(whelk_conn *c, int method)
     if (!b) return WHELK_ERR_NOMEM;
     int rc = wk_msg_end(c, &m);
     if (rc) return rc;
-    c->user_name = strdup(a->user);
-    if (!c->user_name) return WHELK_ERR_NOMEM;
-    c->authenticated = 1;
+    if ((rc = wk_conn_set_authenticated(c, a->user)) != 0) return rc;
     a->wait = WAIT_NONE;
     if (c->cb.authenticated)
         c->cb.authenticated(c, a->user, method_log_name(method), c->user);
@@ -319,7 +317,7 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     if (whelk_key_parse_public_blob(blob, blob_len, &key) != 0 ||
         !wk_key_sig_alg_ok(key, algname)) {
         char esc[80];
-        wk_escape(esc, sizeof(esc), alg, alg_len);
+        whelk_escape(esc, sizeof(esc), alg, alg_len);
         wk_log(c, WHELK_LOG_INFO,
                "refusing publickey of type %s for %s from %s port %d",
                esc, a->user_log, c->peer_addr, c->peer_port);
@@ -486,7 +484,7 @@ static void set_user(whelk_conn *c, const uint8_t *user, size_t len)
         return;
     memcpy(a->user, user, len);
     a->user[len] = 0;
-    wk_escape(a->user_log, sizeof(a->user_log), user, len);
+    whelk_escape(a->user_log, sizeof(a->user_log), user, len);
     a->have_user = 1;
     a->user_valid = !memchr(user, 0, len) && len > 0 &&
                     (!c->cb.user_valid ||

@@ -285,3 +285,26 @@ int wk_namelist_has(const uint8_t *list, size_t n, const char *name)
         if (nl == want && memcmp(nm, name, nl) == 0) return 1;
     return 0;
 }
+
+size_t whelk_escape(char *dst, size_t dstsize, const void *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = src;
+    size_t o = 0;
+    if (dstsize == 0) return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = p[i];
+        int plain = ch >= 0x20 && ch < 0x7f && ch != '\\';
+        if (o + (plain ? 1 : 4) >= dstsize) break;
+        if (plain) {
+            dst[o++] = (char)ch;
+            continue;
+        }
+        dst[o++] = '\\';
+        dst[o++] = 'x';
+        dst[o++] = hex[ch >> 4];
+        dst[o++] = hex[ch & 15];
+    }
+    dst[o] = 0;
+    return o;
+}

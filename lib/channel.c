@@ -470,7 +470,7 @@ static int on_open(whelk_conn *c, wk_reader *r)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "malformed channel open");
     char tname[80];
-    wk_escape(tname, sizeof(tname), type, tl);
+    whelk_escape(tname, sizeof(tname), type, tl);
     if (strcmp(tname, "session") != 0) {
         static const char *const known[] = {
             "direct-tcpip", "forwarded-tcpip", "x11", "auth-agent@openssh.com",

@@ -199,16 +199,16 @@ int wk_client_auth_dispatch(whelk_conn *c, uint8_t type,
     wk_reader_init(&r, payload, len);
     wk_get_u8(&r, &t);
     switch (type) {
-    case SSH_MSG_USERAUTH_SUCCESS:
-        c->authenticated = 1;
-        c->user_name = strdup(a->user);
-        if (!c->user_name) return WHELK_ERR_NOMEM;
+    case SSH_MSG_USERAUTH_SUCCESS: {
+        int rc = wk_conn_set_authenticated(c, a->user);
+        if (rc) return rc;
         if (c->cb.authenticated) {
             static const char *names[] = {"none", "publickey", "password",
                                           "keyboard-interactive", "none"};
             c->cb.authenticated(c, a->user, names[a->current], c->user);
         }
         return 0;
+    }
     case SSH_MSG_USERAUTH_FAILURE: {
         const uint8_t *list;
         size_t ll;
@@ -224,7 +224,7 @@ int wk_client_auth_dispatch(whelk_conn *c, uint8_t type,
         size_t tl;
         char esc[512];
         if (wk_get_string(&r, &text, &tl, 64 * 1024) == 0) {
-            wk_escape(esc, sizeof(esc), text, tl);
+            whelk_escape(esc, sizeof(esc), text, tl);
             wk_log(c, WHELK_LOG_INFO, "banner: %s", esc);
         }
         return 0;

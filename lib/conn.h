@@ -81,6 +81,7 @@ struct whelk_conn {
     int service_ok;          /* ssh-userauth accepted */
     int authenticated;
     char *user_name;         /* set once authenticated */
+    char *user_log;          /* the same, escaped for log lines */
 
     wk_auth *auth;
     wk_chans *chans;
@@ -118,10 +119,10 @@ void wk_log(whelk_conn *c, int level, const char *fmt, ...)
  * Returns |err| so callers can write `return wk_fatal(...)`. */
 int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Makes a printable, bounded copy of a peer-supplied name for log lines:
- * control and non-ASCII bytes become \xNN. */
-void wk_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len);
 int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
+/* Marks the connection logged in as |user| (either role); the one place
+ * that sets user_name, user_log and authenticated. */
+int wk_conn_set_authenticated(whelk_conn *c, const char *user);
 
 /* Tests and fuzzers: skip to an unencrypted connection after key
  * exchange, authenticated as |user| (NULL: authentication still due). */

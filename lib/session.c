@@ -167,7 +167,9 @@ int wk_session_request(whelk_session *s, const char *type, wk_reader *r)
     if (!strcmp(type, "break")) return req_break(s, r);
     if (!strcmp(type, "xon-xoff")) return req_xon_xoff(s, r);
     /* x11-req, auth-agent-req@openssh.com and anything unknown. */
+    char esc[4 * 64 + 1];
+    whelk_escape(esc, sizeof(esc), type, strlen(type));
     wk_log(s->conn, WHELK_LOG_DEBUG, "channel %u: refusing request %s",
-           s->local_id, type);
+           s->local_id, esc);
     return 0;
 }

@@ -46,22 +46,22 @@ void wk_log(whelk_conn *c, int level, const char *fmt, ...)
     c->cb.log(c, level, line, c->user);
 }
 
-void wk_escape(char *dst, size_t dstsize, const uint8_t *src, size_t len)
+int wk_conn_set_authenticated(whelk_conn *c, const char *user)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < dstsize; i++) {
-        uint8_t ch = src[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
-            dst[o++] = (char)ch;
-        } else {
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[ch >> 4];
-            dst[o++] = hex[ch & 15];
-        }
+    size_t n = strlen(user), esc = 4 * n + 1;
+    char *raw = strdup(user), *log = malloc(esc);
+    if (!raw || !log) {
+        free(raw);
+        free(log);
+        return WHELK_ERR_NOMEM;
     }
-    if (dstsize) dst[o < dstsize ? o : dstsize - 1] = 0;
+    whelk_escape(log, esc, user, n);
+    free(c->user_name);
+    free(c->user_log);
+    c->user_name = raw;
+    c->user_log = log;
+    c->authenticated = 1;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -155,7 +155,7 @@ int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
     const char *user = wk_auth_user(c);
     char who[160] = "";
     if (c->authenticated)
-        snprintf(who, sizeof(who), "user %s ", c->user_name);
+        snprintf(who, sizeof(who), "user %s ", c->user_log);
     else if (user)
         snprintf(who, sizeof(who), "authenticating user %s ", user);
     wk_log(c, WHELK_LOG_ERROR, "Disconnecting %s%s port %d: %s%s", who,
@@ -189,7 +189,7 @@ void whelk_conn_peer_closed(whelk_conn *c)
     const char *user = wk_auth_user(c);
     if (c->authenticated)
         wk_log(c, WHELK_LOG_INFO, "Connection closed by user %s %s port %d",
-               c->user_name, c->peer_addr, c->peer_port);
+               c->user_log, c->peer_addr, c->peer_port);
     else if (user)
         wk_log(c, WHELK_LOG_INFO,
                "Connection closed by authenticating user %s %s port %d "
@@ -317,6 +317,7 @@ void whelk_conn_free(whelk_conn *c)
     OPENSSL_cleanse(c->rx_iv, sizeof(c->rx_iv));
     OPENSSL_cleanse(c->rx_mac, sizeof(c->rx_mac));
     free(c->user_name);
+    free(c->user_log);
     free(c);
 }
 
@@ -526,7 +527,7 @@ fail:
                   : !strcmp(what, "host key")   ? WK_KEXL_HOSTKEY
                                                 : -1;
         if (idx >= 0)
-            wk_escape(theirs, sizeof(theirs), ki->list[idx],
+            whelk_escape(theirs, sizeof(theirs), ki->list[idx],
                       ki->list_len[idx]);
         else
             snprintf(theirs, sizeof(theirs), "(see client KEXINIT)");
@@ -929,10 +930,13 @@ static int on_service_request(whelk_conn *c, const uint8_t *p, size_t n)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "malformed service request");
     if (strcmp(name, "ssh-userauth") != 0 &&
-        !(c->authenticated && !strcmp(name, "ssh-connection")))
+        !(c->authenticated && !strcmp(name, "ssh-connection"))) {
+        char esc[4 * sizeof(name)];
+        whelk_escape(esc, sizeof(esc), name, strlen(name));
         return wk_fatal(c, WHELK_ERR_PROTO,
                         WHELK_DISCONNECT_SERVICE_NOT_AVAILABLE,
-                        "service %s not available", name);
+                        "service %s not available", esc);
+    }
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_SERVICE_ACCEPT);
     if (!b || wk_buf_put_cstring(b, name)) return WHELK_ERR_NOMEM;
@@ -952,14 +956,14 @@ static int on_disconnect(whelk_conn *c, const uint8_t *p, size_t n)
     if (wk_get_u32(&r, &reason) == 0)
         wk_get_string(&r, &desc, &dlen, 1024);
     char text[256];
-    wk_escape(text, sizeof(text), desc, dlen);
+    whelk_escape(text, sizeof(text), desc, dlen);
     const char *user = wk_auth_user(c);
     wk_log(c, WHELK_LOG_INFO, "Received disconnect from %s port %d:%u: %s%s",
            c->peer_addr, c->peer_port, reason, text,
            c->authenticated ? "" : " [preauth]");
     if (c->authenticated)
         wk_log(c, WHELK_LOG_INFO, "Disconnected from user %s %s port %d",
-               c->user_name, c->peer_addr, c->peer_port);
+               c->user_log, c->peer_addr, c->peer_port);
     else if (user)
         wk_log(c, WHELK_LOG_INFO,
                "Disconnected from authenticating user %s %s port %d "
@@ -1101,7 +1105,7 @@ static int read_version(whelk_conn *c)
     size_t len = (size_t)(nl - p);
     if (len > 0 && p[len - 1] == '\r') len--;
     char line[256];
-    wk_escape(line, sizeof(line), p, len);
+    whelk_escape(line, sizeof(line), p, len);
     wk_buf_consume(&c->in, (size_t)(nl - p) + 1);
     /* A server may send other lines first (RFC 4253 4.2); a client may
      * not. */
@@ -1272,7 +1276,5 @@ int wk_conn_test_authenticate(whelk_conn *c, const char *user)
     c->rekey_at_ms = UINT64_MAX;
     c->service_ok = 1;
     if (!user) return 0; /* kex done, authentication still to come */
-    c->authenticated = 1;
-    c->user_name = strdup(user);
-    return c->user_name ? 0 : WHELK_ERR_NOMEM;
+    return wk_conn_set_authenticated(c, user);
 }

@@ -3,6 +3,11 @@
  * lines from one process never interleave. The words of connection and
  * authentication events come from the engine and match sshd's, so
  * journald and fail2ban treat whelkd like sshd.
+ *
+ * Every string that came from a peer is escaped where it is put into a
+ * line (whelk_escape); as a second layer, the writer itself turns any
+ * control character it is handed into \xNN, so a string that escaped
+ * escaping still cannot end the line early or start one of its own.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,17 +19,41 @@
 /* Set once by main; read by every module (and unit tests set it too). */
 const wd_options *wd_opts;
 
+/* Copies |in| to |out| with control characters (C0 and DEL) escaped;
+ * the rest, UTF-8 included, unchanged. Returns the length written. */
+size_t wd_log_sanitize(char *out, size_t outsize, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (outsize == 0) return 0;
+    for (; *in; in++) {
+        unsigned char ch = (unsigned char)*in;
+        int ctrl = ch < 0x20 || ch == 0x7f;
+        if (o + (ctrl ? 4 : 1) >= outsize) break;
+        if (!ctrl) {
+            out[o++] = (char)ch;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[ch >> 4];
+        out[o++] = hex[ch & 15];
+    }
+    out[o] = 0;
+    return o;
+}
+
 void wd_log(int level, const char *fmt, ...)
 {
     if (level >= WHELK_LOG_DEBUG && !(wd_opts && wd_opts->debug)) return;
-    char line[2048];
+    char raw[2048], line[2048 + 2];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    size_t len = wd_log_sanitize(line, sizeof(line) - 1, raw);
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
 }

@@ -39,6 +39,9 @@ extern const wd_options *wd_opts;
 
 void wd_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The log writer's second layer (log.c): |in| with every control
+ * character written as \xNN, at most |outsize| bytes with the NUL. */
+size_t wd_log_sanitize(char *out, size_t outsize, const char *in);
 
 struct wd_login;
 struct wd_conn;

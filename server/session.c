@@ -710,7 +710,9 @@ static int on_env(whelk_session *s, const char *name, const char *value,
     for (int i = 0; i < wd_opts->n_env && !ok; i++)
         ok = fnmatch(wd_opts->env_pat[i], name, 0) == 0;
     if (!ok || ss->n_env >= MAX_ENV || strchr(name, '=')) {
-        wd_log(WHELK_LOG_DEBUG, "refusing environment variable %s", name);
+        char esc[4 * 64 + 1];
+        whelk_escape(esc, sizeof(esc), name, strlen(name));
+        wd_log(WHELK_LOG_DEBUG, "refusing environment variable %s", esc);
         return -1;
     }
     size_t len = strlen(name) + strlen(value) + 2;
@@ -753,8 +755,10 @@ static int on_subsystem(whelk_session *s, const char *name, void *user)
     for (int i = 0; i < wd_opts->n_subsys; i++)
         if (strcmp(wd_opts->subsys_name[i], name) == 0)
             return spawn(ss, wd_opts->subsys_cmd[i], NULL);
-    wd_log(WHELK_LOG_INFO, "subsystem request for %.64s failed, subsystem "
-           "not found", name);
+    char esc[4 * 64 + 1];
+    whelk_escape(esc, sizeof(esc), name, strlen(name));
+    wd_log(WHELK_LOG_INFO, "subsystem request for %s failed, subsystem "
+           "not found", esc);
     return -1;
 }
 

@@ -153,6 +153,15 @@ WHELK_EXTERN int whelk_key_write_public(const whelk_key *key,
 /* Wipes then frees memory that held a secret. */
 WHELK_EXTERN void whelk_free_secret(void *p, size_t len);
 
+/* A printable copy of a string that came from the peer, for log lines:
+ * every byte outside printable ASCII, and the backslash itself, becomes
+ * \xNN, so a name with a newline cannot start a log line of its own.
+ * Writes at most |dstsize| bytes to |dst|, always NUL-terminated (when
+ * |dstsize| > 0), cutting the copy short rather than an escape sequence.
+ * Returns the length written, without the NUL. */
+WHELK_EXTERN size_t whelk_escape(char *dst, size_t dstsize,
+                                 const void *src, size_t len);
+
 /* ------------------------------------------------------------------------
  * Configuration shared by many connections. Build it once, then treat it as
  * read-only while connections use it.

@@ -157,6 +157,26 @@ static void keyed_pair(const char *c, const char *m, wk_pkt_dir **tx,
     assert_int_equal(wk_pkt_dir_set_keys(*rx, 0, ca, ma, key, iv, mk), 0);
 }
 
+/* whelk_escape: the printable copy of a peer string for log lines. */
+static void test_escape(void **state)
+{
+    char out[64];
+    const char in[] = "a\nb\rc\033d\\e\x7f\xc3\xa9";
+    size_t n = whelk_escape(out, sizeof(out), in, sizeof(in) - 1);
+    assert_string_equal(out, "a\\x0ab\\x0dc\\x1bd\\x5ce\\x7f\\xc3\\xa9");
+    assert_int_equal(n, strlen(out));
+    /* A NUL inside the string is escaped too, not an early end. */
+    whelk_escape(out, sizeof(out), "x\0y", 3);
+    assert_string_equal(out, "x\\x00y");
+    /* Cut short before an escape that does not fit, never inside it. */
+    n = whelk_escape(out, 6, "ab\ncd", 5);
+    assert_string_equal(out, "ab");
+    assert_int_equal(n, 2);
+    n = whelk_escape(out, 1, "ab", 2);
+    assert_string_equal(out, "");
+    assert_int_equal(whelk_escape(out, 0, "ab", 2), 0);
+}
+
 static void test_codec_every_pair(void **state)
 {
     static const size_t sizes[] = {0, 1, 15, 16, 17, 32768, 200 * 1024};
@@ -545,6 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_roundtrip),
         cmocka_unit_test(test_wire_rejects),
+        cmocka_unit_test(test_escape),
         cmocka_unit_test(test_codec_every_pair),
         cmocka_unit_test(test_codec_bad_lengths),
         cmocka_unit_test(test_chacha_poly_known_answer),
