@@ -546,6 +546,11 @@ static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
     if (c->kex_got_init)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "KEXINIT during key exchange");
+    /* A client that has not logged in gets one key exchange: each more
+     * would cost us modexps and a host key signature and it nothing. */
+    if (!c->is_client && c->kex_count > 0 && !c->authenticated)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "key re-exchange before authentication refused");
     wk_kexinit ki;
     int rc = wk_kexinit_parse(p, n, &ki);
     if (rc)

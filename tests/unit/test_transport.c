@@ -493,6 +493,35 @@ static void test_rekey_both_ways(void **state)
     client_free(&cl);
 }
 
+/* Before authentication a client may not start another key exchange:
+ * each round would cost the server modexps and a signature for free. */
+static void test_rekey_before_auth_refused(void **state)
+{
+    client cl;
+    client_init(&cl);
+    exchange(&cl, "curve25519-sha256", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 1);
+    wk_buf msg;
+    wk_buf_init(&msg, 8192);
+    wk_buf_put_u8(&msg, SSH_MSG_SERVICE_REQUEST);
+    wk_buf_put_cstring(&msg, "ssh-userauth");
+    assert_int_equal(send_payload(&cl, &msg), 0);
+    expect(&cl, SSH_MSG_SERVICE_ACCEPT);
+    const char *lists[WK_KEXL_COUNT] = {
+        "diffie-hellman-group16-sha512", "ssh-ed25519", "aes128-ctr",
+        "aes128-ctr", "hmac-sha2-256", "hmac-sha2-256", "none", "none", "",
+        ""};
+    wk_buf_reset(&msg);
+    assert_int_equal(wk_kexinit_build(&msg, lists, test_rand, NULL), 0);
+    assert_true(whelk_err_is_fatal(send_payload(&cl, &msg)));
+    assert_true(whelk_conn_is_closed(cl.conn));
+    expect(&cl, SSH_MSG_DISCONNECT);
+    assert_int_equal(wk_load_u32(cl.payload + 1),
+                     WHELK_DISCONNECT_PROTOCOL_ERROR);
+    wk_buf_free(&msg);
+    client_free(&cl);
+}
+
 /* Reads in place: a stream that fills every offer is offered more room
  * (up to 256 KiB) so whelkd reads more packets per wakeup; a short read
  * goes back to 64 KiB, and an emptied buffer is freed. Every packet of the
@@ -701,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_every_kex),
         cmocka_unit_test(test_wrong_guess_dropped),
         cmocka_unit_test(test_rekey_both_ways),
+        cmocka_unit_test(test_rekey_before_auth_refused),
         cmocka_unit_test(test_in_place_reads_grow_with_a_stream),
         cmocka_unit_test(test_strict_kex_rejects_injection),
         cmocka_unit_test(test_bad_mac_and_length),
