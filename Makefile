@@ -74,7 +74,10 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
-	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
+	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka $(TEST_LDFLAGS)
+
+# test_transport searches every block the library frees for a secret.
+$(BUILD)/tests/test_transport: TEST_LDFLAGS := -Wl,--wrap=free,--wrap=realloc
 
 # Test tools: kemvec prints vectors for the cross-implementation KEM
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.

@@ -14,8 +14,15 @@ void wk_buf_init(wk_buf *b, size_t max)
     b->max = max;
 }
 
+void wk_buf_init_secret(wk_buf *b, size_t max)
+{
+    wk_buf_init(b, max);
+    b->secret = 1;
+}
+
 void wk_buf_free(wk_buf *b)
 {
+    if (b->p && b->secret) OPENSSL_cleanse(b->p, b->cap);
     free(b->p);
     b->p = NULL;
     b->off = b->len = b->cap = 0;
@@ -25,6 +32,30 @@ void wk_buf_free_secret(wk_buf *b)
 {
     if (b->p) OPENSSL_cleanse(b->p, b->cap);
     wk_buf_free(b);
+}
+
+/* Moves the unread bytes to the front; a secret buffer's vacated tail is
+ * wiped, since it still holds consumed or moved bytes. */
+static void compact(wk_buf *b)
+{
+    size_t used = b->len - b->off;
+    memmove(b->p, b->p + b->off, used);
+    if (b->secret) OPENSSL_cleanse(b->p + used, b->len - used);
+    b->off = 0;
+    b->len = used;
+}
+
+/* realloc may leave the old block's contents behind in freed memory. */
+static uint8_t *grow_secret(wk_buf *b, size_t ncap)
+{
+    uint8_t *np = malloc(ncap);
+    if (!np) return NULL;
+    if (b->p) {
+        memcpy(np, b->p, b->len);
+        OPENSSL_cleanse(b->p, b->cap);
+        free(b->p);
+    }
+    return np;
 }
 
 void wk_buf_reset(wk_buf *b)
@@ -40,21 +71,15 @@ int wk_buf_reserve(wk_buf *b, size_t n)
     /* Moving the unread bytes to the front is cheaper than growing when
      * most of the buffer has already been consumed. */
     if (b->off > 0 && b->cap - used >= n && b->off >= used) {
-        memmove(b->p, b->p + b->off, used);
-        b->off = 0;
-        b->len = used;
+        compact(b);
         return 0;
     }
     size_t want = used + n;
     size_t ncap = b->cap ? b->cap : 256;
     while (ncap < want) ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
     if (ncap > b->max) ncap = b->max;
-    if (b->off > 0) {
-        memmove(b->p, b->p + b->off, used);
-        b->off = 0;
-        b->len = used;
-    }
-    uint8_t *np = realloc(b->p, ncap);
+    if (b->off > 0) compact(b);
+    uint8_t *np = b->secret ? grow_secret(b, ncap) : realloc(b->p, ncap);
     if (!np) return WHELK_ERR_NOMEM;
     b->p = np;
     b->cap = ncap;

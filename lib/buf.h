@@ -24,12 +24,17 @@ typedef struct wk_buf {
     size_t len;  /* end of the readable bytes */
     size_t cap;  /* allocated */
     size_t max;  /* hard bound on cap; WHELK_ERR_TOOBIG beyond it */
+    int secret;  /* leave no copy behind: see wk_buf_init_secret */
 } wk_buf;
 
 /* A buffer that allocates nothing until first written. */
 void wk_buf_init(wk_buf *b, size_t max);
+/* The same for bytes that must not outlive their use (decrypted input,
+ * keys): growing copies and wipes instead of realloc, compaction wipes
+ * what it vacates, and freeing wipes the whole allocation. */
+void wk_buf_init_secret(wk_buf *b, size_t max);
 void wk_buf_free(wk_buf *b);
-/* Wipes the whole allocation before freeing it. */
+/* Wipes the whole allocation before freeing it, whatever the buffer. */
 void wk_buf_free_secret(wk_buf *b);
 /* Drops the contents, keeps the allocation. */
 void wk_buf_reset(wk_buf *b);

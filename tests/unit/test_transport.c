@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
 
 #include "buf.h"
 #include "cipher.h"
@@ -26,6 +27,33 @@
 #include "key.h"
 
 #define V_C "SSH-2.0-OpenSSH_9.2p1 unit"
+
+/* This binary is linked with -Wl,--wrap=free,--wrap=realloc (Makefile):
+ * while a test sets |free_marker|, every block the library frees or
+ * moves is searched for it, to prove decrypted secrets are wiped first. */
+void __real_free(void *p);
+void *__real_realloc(void *p, size_t n);
+static const char *free_marker;
+static int marker_left_behind;
+
+static void search_block(void *p)
+{
+    if (p && free_marker &&
+        memmem(p, malloc_usable_size(p), free_marker, strlen(free_marker)))
+        marker_left_behind++;
+}
+
+void __wrap_free(void *p)
+{
+    search_block(p);
+    __real_free(p);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    search_block(p);
+    return __real_realloc(p, n);
+}
 
 static int test_rand(uint8_t *out, size_t len, void *user)
 {
@@ -723,6 +751,62 @@ static void test_password_ok_and_grace(void **state)
     client_free(&cl);
 }
 
+/* A password the client sent is decrypted in place in the engine's input
+ * buffer; neither freeing that buffer nor growing it may leave it in
+ * freed memory. */
+static void test_password_wiped_from_input(void **state)
+{
+    static const char pw[] = "marker-Tr0ub4dor&3-marker";
+    client cl;
+    client_init(&cl);
+    exchange(&cl, "curve25519-sha256", "aes128-gcm@openssh.com",
+             "hmac-sha2-256", 1);
+    wk_buf msg;
+    wk_buf_init(&msg, 1u << 20);
+    wk_buf_put_u8(&msg, SSH_MSG_SERVICE_REQUEST);
+    wk_buf_put_cstring(&msg, "ssh-userauth");
+    assert_int_equal(send_payload(&cl, &msg), 0);
+    expect(&cl, SSH_MSG_SERVICE_ACCEPT);
+    /* The test's own plaintext buffer never moves. */
+    assert_int_equal(wk_buf_reserve(&msg, 200000), 0);
+    free_marker = pw;
+    /* Alone, then behind a large IGNORE so that the input buffer grows
+     * while the password packet sits in it. */
+    for (int round = 0; round < 2; round++) {
+        wk_buf pkt;
+        wk_buf_init(&pkt, 1u << 20);
+        wk_buf_reset(&msg);
+        wk_buf_put_u8(&msg, SSH_MSG_USERAUTH_REQUEST);
+        wk_buf_put_cstring(&msg, "bob");
+        wk_buf_put_cstring(&msg, "ssh-connection");
+        wk_buf_put_cstring(&msg, "password");
+        wk_buf_put_bool(&msg, 0);
+        wk_buf_put_cstring(&msg, pw);
+        seal(&cl, &msg, &pkt);
+        if (round == 1) {
+            wk_buf_reset(&msg);
+            wk_buf_put_u8(&msg, SSH_MSG_IGNORE);
+            uint8_t *fill = wk_buf_extend(&msg, 100000);
+            memset(fill, 'i', 100000);
+            seal(&cl, &msg, &pkt);
+        }
+        /* In two pieces: the password waits in the buffer once. */
+        size_t half = wk_buf_used(&pkt) / 2;
+        assert_int_equal(feed(&cl, wk_buf_data(&pkt), half), 0);
+        assert_int_equal(feed(&cl, wk_buf_data(&pkt) + half,
+                              wk_buf_used(&pkt) - half), 0);
+        wk_buf_free_secret(&pkt); /* the test's own copies */
+        assert_int_equal(whelk_conn_handle_expiry(cl.conn, 100000), 0);
+        expect(&cl, SSH_MSG_USERAUTH_FAILURE);
+    }
+    wk_buf_free_secret(&msg);
+    whelk_conn_free(cl.conn);
+    cl.conn = NULL;
+    free_marker = NULL;
+    assert_int_equal(marker_left_behind, 0);
+    client_free(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_garbage_version),
         cmocka_unit_test(test_auth_failures_limit),
         cmocka_unit_test(test_password_ok_and_grace),
+        cmocka_unit_test(test_password_wiped_from_input),
     };
     return cmocka_run_group_tests_name("transport", tests, NULL, NULL);
 }
