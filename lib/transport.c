@@ -1277,7 +1277,8 @@ uint64_t whelk_conn_expiry(const whelk_conn *c)
     if (c->kex_count > 0 && c->rekey_at_ms < t) t = c->rekey_at_ms;
     /* Input held for output room can go on now that the output drained:
      * due at once (whelk_conn_handle_expiry processes it). */
-    if (c->in_held && !out_full(c) && c->now_ms < t) t = c->now_ms;
+    if (c->in_held && !out_full(c) && !wk_auth_blocked(c) && c->now_ms < t)
+        t = c->now_ms;
     uint64_t a = wk_auth_expiry(c);
     return a < t ? a : t;
 }
