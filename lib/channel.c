@@ -243,15 +243,25 @@ static ssize_t session_write(whelk_session *s, int ext, const void *data,
     return (ssize_t)done;
 }
 
+/* The public calls below end the connection on a fatal error (out of
+ * memory, a full deferred queue) rather than leave it running with a
+ * message lost; WHELK_ERR_STATE and WHELK_ERR_LIMIT only refuse the call. */
+static int end_if_fatal(whelk_session *s, int rc)
+{
+    return s ? wk_end_if_fatal(s->conn, rc) : rc;
+}
+
 ssize_t whelk_session_write(whelk_session *s, const void *data, size_t len)
 {
-    return session_write(s, 0, data, len);
+    ssize_t n = session_write(s, 0, data, len);
+    return n < 0 ? end_if_fatal(s, (int)n) : n;
 }
 
 ssize_t whelk_session_write_stderr(whelk_session *s, const void *data,
                                    size_t len)
 {
-    return session_write(s, 1, data, len);
+    ssize_t n = session_write(s, 1, data, len);
+    return n < 0 ? end_if_fatal(s, (int)n) : n;
 }
 
 size_t whelk_session_write_room(const whelk_session *s)
@@ -267,8 +277,9 @@ static int queue_ctrl(whelk_session *s, uint8_t what)
     if (s->sent_close || s->closing || s->peer_close) return WHELK_ERR_STATE;
     if (s->n_ctrl >= WK_MAX_CTRL) return WHELK_ERR_LIMIT;
     s->ctrl[s->n_ctrl++] = what;
+    whelk_conn *c = s->conn;
     int rc = chan_pump(s);
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? wk_end_if_fatal(c, rc) : 0;
 }
 
 int whelk_session_send_eof(whelk_session *s)
@@ -316,8 +327,8 @@ int whelk_session_send_eow(whelk_session *s)
     wk_buf *b = wk_chan_msg_begin(s, &m, SSH_MSG_CHANNEL_REQUEST);
     if (!b || wk_buf_put_cstring(b, "eow@openssh.com") ||
         wk_buf_put_bool(b, 0))
-        return WHELK_ERR_NOMEM;
-    return wk_msg_end(c, &m);
+        return wk_end_if_fatal(c, WHELK_ERR_NOMEM);
+    return wk_end_if_fatal(c, wk_msg_end(c, &m));
 }
 
 /* ------------------------------------------------------------------------

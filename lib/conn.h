@@ -20,6 +20,12 @@
 /* Bounds a peer cannot raise. */
 #define WK_IN_MAX (2 * WK_MAX_PACKET_LEN + 64)   /* undecoded input */
 #define WK_OUT_MAX (16u << 20)                    /* encrypted output */
+/* Output held before input is left unprocessed and no more is taken
+ * (whelk_conn_want_read): half the buffer once authenticated; before,
+ * every byte out is a reply to the peer's own packets, so a peer that
+ * sends without reading is stopped after a few hundred KiB. */
+#define WK_OUT_HOLD (WK_OUT_MAX / 2)
+#define WK_OUT_HOLD_PREAUTH (256u << 10)
 #define WK_DEFERRED_MAX (8u << 20)                /* held during kex */
 
 enum wk_conn_state {
@@ -48,6 +54,8 @@ struct whelk_conn {
 
     wk_buf in;               /* raw bytes not yet decoded */
     size_t in_offer;         /* room whelk_conn_recv_space offers now */
+    int in_held;             /* input left unprocessed for lack of output
+                                room; whelk_conn_expiry resumes it */
     wk_buf out;              /* encrypted bytes for the peer */
     wk_buf deferred;         /* payloads held while keys change */
     wk_pkt_dir *rx, *tx;
@@ -119,6 +127,10 @@ void wk_log(whelk_conn *c, int level, const char *fmt, ...)
  * Returns |err| so callers can write `return wk_fatal(...)`. */
 int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* For the public entry points: a fatal |rc| that has not ended the
+ * connection yet (out of memory, a full queue) ends it now, with a
+ * DISCONNECT and a log line. Returns |rc|. */
+int wk_end_if_fatal(whelk_conn *c, int rc);
 int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
 /* Marks the connection logged in as |user| (either role); the one place
  * that sets user_name, user_log and authenticated. */

@@ -169,6 +169,29 @@ int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
     return err;
 }
 
+/* The DISCONNECT reason for an error that ends the connection. */
+static int reason_for(int err)
+{
+    switch (err) {
+    case WHELK_ERR_MAC: return WHELK_DISCONNECT_MAC_ERROR;
+    case WHELK_ERR_KEX:
+    case WHELK_ERR_NEGOTIATION: return WHELK_DISCONNECT_KEY_EXCHANGE_FAILED;
+    case WHELK_ERR_PROTO:
+    case WHELK_ERR_TRUNCATED:
+    case WHELK_ERR_TOOBIG: return WHELK_DISCONNECT_PROTOCOL_ERROR;
+    }
+    /* Our own trouble (memory, a full queue, a callback): not the
+     * peer's fault. */
+    return WHELK_DISCONNECT_BY_APPLICATION;
+}
+
+int wk_end_if_fatal(whelk_conn *c, int rc)
+{
+    if (rc < 0 && whelk_err_is_fatal(rc) && c->state != WK_ST_CLOSED)
+        wk_fatal(c, rc, reason_for(rc), "%s", whelk_strerror(rc));
+    return rc;
+}
+
 int whelk_conn_disconnect(whelk_conn *conn, int reason,
                           const char *description)
 {
@@ -351,12 +374,20 @@ int whelk_conn_is_closed(const whelk_conn *c)
     return c->state == WK_ST_CLOSED;
 }
 
+/* Output that makes the engine stop processing and taking input; the
+ * peer reading it is what lets the rest through. */
+static int out_full(const whelk_conn *c)
+{
+    return wk_buf_used(&c->out) >=
+           (c->authenticated ? WK_OUT_HOLD : WK_OUT_HOLD_PREAUTH);
+}
+
 int whelk_conn_want_read(const whelk_conn *c)
 {
     if (c->state == WK_ST_CLOSED) return 0;
     /* Back-pressure: stop taking input while output is backed up or a
      * packet is complete but cannot be processed yet. */
-    if (wk_buf_used(&c->out) > WK_OUT_MAX / 2) return 0;
+    if (out_full(c)) return 0;
     if (wk_auth_blocked(c) && wk_buf_used(&c->in) >= WK_MAX_PACKET_LEN)
         return 0;
     return wk_buf_used(&c->in) < WK_IN_MAX - 65536;
@@ -1154,6 +1185,7 @@ static int read_version(whelk_conn *c)
 static int process_input(whelk_conn *c)
 {
     int rc;
+    c->in_held = 0;
     while (c->state != WK_ST_CLOSED) {
         if (c->state == WK_ST_VERSION) {
             rc = read_version(c);
@@ -1163,6 +1195,13 @@ static int process_input(whelk_conn *c)
         }
         if (wk_auth_blocked(c)) return 0;
         if (wk_buf_used(&c->in) == 0) return 0;
+        /* Each packet may add a reply: a peer that sends without reading
+         * is held here, its input unprocessed, until the output drains
+         * (whelk_conn_expiry then says so). */
+        if (out_full(c)) {
+            c->in_held = 1;
+            return 0;
+        }
         uint8_t *payload;
         size_t plen, used;
         rc = wk_pkt_open(c->rx, wk_buf_data(&c->in), wk_buf_used(&c->in),
@@ -1185,8 +1224,12 @@ static int process_input(whelk_conn *c)
                             "sequence number wrapped in initial kex");
         rc = dispatch(c, payload, plen);
         wk_buf_consume(&c->in, used);
-        if (rc && (whelk_err_is_fatal(rc) || c->state == WK_ST_CLOSED))
-            return rc;
+        /* An error the handler did not end the connection for (out of
+         * memory, a full deferred queue) ends it here: carrying on would
+         * drop replies. A non-fatal code from a handler is the peer's
+         * doing. */
+        if (rc && c->state == WK_ST_CLOSED) return rc;
+        if (rc && whelk_err_is_fatal(rc)) return wk_end_if_fatal(c, rc);
         if (rc) return wk_fatal(c, rc, WHELK_DISCONNECT_PROTOCOL_ERROR,
                                 "%s", whelk_strerror(rc));
         if ((rc = maybe_rekey(c)) != 0) return rc;
@@ -1201,10 +1244,12 @@ ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
     if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
     size_t room = WK_IN_MAX - wk_buf_used(&c->in);
     size_t take = len < room ? len : room;
-    if (take && wk_buf_put(&c->in, in, take) != 0) return WHELK_ERR_NOMEM;
+    if (take && wk_buf_put(&c->in, in, take) != 0)
+        return wk_fatal(c, WHELK_ERR_NOMEM, WHELK_DISCONNECT_BY_APPLICATION,
+                        "cannot buffer input");
     int rc = process_input(c);
     trim_input(c);
-    if (rc && rc != WHELK_ERR_AGAIN) return rc;
+    if (rc && rc != WHELK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
     return (ssize_t)take;
 }
 
@@ -1237,7 +1282,7 @@ ssize_t whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
     c->in.len += n;
     int rc = process_input(c);
     trim_input(c);
-    if (rc && rc != WHELK_ERR_AGAIN) return rc;
+    if (rc && rc != WHELK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
     return (ssize_t)n;
 }
 
@@ -1247,6 +1292,10 @@ uint64_t whelk_conn_expiry(const whelk_conn *c)
     uint64_t t = c->version_deadline;
     if (!c->authenticated && c->grace_deadline < t) t = c->grace_deadline;
     if (c->kex_count > 0 && c->rekey_at_ms < t) t = c->rekey_at_ms;
+    /* Input held for output room can go on now that the output drained:
+     * due at once (whelk_conn_handle_expiry processes it). */
+    if (c->in_held && !out_full(c) && !wk_auth_blocked(c) && c->now_ms < t)
+        t = c->now_ms;
     uint64_t a = wk_auth_expiry(c);
     return a < t ? a : t;
 }
@@ -1267,10 +1316,12 @@ int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
                         "login grace time exceeded");
     }
     int rc = wk_auth_handle_expiry(c, now_ms);
-    if (rc) return rc;
-    /* A decision or a delay that ended may let queued input through. */
-    if (!wk_auth_blocked(c) && (rc = process_input(c)) != 0) return rc;
-    return maybe_rekey(c);
+    if (rc) return wk_end_if_fatal(c, rc);
+    /* A decision or a delay that ended, or output that drained, may let
+     * queued input through. */
+    if (!wk_auth_blocked(c) && (rc = process_input(c)) != 0)
+        return wk_end_if_fatal(c, rc);
+    return wk_end_if_fatal(c, maybe_rekey(c));
 }
 
 /* For unit tests and fuzzers only: a connection that skipped the version

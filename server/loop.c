@@ -4,6 +4,12 @@
  * to whelk_conn_recv, the engine's output goes out with uv_try_write
  * straight from its buffer (a copy is made only when the socket is full),
  * and the timer is armed at whelk_conn_expiry.
+ *
+ * It also keeps a peer from holding a connection it does not use: the
+ * limits on unauthenticated connections (in all, and per source
+ * address), TCP keepalive and user timeout, a short linger for the last
+ * bytes of a closing connection, and, before authentication, a bound on
+ * how long output may stay stuck and on how much the kernel may queue.
  */
 #include <malloc.h>
 #include <netinet/in.h>
@@ -48,6 +54,29 @@
 #define WD_RCV_BATCH (256 * 1024)
 #define WD_RCV_PAUSE_MS 2
 
+/* A connection that is over (the engine closed: a DISCONNECT sent,
+ * received or timed out) gets this long for its last bytes, then is
+ * closed with them unsent: a peer that stopped reading keeps nothing. */
+#define WD_LINGER_MS 3000
+
+/* Before authentication the kernel queues at most this much output the
+ * peer has not taken (TCP_NOTSENT_LOWAT; writes beyond it see EAGAIN).
+ * Otherwise a peer that never reads makes the socket's send buffer
+ * autotune to megabytes (4 MiB on Debian) of its own replies; legitimate
+ * output before login is a few KiB (a banner at most 64 KiB). Raised to
+ * the system default at login, so sessions keep full autotuning. */
+#define WD_PREAUTH_NOTSENT (32 * 1024)
+
+/* Dead peers: keepalive probes after a minute of silence, and the
+ * connection ends once the peer has answered nothing for five minutes,
+ * whether idle (keepalive) or with our data unacknowledged or its window
+ * closed (TCP_USER_TIMEOUT, which also governs when keepalive gives up). */
+#define WD_KEEPIDLE_S 60
+#define WD_KEEPINTVL_S 15
+#define WD_KEEPCNT 16
+#define WD_USER_TIMEOUT_MS \
+    ((WD_KEEPIDLE_S + WD_KEEPINTVL_S * WD_KEEPCNT) * 1000)
+
 static char read_buf[READ_BUF]; /* one loop, one read at a time */
 
 static void conn_try_close(wd_conn *c);
@@ -76,6 +105,41 @@ void wd_schedule_trim(uv_loop_t *loop)
     uv_timer_start(&trim_timer, on_trim, 500, 0);
 }
 
+/* The unauthenticated connections, counted for -m and, by address, for
+ * PerSourceMaxStartups. A connection is counted once it passed both
+ * limits, until it logs in or ends; one that is refused never counts. */
+static void count_unauth(wd_conn *c)
+{
+    wd_server *srv = c->srv;
+    c->counted = 1;
+    c->unauth_prev = NULL;
+    c->unauth_next = srv->unauth_list;
+    if (c->unauth_next) c->unauth_next->unauth_prev = c;
+    srv->unauth_list = c;
+    srv->unauth++;
+}
+
+static void uncount_unauth(wd_conn *c)
+{
+    wd_server *srv = c->srv;
+    if (!c->counted) return;
+    c->counted = 0;
+    if (c->unauth_prev) c->unauth_prev->unauth_next = c->unauth_next;
+    else srv->unauth_list = c->unauth_next;
+    if (c->unauth_next) c->unauth_next->unauth_prev = c->unauth_prev;
+    srv->unauth--;
+}
+
+/* Unauthenticated connections from |addr|. A walk over at most -m
+ * connections (64 by default), done once per new connection. */
+static unsigned unauth_from(const wd_server *srv, const char *addr)
+{
+    unsigned n = 0;
+    for (const wd_conn *o = srv->unauth_list; o; o = o->unauth_next)
+        n += strcmp(o->addr, addr) == 0;
+    return n;
+}
+
 void wd_conn_release(wd_conn *c)
 {
     if (--c->handles > 0) return;
@@ -84,7 +148,7 @@ void wd_conn_release(wd_conn *c)
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->n_conns--;
-    if (!c->authenticated && srv->unauth > 0) srv->unauth--;
+    uncount_unauth(c);
     /* Sessions are told through their closed callbacks. */
     if (c->handed_off) wd_worker_conn_done();
     whelk_conn_free(c->engine);
@@ -119,6 +183,8 @@ static void on_written(uv_write_t *req, int status)
     wd_conn *c = w->conn;
     free(w);
     c->writing = 0;
+    /* Cancelled: we closed the handle ourselves, and said why. */
+    if (status == UV_ECANCELED) return;
     if (status < 0) {
         whelk_conn_disconnect(c->engine, WHELK_DISCONNECT_CONNECTION_LOST,
                               NULL);
@@ -155,8 +221,37 @@ static int flush(wd_conn *c)
             return -1;
         }
         c->writing = 1;
+        c->write_left = c->tcp.write_queue_size;
+        c->progress_at = uv_now(c->srv->loop);
     }
     return 0;
+}
+
+/* Before authentication: has the pending write been stuck, without a
+ * byte leaving, for -L seconds? (libuv lowers write_queue_size as the
+ * kernel takes the bytes.) Looked at when the timer fires. */
+static int output_stalled(wd_conn *c, uint64_t now)
+{
+    if (c->authenticated || !c->writing) return 0;
+    if (c->tcp.write_queue_size < c->write_left) {
+        c->write_left = c->tcp.write_queue_size;
+        c->progress_at = now;
+        return 0;
+    }
+    return now - c->progress_at >= (uint64_t)wd_opts->stall_s * 1000;
+}
+
+/* whelkd acts on what the engine returns: a negative code means the
+ * connection is over. The engine has ended it itself (DISCONNECT, log
+ * line) for every fatal code; anything else still gets it ended here,
+ * since carrying on after an error would lose data. */
+static void engine_failed(wd_conn *c, ssize_t rc, const char *what)
+{
+    if (rc >= 0 || whelk_conn_is_closed(c->engine)) return;
+    wd_log(WHELK_LOG_ERROR, "%s for %s port %d: %s", what, c->addr, c->port,
+           whelk_strerror((int)rc));
+    whelk_conn_disconnect(c->engine, WHELK_DISCONNECT_BY_APPLICATION,
+                          whelk_strerror((int)rc));
 }
 
 static void set_rcv_batching(wd_conn *c, int on)
@@ -186,8 +281,30 @@ static void rcv_after_read(wd_conn *c, size_t n)
 static void on_timer(uv_timer_t *t)
 {
     wd_conn *c = t->data;
+    uint64_t now = uv_now(c->srv->loop);
+    if (c->closing) {
+        if (now < c->close_by) {
+            uv_timer_start(&c->timer, on_timer, c->close_by - now, 0);
+            return;
+        }
+        wd_log(WHELK_LOG_INFO,
+               "Closing connection to %s port %d: its last output was not "
+               "taken within %d seconds", c->addr, c->port,
+               WD_LINGER_MS / 1000);
+        conn_close_handles(c);
+        return;
+    }
     if (c->rcv_batching) set_rcv_batching(c, 0);
-    whelk_conn_handle_expiry(c->engine, uv_now(c->srv->loop));
+    if (output_stalled(c, now)) {
+        /* No DISCONNECT: it could not leave either. */
+        wd_log(WHELK_LOG_INFO,
+               "Timeout before authentication for %s port %d: no output "
+               "taken for %u seconds", c->addr, c->port, wd_opts->stall_s);
+        conn_close_handles(c);
+        return;
+    }
+    engine_failed(c, whelk_conn_handle_expiry(c->engine, now),
+                  "whelk_conn_handle_expiry");
     wd_conn_kick(c);
 }
 
@@ -213,11 +330,18 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     c->receiving = 1;
-    if (buf->base == read_buf)
-        whelk_conn_recv(c->engine, (const uint8_t *)buf->base, (size_t)n,
-                        uv_now(c->srv->loop));
-    else
-        whelk_conn_recv_commit(c->engine, (size_t)n, uv_now(c->srv->loop));
+    if (buf->base == read_buf) {
+        ssize_t rc = whelk_conn_recv(c->engine, (const uint8_t *)buf->base,
+                                     (size_t)n, uv_now(c->srv->loop));
+        /* Bytes the engine did not take would be lost from the stream. */
+        if (rc >= 0 && rc < n) rc = WHELK_ERR_LIMIT;
+        engine_failed(c, rc, "whelk_conn_recv");
+    } else {
+        engine_failed(c,
+                      whelk_conn_recv_commit(c->engine, (size_t)n,
+                                             uv_now(c->srv->loop)),
+                      "whelk_conn_recv_commit");
+    }
     c->receiving = 0;
     wd_session_flush_staged(c);
     rcv_after_read(c, (size_t)n);
@@ -235,15 +359,21 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void conn_try_close(wd_conn *c)
 {
-    /* Over: let the last bytes (a DISCONNECT) go, then close. */
+    /* Over: let the last bytes (a DISCONNECT) go, then close; after
+     * WD_LINGER_MS they are given up (on_timer). */
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
-    c->closing = 1;
     const uint8_t *d;
-    if (!c->writing && whelk_conn_out(c->engine, &d) == 0)
+    if (!c->writing && whelk_conn_out(c->engine, &d) == 0) {
         conn_close_handles(c);
+        return;
+    }
+    if (c->closing) return;
+    c->closing = 1;
+    c->close_by = uv_now(c->srv->loop) + WD_LINGER_MS;
+    uv_timer_start(&c->timer, on_timer, WD_LINGER_MS, 0);
 }
 
 void wd_conn_kick(wd_conn *c)
@@ -270,19 +400,33 @@ void wd_conn_kick(wd_conn *c)
     uint64_t at = whelk_conn_expiry(c->engine), now = uv_now(c->srv->loop);
     if (c->rcv_batching && at > now + WD_RCV_PAUSE_MS)
         at = now + WD_RCV_PAUSE_MS;
+    if (!c->authenticated && c->writing) {
+        uint64_t stall = c->progress_at + (uint64_t)wd_opts->stall_s * 1000;
+        if (stall < at) at = stall;
+    }
     if (at == UINT64_MAX)
         uv_timer_stop(&c->timer);
     else
         uv_timer_start(&c->timer, on_timer, at > now ? at - now : 0, 0);
 }
 
+/* The text of an address, as every later use sees it (log lines,
+ * SSH_CLIENT, from= patterns, the per-source count). An IPv4 client of a
+ * dual-stack listener arrives as ::ffff:a.b.c.d; it is a.b.c.d, or
+ * from="!10.0.0.0/8,*" would not match it and let it in. */
 static void addr_of(const struct sockaddr_storage *ss, char *out, size_t len,
                     int *port)
 {
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)ss;
-        uv_ip6_name(a, out, len);
         *port = ntohs(a->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, a->sin6_addr.s6_addr + 12, 4);
+            uv_ip4_name(&v4, out, len);
+        } else {
+            uv_ip6_name(a, out, len);
+        }
     } else {
         const struct sockaddr_in *a = (const void *)ss;
         uv_ip4_name(a, out, len);
@@ -303,8 +447,45 @@ static wd_conn *conn_new(wd_server *srv)
     if (c->next) c->next->prev = c;
     srv->conns = c;
     srv->n_conns++;
-    srv->unauth++;
     return c;
+}
+
+static void set_opt(wd_conn *c, int fd, int level, int name, int value,
+                    const char *what)
+{
+    if (setsockopt(fd, level, name, &value, sizeof(value)) != 0)
+        wd_log(WHELK_LOG_DEBUG, "%s on %s port %d: %s", what, c->addr,
+               c->port, strerror(errno));
+}
+
+/* Every connection, accepted here or handed over by the parent. */
+static void set_tcp_options(wd_conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return;
+    /* Small packets leave at once: no Nagle delay on the handshake. */
+    set_opt(c, fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+    set_opt(c, fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
+    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, WD_KEEPIDLE_S, "TCP_KEEPIDLE");
+    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, WD_KEEPINTVL_S,
+            "TCP_KEEPINTVL");
+    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, WD_KEEPCNT, "TCP_KEEPCNT");
+    set_opt(c, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, WD_USER_TIMEOUT_MS,
+            "TCP_USER_TIMEOUT");
+    set_opt(c, fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, WD_PREAUTH_NOTSENT,
+            "TCP_NOTSENT_LOWAT");
+}
+
+void wd_conn_authenticated(wd_conn *c)
+{
+    if (c->authenticated) return;
+    c->authenticated = 1;
+    uncount_unauth(c);
+    uv_os_fd_t fd;
+    /* 0: the system default (no limit), so bulk output autotunes. */
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        set_opt(c, fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0,
+                "TCP_NOTSENT_LOWAT");
 }
 
 /* The connection's socket is in c->tcp: addresses, limits, the engine. */
@@ -318,16 +499,29 @@ static void conn_begin(wd_conn *c)
     len = sizeof(ss);
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_of(&ss, c->laddr, sizeof(c->laddr), &c->lport);
-    if (srv->unauth > wd_opts->max_unauth) {
+    if (srv->unauth >= wd_opts->max_unauth) {
         wd_log(WHELK_LOG_INFO,
                "drop connection from %s port %d: too many unauthenticated "
                "connections (%u)",
-               c->addr, c->port, srv->unauth - 1);
+               c->addr, c->port, srv->unauth);
         conn_close_handles(c);
         return;
     }
-    /* Small packets leave at once: no Nagle delay on the handshake. */
-    uv_tcp_nodelay(&c->tcp, 1);
+    /* One address must not fill the limit above. Counted per worker:
+     * with -w N the parent hands connections out blind to who logged in,
+     * so one address may hold N times this many in all, but never more
+     * than this many of any worker's -m slots. */
+    unsigned per_source = wd_opts->per_source_max_startups;
+    if (per_source && unauth_from(srv, c->addr) >= per_source) {
+        wd_log(WHELK_LOG_INFO,
+               "drop connection #%u from [%s]:%d on [%s]:%d past "
+               "PerSourceMaxStartups",
+               srv->unauth, c->addr, c->port, c->laddr, c->lport);
+        conn_close_handles(c);
+        return;
+    }
+    count_unauth(c);
+    set_tcp_options(c);
     wd_log(WHELK_LOG_INFO, "Connection from %s port %d on %s port %d",
            c->addr, c->port, c->laddr, c->lport);
     if (whelk_conn_server_new(&c->engine, srv->cfg, &srv->cb, c, c->addr,

@@ -23,7 +23,8 @@ static void usage(FILE *f)
             "[-P FILE]\n"
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
-            "              [-S DIR] [-m N] [-w N] [-d] [-t] [-V]\n"
+            "              [-S DIR] [-m N] [-L SECONDS] [-w N] [-d] [-t] "
+            "[-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -43,7 +44,11 @@ static void usage(FILE *f)
             "  -B FILE          banner shown before authentication\n"
             "  -S DIR           state directory\n"
             "  -m N             concurrent unauthenticated connections "
-            "(default 64, per worker)\n"
+            "(default 64, per worker;\n"
+            "                   10 per source address)\n"
+            "  -L SECONDS       drop a connection whose output makes no "
+            "progress this long\n"
+            "                   before authentication (default 10)\n"
             "  -w N             worker processes (default: one per core)\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
@@ -94,8 +99,7 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
                              const char *method, void *user)
 {
     wd_conn *c = user;
-    if (!c->authenticated && c->srv->unauth > 0) c->srv->unauth--;
-    c->authenticated = 1;
+    wd_conn_authenticated(c);
     wd_schedule_trim(c->srv->loop);
 }
 
@@ -104,10 +108,12 @@ int main(int argc, char **argv)
     static wd_options opts;
     opts.grace_s = 120;
     opts.max_unauth = 64;
+    opts.per_source_max_startups = 10;
+    opts.stall_s = 10;
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:w:dtV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:dtV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -155,6 +161,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.max_unauth = (unsigned)v;
+            break;
+        }
+        case 'L': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                fprintf(stderr, "whelkd: bad -L value '%s' (1..3600)\n",
+                        optarg);
+                return 2;
+            }
+            opts.stall_s = (unsigned)v;
             break;
         }
         case 'w': {

@@ -30,6 +30,12 @@ typedef struct wd_options {
     int n_env;
     unsigned grace_s;
     unsigned max_unauth;
+    /* sshd's PerSourceMaxStartups: unauthenticated connections one
+     * address may hold (0: no limit). Counted per worker (loop.c). */
+    unsigned per_source_max_startups;
+    /* -L: before authentication, a connection whose output makes no
+     * progress for this long is dropped. */
+    unsigned stall_s;
     unsigned workers;
     int debug;
     int test;           /* -t: check and exit */
@@ -57,6 +63,7 @@ typedef struct wd_server {
     int has_handoff;
     uv_signal_t sigterm, sigint, sigchld;
     struct wd_conn *conns;
+    struct wd_conn *unauth_list; /* the connections counted in unauth */
     unsigned unauth;
     unsigned n_conns;
     int stopping;
@@ -73,9 +80,14 @@ typedef struct wd_conn {
     char laddr[64];
     int lport;
     int authenticated;
-    int closing;        /* handles are being closed */
+    int counted;        /* in srv->unauth and srv->unauth_list */
+    struct wd_conn *unauth_next, *unauth_prev;
+    int closing;        /* 1: last output lingering; 2: handles closing */
+    uint64_t close_by;  /* closing == 1: closed then, sent or not */
     int reading;
     int writing;        /* a uv_write is in flight */
+    size_t write_left;  /* its bytes libuv still held at progress_at */
+    uint64_t progress_at; /* when the output last moved */
     int handles;        /* open handles and pending work: free at 0 */
     int sessions;       /* live sessions holding the connection */
     int handed_off;     /* came from the parent: counted in its balance */
@@ -95,6 +107,9 @@ int wd_listen(wd_server *srv, const char *spec);
 /* A worker of several: serve the connections the parent hands over |fd|. */
 int wd_take_connections(wd_server *srv, int fd);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
+/* The connection logged in: no longer counted against the
+ * unauthenticated limits, and its output is no longer held short. */
+void wd_conn_authenticated(wd_conn *c);
 /* Drops one reference (a closed handle, finished work); frees at zero. */
 void wd_conn_release(wd_conn *c);
 void wd_stop(wd_server *srv);

@@ -31,6 +31,7 @@
 #include "auth.h"
 #include "server.h"
 #include "ttymodes.h"
+#include "usersig.h"
 
 #define MAX_ENV 64
 #define READ_CHUNK (64 * 1024)
@@ -778,6 +779,9 @@ static int on_window_change(whelk_session *s, uint32_t cols, uint32_t rows,
     return 0;
 }
 
+/* As sshd: a forced command or a subsystem is not the user's to signal
+ * (the key or the administrator chose what runs), and every other
+ * program gets the signal with the user's credentials (usersig.c). */
 static int on_signal(whelk_session *s, const char *name, void *user)
 {
     wd_session *ss = user;
@@ -787,10 +791,24 @@ static int on_signal(whelk_session *s, const char *name, void *user)
     } table[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"KILL", SIGKILL},
                  {"QUIT", SIGQUIT}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
                  {"USR2", SIGUSR2}};
-    if (ss->pid <= 0 || ss->exited) return -1;
-    for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++)
-        if (strcmp(table[i].name, name) == 0)
-            return kill(-ss->pid, table[i].sig) == 0 ? 0 : -1;
+    if (ss->pid <= 0 || ss->exited || !ss->conn || !ss->conn->login)
+        return -1;
+    int subsystem = strcmp(ss->kind, "subsystem") == 0;
+    if (forced(ss) || subsystem) {
+        /* |name| is letters, digits and @.-_ only (lib/session.c). */
+        wd_log(WHELK_LOG_INFO, "refusing to send signal %s to %s session",
+               name, forced(ss) ? "forced-command" : "subsystem");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++) {
+        if (strcmp(table[i].name, name) != 0) continue;
+        if (wd_killpg_as(ss->pid, table[i].sig,
+                         ss->conn->login->user.uid) == 0)
+            return 0;
+        wd_log(WHELK_LOG_DEBUG, "session %u: signal %s: %s",
+               whelk_session_id(s), name, strerror(errno));
+        return -1;
+    }
     return -1;
 }
 

@@ -59,11 +59,11 @@ def keys(tmp_path_factory):
 
 class Server:
     def __init__(self, tmp, keys, extra=(), authorized_keys=None,
-                 host_keys=("host_ed25519",)):
+                 host_keys=("host_ed25519",), listen="127.0.0.1:{port}"):
         self.port = free_port()
         self.log_path = os.path.join(tmp, f"whelkd-{self.port}.log")
         self.state = os.path.join(tmp, f"state-{self.port}")
-        args = [WHELKD, "-p", f"127.0.0.1:{self.port}", "-S", self.state,
+        args = [WHELKD, "-p", listen.format(port=self.port), "-S", self.state,
                 "-a", authorized_keys or keys["authorized_keys"]]
         for h in host_keys:
             args += ["-h", keys[h]]
