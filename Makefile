@@ -7,25 +7,46 @@
 #   make fuzz-smoke run each fuzz target for FUZZ_SECONDS (default 30)
 #   make demo       build, create demo keys once, run whelkd on 127.0.0.1:2222
 #   make bench      side-by-side benchmark against sshd and Dropbear
+#
+# Each of them first installs the Debian packages it needs that are
+# missing (scripts/deps.sh, the one list; silent when none are).
 
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 PKGS    := libcrypto libuv
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+# The Debian packages the goals need, installed before anything else:
+# every rule that compiles or runs something waits for `deps`.
+DEPS_GROUPS := build
+ifneq ($(filter check unit ct interop %/tests/%,$(MAKECMDGOALS)),)
+DEPS_GROUPS += test
+endif
+ifneq ($(filter fuzz fuzz-smoke build/fuzz/%,$(MAKECMDGOALS)),)
+DEPS_GROUPS += fuzz
+endif
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+DEPS_GROUPS += bench
+endif
+
+# pkg-config runs once, when a recipe first needs its flags, which is
+# after `deps` has installed the -dev packages it reads; a value made
+# when the Makefile is read would be empty on a fresh machine. Hence `=`
+# (not `:=`) for every variable below that uses them.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
            -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
-# Sanitizers for `make asan`; set before ALL_CFLAGS, which expands at once.
+# Sanitizers for `make asan`.
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 endif
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
            $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lcrypt -lutil
+LDLIBS  = $(PKG_LIBS) -lcrypt -lutil
 
 
 LIB_SRC   := $(wildcard lib/*.c)
@@ -43,10 +64,14 @@ FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all check unit ct interop asan fuzz fuzz-smoke demo bench clean format
+.PHONY: all check unit ct interop asan fuzz fuzz-smoke demo bench clean \
+        format deps
 all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(BUILD)/whelk $(EX_BIN)
 
-$(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
+deps:
+	@./scripts/deps.sh $(DEPS_GROUPS)
+
+$(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -56,43 +81,44 @@ $(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 KEM_OPT := -O3
 $(BUILD)/lib/sntrup761.o: ALL_CFLAGS += $(KEM_OPT)
 
-$(BUILD)/libwhelk.a: $(LIB_OBJ)
+$(BUILD)/libwhelk.a: $(LIB_OBJ) | deps
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a
+$(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a | deps
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a
+$(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a | deps
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
+                  | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 
 # Test tools: kemvec prints vectors for the cross-implementation KEM
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.
-$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
 # Constant-time check of the KEMs under valgrind (see tests/ct). Built
 # without sanitizers whatever SAN says: valgrind and ASan do not mix.
-CT_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
+CT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
              -DWHELK_CT_VALGRIND $(WARN)
 $(BUILD)/tests/ct_valgrind: tests/ct/ct_valgrind.c lib/mlkem.c lib/sntrup761.c \
-                            lib/ct.h lib/mlkem.h lib/sntrup761.h
+                            lib/ct.h lib/mlkem.h lib/sntrup761.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CT_CFLAGS) -o $@ tests/ct/ct_valgrind.c lib/mlkem.c \
 	    $(KEM_OPT) lib/sntrup761.c $(PKG_LIBS)
 
-ct: $(BUILD)/tests/ct_valgrind
+ct: $(BUILD)/tests/ct_valgrind | deps
 	valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind
 	@echo "== ct: a planted secret-dependent branch must be reported"
 	@if valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind --planted \
@@ -101,7 +127,8 @@ ct: $(BUILD)/tests/ct_valgrind
 # test_mlkem again over an ML-KEM that squeezes one SHAKE block first, so
 # that the re-squeeze of an unlucky sample runs for every polynomial.
 $(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
-                                $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
+                                $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
+                                | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
 	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
@@ -112,7 +139,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 TOOLS := $(BUILD)/tests/kemvec $(BUILD)/tests/cctv_mlkem
-interop: all $(TOOLS)
+interop: all $(TOOLS) | deps
 	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
 
 check: all unit ct interop
@@ -121,14 +148,14 @@ asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
                $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
             $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
-build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
+build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h) | deps
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ) | deps
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: fuzz
@@ -145,7 +172,7 @@ fuzz-smoke: fuzz
 demo: all
 	./scripts/demo.sh
 
-bench: all
+bench: all | deps
 	$(PYTHON) bench/bench.py
 
 format:
