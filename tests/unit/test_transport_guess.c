@@ -1,7 +1,8 @@
 /*
- * Unit tests of first_kex_packet_follows (RFC 4253 section 7) in both
- * roles: a whelk client engine and a whelk server engine connected in
- * memory, one of them announcing a guessed first key exchange packet.
+ * Unit tests of lib/transport.c's handling of first_kex_packet_follows
+ * (RFC 4253 section 7) in both roles: a whelk client engine and a whelk
+ * server engine connected in memory, one of them announcing a guessed
+ * first key exchange packet.
  *
  * Neither engine guesses by itself, so the test rewrites the guesser's
  * first KEXINIT (still in clear in its output, and in the copy it hashes)
@@ -344,5 +345,5 @@ int main(void)
         cmocka_unit_test(test_only_one_packet_dropped),
         cmocka_unit_test(test_no_flag_no_drop),
     };
-    return cmocka_run_group_tests_name("kexguess", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("transport_guess", tests, NULL, NULL);
 }
