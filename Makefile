@@ -9,17 +9,21 @@
 #   make bench      side-by-side benchmark against sshd and Dropbear
 #
 # Each of them first installs the Debian packages it needs that are
-# missing (scripts/deps.sh, the one list; silent when none are).
+# missing (scripts/deps.sh, the one list; silent when none are missing).
 
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 PKGS    := libcrypto libuv
 
-# The Debian packages the goals need, installed before anything else:
-# every rule that compiles or runs something waits for `deps`.
+# Debian packages first (scripts/deps.sh keeps the one list): the groups
+# the goals need are checked, and installed when missing, while this file
+# is read, before any rule runs, so a fresh machine gets its packages, or
+# one line saying how to install them, never a compiler error. Skipped for
+# dry runs (-n, -q: shell completion runs make -npq) and for goals that
+# build nothing.
 DEPS_GROUPS := build
-ifneq ($(filter check unit ct interop %/tests/%,$(MAKECMDGOALS)),)
+ifneq ($(filter check unit ct interop asan %/tests/%,$(MAKECMDGOALS)),)
 DEPS_GROUPS += test
 endif
 ifneq ($(filter fuzz fuzz-smoke build/fuzz/%,$(MAKECMDGOALS)),)
@@ -28,11 +32,20 @@ endif
 ifneq ($(filter bench,$(MAKECMDGOALS)),)
 DEPS_GROUPS += bench
 endif
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+BUILDS_SOMETHING := $(if $(MAKECMDGOALS),$(filter-out clean format,$(MAKECMDGOALS)),all)
+ifeq ($(DRY_RUN),)
+ifneq ($(BUILDS_SOMETHING),)
+DEPS_FAILED := $(shell ./scripts/deps.sh $(DEPS_GROUPS))
+ifneq ($(DEPS_FAILED),)
+$(error $(DEPS_FAILED))
+endif
+endif
+endif
 
-# pkg-config runs once, when a recipe first needs its flags, which is
-# after `deps` has installed the -dev packages it reads; a value made
-# when the Makefile is read would be empty on a fresh machine. Hence `=`
-# (not `:=`) for every variable below that uses them.
+# pkg-config runs once, when a recipe first needs its flags, so a dry run
+# on a fresh machine (no -dev packages yet) prints no pkg-config errors.
+# Hence `=` (not `:=`) for every variable below that uses them.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 
@@ -64,14 +77,10 @@ FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all check unit ct interop asan fuzz fuzz-smoke demo bench clean \
-        format deps
+.PHONY: all check unit ct interop asan fuzz fuzz-smoke demo bench clean format
 all: $(BUILD)/libwhelk.a $(BUILD)/whelkd $(BUILD)/whelk $(EX_BIN)
 
-deps:
-	@./scripts/deps.sh $(DEPS_GROUPS)
-
-$(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h) | deps
+$(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -81,30 +90,30 @@ $(BUILD)/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h) | deps
 KEM_OPT := -O3
 $(BUILD)/lib/sntrup761.o: ALL_CFLAGS += $(KEM_OPT)
 
-$(BUILD)/libwhelk.a: $(LIB_OBJ) | deps
+$(BUILD)/libwhelk.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a | deps
+$(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a | deps
+$(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a | deps
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
-                  | deps
+                 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 
 # Test tools: kemvec prints vectors for the cross-implementation KEM
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.
-$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a | deps
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
@@ -113,12 +122,12 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a | deps
 CT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
              -DWHELK_CT_VALGRIND $(WARN)
 $(BUILD)/tests/ct_valgrind: tests/ct/ct_valgrind.c lib/mlkem.c lib/sntrup761.c \
-                            lib/ct.h lib/mlkem.h lib/sntrup761.h | deps
+                            lib/ct.h lib/mlkem.h lib/sntrup761.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CT_CFLAGS) -o $@ tests/ct/ct_valgrind.c lib/mlkem.c \
 	    $(KEM_OPT) lib/sntrup761.c $(PKG_LIBS)
 
-ct: $(BUILD)/tests/ct_valgrind | deps
+ct: $(BUILD)/tests/ct_valgrind
 	valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind
 	@echo "== ct: a planted secret-dependent branch must be reported"
 	@if valgrind -q --error-exitcode=3 $(BUILD)/tests/ct_valgrind --planted \
@@ -128,7 +137,7 @@ ct: $(BUILD)/tests/ct_valgrind | deps
 # that the re-squeeze of an unlucky sample runs for every polynomial.
 $(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
                                 $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
-                                | deps
+                               
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
 	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
@@ -139,7 +148,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 TOOLS := $(BUILD)/tests/kemvec $(BUILD)/tests/cctv_mlkem
-interop: all $(TOOLS) | deps
+interop: all $(TOOLS)
 	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
 
 check: all unit ct interop
@@ -152,10 +161,10 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
                $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
             $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
-build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h) | deps
+build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
-build/fuzz/%: fuzz/%.c $(FUZZ_OBJ) | deps
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: fuzz
@@ -172,7 +181,7 @@ fuzz-smoke: fuzz
 demo: all
 	./scripts/demo.sh
 
-bench: all | deps
+bench: all
 	$(PYTHON) bench/bench.py
 
 format:

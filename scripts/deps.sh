@@ -11,8 +11,9 @@
 # demo, `build test` for make check), so this is the one list. It prints
 # nothing when nothing is missing (one dpkg-query call). Otherwise it
 # installs with apt-get, as root directly or else through sudo, after one
-# line naming the packages; when it cannot (no root, no sudo, apt-get
-# failing), it stops with one line naming them and the command to run.
+# line naming the packages (on stderr); when it cannot (no root, no sudo,
+# apt-get failing), it exits 1 with one line on stdout naming them and the
+# command to run, which make prints as its error.
 set -euo pipefail
 
 declare -A group=(
@@ -64,7 +65,7 @@ esac
 install=(apt-get install -y -q --no-install-recommends "${missing[@]}")
 give_up() {
   echo "deps: cannot install ${missing[*]} ($1); as root run:" \
-       "apt-get update && ${install[*]}" >&2
+       "apt-get update && ${install[*]}"
   exit 1
 }
 
