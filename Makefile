@@ -46,8 +46,8 @@ endif
 # pkg-config runs once, when a recipe first needs its flags, so a dry run
 # on a fresh machine (no -dev packages yet) prints no pkg-config errors.
 # Hence `=` (not `:=`) for every variable below that uses them.
-PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
            -Wno-unused-parameter -Wno-missing-field-initializers
