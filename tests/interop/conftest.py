@@ -123,6 +123,16 @@ class Pty:
             pass
         return self.proc.wait(max(deadline - time.time(), 1))
 
+    def check_shell(self):
+        """Types into the login shell a terminal of 33 x 91 runs: output,
+        the size and a tty come back, and the exit status comes through."""
+        self.send("echo mark-$((6*7)); stty size; tty\r")
+        self.expect("mark-42")
+        self.expect("33 91")
+        self.expect("/dev/pts/")
+        self.send("exit 7\r")
+        assert self.wait() == 7
+
     def __enter__(self):
         return self
 

@@ -188,12 +188,7 @@ def test_conch_shell_on_pty(whelkd, keys, tmp_path):
     s = whelkd()
     with Pty(conch_args(s, keys, tmp_path), rows=33, cols=91,
              env=QUIET) as t:
-        t.send("echo mark-$((6*7)); stty size; tty\r")
-        t.expect("mark-42")
-        t.expect("33 91")
-        t.expect("/dev/pts/")
-        t.send("exit 7\r")
-        assert t.wait() == 7
+        t.check_shell()
 
 
 def sftp_packet(ptype, body):

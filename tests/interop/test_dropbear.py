@@ -92,12 +92,7 @@ def test_right_guess_processed(whelkd, db_key):
 def test_pty_shell(whelkd, db_key):
     s = whelkd()
     with Pty(dbclient_args(s, db_key, "-t"), rows=33, cols=91) as t:
-        t.send("echo mark-$((6*7)); stty size; tty\r")
-        t.expect("mark-42")
-        t.expect("33 91")
-        t.expect("/dev/pts/")
-        t.send("exit 7\r")
-        assert t.wait() == 7
+        t.check_shell()
 
 
 @pytest.mark.parametrize("kex", KEX)
