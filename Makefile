@@ -7,25 +7,59 @@
 #   make fuzz-smoke run each fuzz target for FUZZ_SECONDS (default 30)
 #   make demo       build, create demo keys once, run whelkd on 127.0.0.1:2222
 #   make bench      side-by-side benchmark against sshd and Dropbear
+#
+# Each of them first installs the Debian packages it needs that are
+# missing (scripts/deps.sh, the one list; silent when none are missing).
 
 BUILD   ?= build
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 PKGS    := libcrypto libuv
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+# Debian packages first (scripts/deps.sh keeps the one list): the groups
+# the goals need are checked, and installed when missing, while this file
+# is read, before any rule runs, so a fresh machine gets its packages, or
+# one line saying how to install them, never a compiler error. Skipped for
+# dry runs (-n, -q: shell completion runs make -npq) and for goals that
+# build nothing.
+DEPS_GROUPS := build
+ifneq ($(filter check unit ct interop asan %/tests/%,$(MAKECMDGOALS)),)
+DEPS_GROUPS += test
+endif
+ifneq ($(filter fuzz fuzz-smoke build/fuzz/%,$(MAKECMDGOALS)),)
+DEPS_GROUPS += fuzz
+endif
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+DEPS_GROUPS += bench
+endif
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+BUILDS_SOMETHING := $(if $(MAKECMDGOALS),$(filter-out clean format,$(MAKECMDGOALS)),all)
+ifeq ($(DRY_RUN),)
+ifneq ($(BUILDS_SOMETHING),)
+DEPS_FAILED := $(shell ./scripts/deps.sh $(DEPS_GROUPS))
+ifneq ($(DEPS_FAILED),)
+$(error $(DEPS_FAILED))
+endif
+endif
+endif
+
+# pkg-config runs once, when a recipe first needs its flags, so a dry run
+# on a fresh machine (no -dev packages yet) prints no pkg-config errors.
+# Hence `=` (not `:=`) for every variable below that uses them.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wvla \
            -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
-# Sanitizers for `make asan`; set before ALL_CFLAGS, which expands at once.
+# Sanitizers for `make asan`.
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 endif
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
            $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lcrypt -lutil
+LDLIBS  = $(PKG_LIBS) -lcrypt -lutil
 
 
 LIB_SRC   := $(wildcard lib/*.c)
@@ -71,7 +105,8 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
+                 
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka $(TEST_LDFLAGS)
@@ -87,7 +122,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a
 
 # Constant-time check of the KEMs under valgrind (see tests/ct). Built
 # without sanitizers whatever SAN says: valgrind and ASan do not mix.
-CT_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
+CT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Ilib $(PKG_CFLAGS) \
              -DWHELK_CT_VALGRIND $(WARN)
 $(BUILD)/tests/ct_valgrind: tests/ct/ct_valgrind.c lib/mlkem.c lib/sntrup761.c \
                             lib/ct.h lib/mlkem.h lib/sntrup761.h
@@ -104,7 +139,8 @@ ct: $(BUILD)/tests/ct_valgrind
 # test_mlkem again over an ML-KEM that squeezes one SHAKE block first, so
 # that the re-squeeze of an unlucky sample runs for every polynomial.
 $(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
-                                $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
+                                $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
+                               
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
 	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
@@ -124,7 +160,7 @@ asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
                $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
             $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))

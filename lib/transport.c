@@ -579,6 +579,37 @@ fail:
                     "bad KEXINIT: %s", whelk_strerror(rc));
 }
 
+static int same_first_name(const uint8_t *a, size_t an, const uint8_t *b,
+                           size_t bn)
+{
+    const uint8_t *x, *y;
+    size_t xl, yl, pa = 0, pb = 0;
+    return wk_namelist_next(a, an, &pa, &x, &xl) &&
+           wk_namelist_next(b, bn, &pb, &y, &yl) && xl > 0 && xl == yl &&
+           memcmp(x, y, xl) == 0;
+}
+
+/* RFC 4253 section 7: the peer guessed right only when both sides list
+ * the same kex method first and the same host key algorithm first. The
+ * negotiated names are not the test: a client whose first method is
+ * merely the one negotiated (the server preferring another) considers
+ * its guess wrong and sends the packet again, as OpenSSH and Dropbear
+ * do. */
+static int guess_is_right(const whelk_conn *c, const wk_kexinit *peer)
+{
+    wk_kexinit mine;
+    if (wk_kexinit_parse(wk_buf_data(&c->my_kexinit),
+                         wk_buf_used(&c->my_kexinit), &mine) != 0)
+        return 0;
+    return same_first_name(mine.list[WK_KEXL_KEX], mine.list_len[WK_KEXL_KEX],
+                           peer->list[WK_KEXL_KEX],
+                           peer->list_len[WK_KEXL_KEX]) &&
+           same_first_name(mine.list[WK_KEXL_HOSTKEY],
+                           mine.list_len[WK_KEXL_HOSTKEY],
+                           peer->list[WK_KEXL_HOSTKEY],
+                           peer->list_len[WK_KEXL_HOSTKEY]);
+}
+
 static int client_send_kex_value(whelk_conn *c);
 
 static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
@@ -620,25 +651,9 @@ static int on_kexinit(whelk_conn *c, const uint8_t *p, size_t n)
         return wk_fatal(c, rc, WHELK_DISCONNECT_BY_APPLICATION,
                         "cannot send KEXINIT: %s", whelk_strerror(rc));
     if ((rc = negotiate(c, &ki)) != 0) return rc;
-    /* RFC 4253 section 7: a guessed packet that follows is dropped when
-     * the guess (the first kex and host key names) was wrong. */
-    c->ignore_guess = 0;
-    if (ki.first_kex_follows) {
-        const uint8_t *nm;
-        size_t nl, pos = 0;
-        int right = 1;
-        if (!wk_namelist_next(ki.list[WK_KEXL_KEX], ki.list_len[WK_KEXL_KEX],
-                              &pos, &nm, &nl) ||
-            nl != strlen(c->kex_name) || memcmp(nm, c->kex_name, nl))
-            right = 0;
-        pos = 0;
-        if (!wk_namelist_next(ki.list[WK_KEXL_HOSTKEY],
-                              ki.list_len[WK_KEXL_HOSTKEY], &pos, &nm, &nl) ||
-            nl != strlen(c->hostkey_alg) ||
-            memcmp(nm, c->hostkey_alg, nl))
-            right = 0;
-        c->ignore_guess = !right;
-    }
+    /* A wrong guess costs the peer its guessed packet (dispatch drops it);
+     * a right one is the exchange's first packet and is processed. */
+    c->ignore_guess = ki.first_kex_follows && !guess_is_right(c, &ki);
     if (c->is_client) return client_send_kex_value(c);
     return 0;
 }
@@ -1042,6 +1057,19 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
                         "empty packet");
     uint8_t type = p[0];
 
+    /* RFC 4253 section 7: after a KEXINIT whose guess was wrong, the
+     * peer's next key exchange packet (30..49) is the guess and is
+     * dropped unread, before any check: it is no error, not even under
+     * strict kex, and not part of this exchange. Messages 1..4 between
+     * the two are not a guess and go through the usual checks. */
+    if (c->ignore_guess && type >= 30 && type <= 49) {
+        c->ignore_guess = 0;
+        wk_log(c, WHELK_LOG_DEBUG,
+               "ignoring the peer's wrongly guessed key exchange packet "
+               "(type %u)", type);
+        return 0;
+    }
+
     /* Before the first exchange completes (strict or not) only key
      * exchange messages make sense; strict mode makes anything else
      * fatal (Terrapin). */
@@ -1077,10 +1105,6 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
             return wk_fatal(c, WHELK_ERR_PROTO,
                             WHELK_DISCONNECT_PROTOCOL_ERROR,
                             "unexpected key exchange message %u", type);
-        if (c->ignore_guess) {
-            c->ignore_guess = 0;
-            return 0;
-        }
         return c->is_client ? on_kex_reply(c, p, n)
                             : on_kex_init_value(c, p, n);
     }
@@ -1107,10 +1131,6 @@ static int dispatch(whelk_conn *c, const uint8_t *p, size_t n)
         return 0; /* nothing a client tells us changes our behaviour */
     default:
         break;
-    }
-    if (type >= 30 && type <= 49 && c->ignore_guess) {
-        c->ignore_guess = 0;
-        return 0;
     }
     if (type >= 50 && type <= 79 && c->is_client) {
         if (c->authenticated || !c->service_ok) return 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -23,8 +24,8 @@ static void usage(FILE *f)
             "[-P FILE]\n"
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
-            "              [-S DIR] [-m N] [-L SECONDS] [-w N] [-d] [-t] "
-            "[-V]\n"
+            "              [-S DIR] [-m N] [-L SECONDS] [-w N] [-o NAME=LIST]... "
+            "[-d] [-t] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -50,6 +51,9 @@ static void usage(FILE *f)
             "progress this long\n"
             "                   before authentication (default 10)\n"
             "  -w N             worker processes (default: one per core)\n"
+            "  -o NAME=LIST     KexAlgorithms, Ciphers or MACs: offer only "
+            "these,\n"
+            "                   in this order (repeatable)\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
@@ -76,6 +80,30 @@ static const char *default_state_dir(void)
     const char *home = getenv("HOME");
     snprintf(dir, sizeof(dir), "%s/.local/state/whelk", home ? home : "/tmp");
     return dir;
+}
+
+/* -o NAME=LIST: sshd's names for the algorithm lists a server offers. */
+static int set_algorithms(whelk_config *cfg, const char *opt)
+{
+    static const struct {
+        const char *name;
+        int (*set)(whelk_config *, const char *);
+    } lists[] = {{"KexAlgorithms", whelk_config_set_kex},
+                 {"Ciphers", whelk_config_set_ciphers},
+                 {"MACs", whelk_config_set_macs}};
+    const char *eq = strchr(opt, '=');
+    for (size_t i = 0; eq && i < sizeof(lists) / sizeof(*lists); i++) {
+        size_t n = strlen(lists[i].name);
+        if ((size_t)(eq - opt) != n || strncasecmp(opt, lists[i].name, n))
+            continue;
+        if (lists[i].set(cfg, eq + 1) == 0) return 0;
+        fprintf(stderr, "whelkd: -o %s: unknown or empty list\n", opt);
+        return -1;
+    }
+    fprintf(stderr,
+            "whelkd: -o wants KexAlgorithms=, Ciphers= or MACs=, not '%s'\n",
+            opt);
+    return -1;
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -112,8 +140,10 @@ int main(int argc, char **argv)
     opts.stall_s = 10;
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
+    const char *algs[8];
+    int n_algs = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:dtV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -184,6 +214,10 @@ int main(int argc, char **argv)
             opts.workers = (unsigned)v;
             break;
         }
+        case 'o':
+            if (n_algs >= (int)(sizeof(algs) / sizeof(*algs))) goto toomany;
+            algs[n_algs++] = optarg;
+            break;
         case 'B': opts.banner_file = optarg; break;
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
@@ -222,6 +256,8 @@ int main(int argc, char **argv)
     static wd_server srv;
     srv.cfg = whelk_config_new();
     if (!srv.cfg) return 1;
+    for (int i = 0; i < n_algs; i++)
+        if (set_algorithms(srv.cfg, algs[i]) != 0) return 2;
     for (int i = 0; i < opts.n_host_keys; i++) {
         whelk_key *k;
         if (wd_load_host_key(opts.host_keys[i], &k) != 0) return 1;

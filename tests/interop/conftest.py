@@ -5,11 +5,15 @@ Run with Debian's /usr/bin/python3 (paramiko and asyncssh come from
 Debian packages). WHELK_BUILD points at the build directory.
 """
 
+import fcntl
 import getpass
 import os
+import select
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -55,6 +59,88 @@ def keys(tmp_path_factory):
                 f.write(pub.read())
     k["authorized_keys"] = str(ak)
     return k
+
+
+def fingerprint(key):
+    """The SHA256 fingerprint of |key|'s public half, as ssh-keygen -l
+    prints it (and PuTTY's -hostkey takes it)."""
+    out = subprocess.run(["ssh-keygen", "-lf", key + ".pub"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()[1]
+
+
+@pytest.fixture(scope="session")
+def putty_key(keys):
+    """The ed25519 user key in PuTTY's format (puttygen) and the ed25519
+    host key's fingerprint, for PuTTY's -i and -hostkey."""
+    ppk = os.path.join(keys["dir"], "user_ed25519.ppk")
+    subprocess.run(["puttygen", keys["ed25519"], "-o", ppk], check=True,
+                   capture_output=True)
+    return ppk, fingerprint(keys["host_ed25519"])
+
+
+class Pty:
+    """A client run on a fresh pseudo-terminal of |rows| x |cols|, the way
+    a person at a terminal runs it: send() types, expect() waits for text
+    on the screen, wait() collects the exit status."""
+
+    def __init__(self, args, rows=33, cols=91, env=None):
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave,
+                                     stderr=slave, env=env,
+                                     start_new_session=True)
+        os.close(slave)
+        self.fd = master
+        self.out = b""
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def _read(self, deadline):
+        """Reads what is there before |deadline|; False at the end."""
+        left = deadline - time.time()
+        if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            return left > 0
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the client closed the terminal
+            return False
+        self.out += chunk
+        return bool(chunk)
+
+    def expect(self, text, timeout=30):
+        deadline = time.time() + timeout
+        while text.encode() not in self.out and time.time() < deadline:
+            if not self._read(deadline):
+                break
+        assert text.encode() in self.out, self.out[-3000:]
+
+    def wait(self, timeout=30):
+        deadline = time.time() + timeout
+        while self._read(deadline):
+            pass
+        return self.proc.wait(max(deadline - time.time(), 1))
+
+    def check_shell(self):
+        """Types into the login shell a terminal of 33 x 91 runs: output,
+        the size and a tty come back, and the exit status comes through."""
+        self.send("echo mark-$((6*7)); stty size; tty\r")
+        self.expect("mark-42")
+        self.expect("33 91")
+        self.expect("/dev/pts/")
+        self.send("exit 7\r")
+        assert self.wait() == 7
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.fd)
 
 
 class Server:

@@ -54,21 +54,11 @@ def test_rekey_repeats_the_hybrid(whelkd, keys, kex):
     assert err.count(f"kex: algorithm: {kex}\r\n") >= 6, err[-2000:]
 
 
-def putty_key(keys, tmp_path):
-    ppk = str(tmp_path / "user.ppk")
-    subprocess.run(["puttygen", keys["ed25519"], "-o", ppk], check=True,
-                   capture_output=True)
-    fp = subprocess.run(["ssh-keygen", "-lf", keys["host_ed25519"] + ".pub"],
-                        capture_output=True, text=True,
-                        check=True).stdout.split()[1]
-    return ppk, fp
-
-
-def test_plink_default_settings(whelkd, keys, tmp_path):
+def test_plink_default_settings(whelkd, putty_key):
     """plink with its default settings (the host key pinned with -hostkey,
     no other option) runs a command through the NTRU Prime hybrid."""
     s = whelkd()
-    ppk, fp = putty_key(keys, tmp_path)
+    ppk, fp = putty_key
     r = subprocess.run(["plink", "-batch", "-v", "-ssh", "-P", str(s.port),
                         "-i", ppk, "-hostkey", fp, f"{USER}@127.0.0.1",
                         "echo plink-$((6*7))"],

@@ -110,7 +110,9 @@ def test_pty_term_and_size(server, keys):
 
 
 def tmux(*args):
-    return subprocess.run(["tmux", "-L", "whelktest", *args],
+    # A socket of this run's own: another run's kill-server must not end
+    # this one's session.
+    return subprocess.run(["tmux", "-L", f"whelktest-{os.getpid()}", *args],
                           capture_output=True, text=True, timeout=10)
 
 

@@ -38,6 +38,11 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
+// @noble/post-quantum draws randomness from the global Web Crypto, which
+// Node.js 18 (Debian 12's nodejs) does not expose by default; later
+// versions do.
+if (!globalThis.crypto) globalThis.crypto = crypto.webcrypto;
+
 const MSG = { DISCONNECT: 1, IGNORE: 2, SERVICE_REQUEST: 5, SERVICE_ACCEPT: 6, EXT_INFO: 7,
               KEXINIT: 20, NEWKEYS: 21, KEX_ECDH_INIT: 30, KEX_ECDH_REPLY: 31 };
 const VERSION = 'SSH-2.0-whelk_kextest';

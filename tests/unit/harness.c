@@ -109,3 +109,22 @@ void h_drain(h_peer *p)
     while (h_next(p, &pl, &n)) {
     }
 }
+
+void h_shuttle(whelk_conn *client, whelk_conn *server)
+{
+    for (int round = 0; round < 100; round++) {
+        int moved = 0;
+        whelk_conn *from[2] = {client, server};
+        whelk_conn *to[2] = {server, client};
+        for (int i = 0; i < 2; i++) {
+            const uint8_t *p;
+            size_t n = whelk_conn_out(from[i], &p);
+            if (n == 0) continue;
+            if (!whelk_conn_is_closed(to[i]))
+                whelk_conn_recv(to[i], p, n, 10);
+            whelk_conn_out_consumed(from[i], n);
+            moved = 1;
+        }
+        if (!moved) return;
+    }
+}

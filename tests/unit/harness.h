@@ -39,5 +39,8 @@ int h_next(h_peer *p, const uint8_t **payload, size_t *len);
 int h_expect(h_peer *p, uint8_t type, const uint8_t **payload, size_t *len);
 /* Discards everything the engine wrote so far. */
 void h_drain(h_peer *p);
+/* Two engines connected in memory: moves bytes both ways until neither
+ * has anything to say. */
+void h_shuttle(whelk_conn *client, whelk_conn *server);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "whelk/whelk.h"
 
 typedef struct world {
@@ -134,26 +135,6 @@ static void setup_world(world *w, const char *kex, const char *cipher,
                      0);
 }
 
-/* Moves bytes both ways until neither side has anything to say. */
-static void shuttle(world *w)
-{
-    for (int round = 0; round < 100; round++) {
-        int moved = 0;
-        whelk_conn *from[2] = {w->client, w->server};
-        whelk_conn *to[2] = {w->server, w->client};
-        for (int i = 0; i < 2; i++) {
-            const uint8_t *p;
-            size_t n = whelk_conn_out(from[i], &p);
-            if (n == 0) continue;
-            if (!whelk_conn_is_closed(to[i]))
-                whelk_conn_recv(to[i], p, n, 10);
-            whelk_conn_out_consumed(from[i], n);
-            moved = 1;
-        }
-        if (!moved) return;
-    }
-}
-
 static void teardown_world(world *w)
 {
     whelk_conn_free(w->client);
@@ -176,7 +157,7 @@ static void test_publickey(void **state)
         world w = {.trust_host = 1};
         whelk_key_generate_ed25519(&w.user_key);
         setup_world(&w, kexes[i], ciphers[i], w.user_key);
-        shuttle(&w);
+        h_shuttle(w.client, w.server);
         assert_true(w.host_checked);
         assert_true(w.client_authed);
         assert_true(w.server_authed);
@@ -193,7 +174,7 @@ static void test_password_after_wrong_key(void **state)
     whelk_key_generate_ed25519(&w.user_key);
     whelk_key_generate_ed25519(&w.wrong_key);
     setup_world(&w, NULL, NULL, w.wrong_key);
-    shuttle(&w);
+    h_shuttle(w.client, w.server);
     assert_true(w.client_authed);
     assert_string_equal(w.method, "password");
     teardown_world(&w);
@@ -205,7 +186,7 @@ static void test_keyboard_interactive(void **state)
                .kbd_answer = "open sesame"};
     whelk_key_generate_ed25519(&w.user_key);
     setup_world(&w, NULL, NULL, NULL);
-    shuttle(&w);
+    h_shuttle(w.client, w.server);
     assert_true(w.client_authed);
     assert_string_equal(w.method, "keyboard-interactive");
     teardown_world(&w);
@@ -216,7 +197,7 @@ static void test_all_methods_fail(void **state)
     world w = {.trust_host = 1, .password = "wrong", .kbd_answer = "wrong"};
     whelk_key_generate_ed25519(&w.user_key);
     setup_world(&w, NULL, NULL, NULL);
-    shuttle(&w);
+    h_shuttle(w.client, w.server);
     assert_false(w.client_authed);
     assert_true(w.failed);
     assert_true(whelk_conn_is_closed(w.client));
@@ -228,7 +209,7 @@ static void test_host_key_refused(void **state)
     world w = {.trust_host = 0};
     whelk_key_generate_ed25519(&w.user_key);
     setup_world(&w, NULL, NULL, w.user_key);
-    shuttle(&w);
+    h_shuttle(w.client, w.server);
     assert_true(w.host_checked);
     assert_false(w.client_authed);
     assert_true(whelk_conn_is_closed(w.client));
