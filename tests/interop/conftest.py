@@ -39,6 +39,14 @@ def keygen(path, kind, bits=None):
     return path
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, for fixtures' teardown."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")
@@ -210,7 +218,7 @@ class Server:
 
 
 @pytest.fixture
-def whelkd(tmp_path, keys):
+def whelkd(request, tmp_path, keys):
     servers = []
 
     def start(*extra, **kw):
@@ -221,6 +229,12 @@ def whelkd(tmp_path, keys):
     yield start
     for s in servers:
         s.stop()
+    # A test that failed shows what its servers logged: the only trace of
+    # a failure that happens under load in CI and nowhere else.
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for s in servers:
+            print(f"--- whelkd on port {s.port} logged:\n{s.log()[-6000:]}")
     # Under `make asan` a sanitizer report lands in the server's log.
     for s in servers:
         log = s.log()
