@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "keywords.h"
 #include "whelk/whelk.h"
 
 #define WD_MAX_LISTEN 16
@@ -39,6 +40,7 @@ typedef struct wd_options {
     unsigned workers;
     int debug;
     int test;           /* -t: check and exit */
+    wd_keywords kw;     /* -o Keyword=value */
 } wd_options;
 
 extern const wd_options *wd_opts;
