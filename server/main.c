@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "keywords.h"
+#include "passwd.h"
 #include "server.h"
 #include "session.h"
 
@@ -249,6 +250,9 @@ int main(int argc, char **argv)
     }
     if (!opts.state_dir) opts.state_dir = default_state_dir();
     wd_opts = &opts;
+    /* Unknown users' passwords are checked against a hash as costly as
+     * the file's own (before any worker forks: they inherit it). */
+    if (opts.password_file) wd_passwd_init(opts.password_file);
     signal(SIGPIPE, SIG_IGN);
     /* Many sessions mean many descriptors: use the hard limit. */
     struct rlimit rl;
