@@ -6,7 +6,6 @@ with UsePAM no, so the same case runs against both servers."""
 import contextlib
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import time
@@ -59,6 +58,7 @@ class Sshd:
     ssh = Server.ssh
     log = Server.log
     wait_log = Server.wait_log
+    stop = Server.stop
 
     def __init__(self, tmp, keys, config=""):
         self.port = free_port()
@@ -83,16 +83,6 @@ class Sshd:
             except OSError:
                 assert time.time() < deadline, self.log()
                 time.sleep(0.05)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
 
 
 @contextlib.contextmanager

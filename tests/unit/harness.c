@@ -25,32 +25,31 @@ whelk_config *h_config(void)
     return cfg;
 }
 
-int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
-                     void *user)
+/* A connection past key exchange, logged in as |user| unless NULL. */
+static int server_as(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+                     void *app, const char *user)
 {
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
-    int rc = whelk_conn_server_new(&p->conn, cfg, cb, user, "127.0.0.1",
+    int rc = whelk_conn_server_new(&p->conn, cfg, cb, app, "127.0.0.1",
                                    40000, 1000);
     if (rc) return rc;
     p->tx = wk_pkt_dir_new();
     p->rx = wk_pkt_dir_new();
     wk_buf_init(&p->pending, 64u << 20);
-    return wk_conn_test_authenticate(p->conn, NULL);
+    return wk_conn_test_authenticate(p->conn, user);
+}
+
+int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+                     void *user)
+{
+    return server_as(p, cfg, cb, user, NULL);
 }
 
 int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
              void *user)
 {
-    memset(p, 0, sizeof(*p));
-    p->cfg = cfg;
-    int rc = whelk_conn_server_new(&p->conn, cfg, cb, user, "127.0.0.1",
-                                   40000, 1000);
-    if (rc) return rc;
-    p->tx = wk_pkt_dir_new();
-    p->rx = wk_pkt_dir_new();
-    wk_buf_init(&p->pending, 64u << 20);
-    return wk_conn_test_authenticate(p->conn, "tester");
+    return server_as(p, cfg, cb, user, "tester");
 }
 
 void h_free(h_peer *p)
