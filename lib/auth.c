@@ -658,6 +658,7 @@ int whelk_conn_user_done(whelk_conn *c, int answer, uint64_t now_ms)
 {
     c->now_ms = now_ms;
     wk_auth *a = c->auth;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
     if (!a || a->wait != WAIT_USER || answer == WHELK_USER_PENDING)
         return WHELK_ERR_STATE;
     a->wait = WAIT_NONE;

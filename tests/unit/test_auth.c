@@ -154,6 +154,15 @@ static void test_user_refused_or_unknown_later(void **st)
     assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
     assert_int_equal(s.invalid_lines, 1);
     h_free(&p);
+
+    /* An answer for a connection that ended meanwhile (the login grace
+     * time ran out) is not acted on. */
+    start(&p, &s, WHELK_USER_PENDING);
+    assert_int_equal(send_none(&p, "alice", 2000), 0);
+    assert_true(whelk_conn_handle_expiry(p.conn, 200000) < 0);
+    assert_true(whelk_conn_user_done(p.conn, WHELK_USER_VALID, 200001) < 0);
+    assert_int_equal(s.invalid_lines, 0);
+    h_free(&p);
 }
 
 static void test_change_of_user_disconnects(void **st)
