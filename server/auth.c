@@ -74,7 +74,9 @@ static void user_done(uv_work_t *req, int status)
         } else if (status == 0 && w->verdict == WD_USER_REFUSED) {
             answer = WHELK_USER_REFUSED;
         }
-        whelk_conn_user_done(c->engine, answer, uv_now(c->srv->loop));
+        wd_conn_engine_result(c, whelk_conn_user_done(c->engine, answer,
+                                                      uv_now(c->srv->loop)),
+                              "user look-up");
         wd_conn_kick(c);
     }
     free(w);
@@ -250,7 +252,9 @@ static void keys_done(uv_work_t *req, int status)
             res = key_decision(c, l, l->pending_key, l->pending_signed);
         whelk_key_free(l->pending_key);
         l->pending_key = NULL;
-        whelk_conn_auth_done(c->engine, res, uv_now(c->srv->loop));
+        wd_conn_engine_result(c, whelk_conn_auth_done(c->engine, res,
+                                                      uv_now(c->srv->loop)),
+                              "publickey decision");
         wd_conn_kick(c);
     } else {
         wd_keycache_free(&w->cache);
@@ -344,8 +348,12 @@ static void pw_done(uv_work_t *req, int status)
             if (w->kbdint) root_allowed(c, l, 0, 0);
             ok = 0;
         }
-        whelk_conn_auth_done(c->engine, ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
-                             uv_now(c->srv->loop));
+        wd_conn_engine_result(
+            c,
+            whelk_conn_auth_done(c->engine,
+                                 ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
+                                 uv_now(c->srv->loop)),
+            "password decision");
         wd_conn_kick(c);
     }
     free(w);
