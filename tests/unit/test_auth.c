@@ -160,7 +160,10 @@ static void test_user_refused_or_unknown_later(void **st)
     start(&p, &s, WHELK_USER_PENDING);
     assert_int_equal(send_none(&p, "alice", 2000), 0);
     assert_true(whelk_conn_handle_expiry(p.conn, 200000) < 0);
-    assert_true(whelk_conn_user_done(p.conn, WHELK_USER_VALID, 200001) < 0);
+    h_drain(&p); /* the DISCONNECT */
+    assert_int_equal(whelk_conn_user_done(p.conn, WHELK_USER_UNKNOWN, 200001),
+                     WHELK_ERR_TIMEOUT);
+    assert_int_equal(next_type(&p), 0);
     assert_int_equal(s.invalid_lines, 0);
     h_free(&p);
 }
