@@ -1,10 +1,10 @@
 /*
  * Fuzz target: user authentication requests (RFC 4252, RFC 4256) fed to a
  * server connection whose key exchange is done, with callbacks that allow
- * some attempts, refuse others and defer some, so every parser and state
- * of lib/auth.c sees hostile input. Input: [uint16 length][payload]
- * records, each payload one unencrypted packet; a record of length 0
- * completes a deferred decision.
+ * some attempts, refuse others and defer some (the user look-up too), so
+ * every parser and state of lib/auth.c sees hostile input. Input:
+ * [uint16 length][payload] records, each payload one unencrypted packet;
+ * a record of length 0 completes a deferred decision or look-up.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +22,8 @@ static int fixed_rand(uint8_t *out, size_t len, void *user)
 
 static int user_valid(whelk_conn *c, const char *u, void *x)
 {
+    if (u[0] == 'p') return WHELK_USER_PENDING;
+    if (u[0] == 'r') return WHELK_USER_REFUSED;
     return u[0] != 'x';
 }
 static whelk_auth_result pubkey(whelk_conn *c, const whelk_auth_pubkey *r,
@@ -84,8 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
         pos += 2;
         now += 1000;
         if (n == 0) {
-            whelk_conn_auth_done(c, now & 2000 ? WHELK_AUTH_ALLOW
-                                               : WHELK_AUTH_DENY, now);
+            if (now & 4000)
+                whelk_conn_user_done(c, now & 8000 ? WHELK_USER_REFUSED
+                                                   : WHELK_USER_VALID, now);
+            else
+                whelk_conn_auth_done(c, now & 2000 ? WHELK_AUTH_ALLOW
+                                                   : WHELK_AUTH_DENY, now);
             whelk_conn_handle_expiry(c, now);
             continue;
         }

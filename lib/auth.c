@@ -26,8 +26,26 @@
 enum wait_kind {
     WAIT_NONE,
     WAIT_DECISION,   /* the application answered WHELK_AUTH_PENDING */
-    WAIT_DELAY       /* a failure reply is held until delay_until */
+    WAIT_DELAY,      /* a failure reply is held until delay_until */
+    WAIT_USER        /* user_valid answered later; the request is held */
 };
+
+/* How a failure is answered. */
+enum fail_kind {
+    FAIL_LOGGED,     /* a wrong credential: logged, the full delay */
+    FAIL_QUIET,      /* a rejected key offer or unknown method: counted,
+                      * answered after the short minimum time */
+    FAIL_NONE        /* "none" after the first request: counted only */
+};
+
+/* As sshd's ensure_minimum_time_since: a failure is answered no sooner
+ * than its minimum time after the request arrived, so the work behind
+ * the answer (a crypt, a key file read, a user look-up) is hidden in
+ * it; when the work took longer, the minimum is doubled until it is in
+ * the future again, unless the request is older than this. */
+#define MAX_FAIL_DELAY_MS 5000
+#define QUERY_SPREAD_MS 5   /* per-connection extra 0..4 ms, as sshd's
+                             * per-user 0..4.2 ms */
 
 enum method { M_NONE, M_PUBKEY, M_PASSWORD, M_KBDINT };
 
@@ -51,6 +69,15 @@ struct wk_auth {
     unsigned kbd_count;
     /* A failure reply waiting for the delay to pass. */
     int delayed_failure;
+    /* Requests seen, for sshd's rules: the first fixes user and
+     * service, and only a first "none" goes uncounted. */
+    unsigned attempts;
+    char service[65];
+    uint64_t req_start;          /* arrival of the request in hand */
+    unsigned query_spread_ms;
+    /* The request held while user_valid is pending (it may carry a
+     * password: wiped when done). */
+    wk_buf held;
 };
 
 int wk_auth_init(whelk_conn *c)
@@ -59,6 +86,9 @@ int wk_auth_init(whelk_conn *c)
     if (!c->auth) return WHELK_ERR_NOMEM;
     wk_buf_init(&c->auth->pk_alg, 64);
     wk_buf_init(&c->auth->pk_blob, 16384);
+    wk_buf_init(&c->auth->held, WK_MAX_PACKET_LEN);
+    uint8_t r = 0;
+    if (wk_rand(c, &r, 1) == 0) c->auth->query_spread_ms = r % QUERY_SPREAD_MS;
     return 0;
 }
 
@@ -67,6 +97,7 @@ void wk_auth_free(whelk_conn *c)
     if (!c->auth) return;
     wk_buf_free(&c->auth->pk_alg);
     wk_buf_free(&c->auth->pk_blob);
+    wk_buf_free_secret(&c->auth->held);
     OPENSSL_cleanse(c->auth, sizeof(*c->auth));
     free(c->auth);
     c->auth = NULL;
@@ -149,13 +180,25 @@ static int succeed(whelk_conn *c, int method)
     return 0;
 }
 
-/* A counted failure: logged, then answered after the failure delay; past
- * the limit the connection ends instead. */
-static int fail(whelk_conn *c, int method, int log_it)
+/* When the failure for the request in hand may be answered (sshd's
+ * ensure_minimum_time_since), 0 for at once. */
+static uint64_t answer_time(const whelk_conn *c, uint64_t min_ms)
+{
+    const wk_auth *a = c->auth;
+    uint64_t now = c->now_ms, start = a->req_start;
+    if (min_ms == 0 || start > now || now - start > MAX_FAIL_DELAY_MS)
+        return 0;
+    while (start + min_ms <= now) min_ms *= 2;
+    return start + min_ms;
+}
+
+/* A counted failure: logged or not, then answered after its minimum
+ * time; past the limit the connection ends instead. */
+static int fail(whelk_conn *c, int method, int kind)
 {
     wk_auth *a = c->auth;
     a->failures++;
-    if (log_it) {
+    if (kind == FAIL_LOGGED) {
         const char *inv = a->user_valid ? "" : "invalid user ";
         if (method == M_PUBKEY)
             wk_log(c, WHELK_LOG_INFO,
@@ -177,10 +220,15 @@ static int fail(whelk_conn *c, int method, int log_it)
                         WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
                         "Too many authentication failures");
     }
-    uint64_t delay = c->cfg->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
-    if (delay == 0 || !log_it) return send_failure(c);
+    uint64_t min = 0;
+    if (kind == FAIL_LOGGED)
+        min = c->cfg->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
+    else if (kind == FAIL_QUIET && c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS])
+        min = c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS] + a->query_spread_ms;
+    uint64_t at = answer_time(c, min);
+    if (at == 0) return send_failure(c);
     a->wait = WAIT_DELAY;
-    a->delay_until = c->now_ms + delay;
+    a->delay_until = at;
     a->delayed_failure = 1;
     return 0;
 }
@@ -249,10 +297,10 @@ static int finish_decision(whelk_conn *c, int method, int is_query,
                               wk_buf_used(&a->pk_alg),
                               wk_buf_data(&a->pk_blob),
                               wk_buf_used(&a->pk_blob));
-        return fail(c, method, 0);
+        return fail(c, method, FAIL_QUIET);
     }
     if (allow) return succeed(c, method);
-    return fail(c, method, 1);
+    return fail(c, method, FAIL_LOGGED);
 }
 
 int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
@@ -260,6 +308,11 @@ int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
 {
     c->now_ms = now_ms;
     wk_auth *a = c->auth;
+    if (a && a->wait == WAIT_USER && result != WHELK_AUTH_PENDING)
+        return whelk_conn_user_done(c, result == WHELK_AUTH_ALLOW
+                                           ? WHELK_USER_VALID
+                                           : WHELK_USER_UNKNOWN,
+                                    now_ms);
     if (!a || a->wait != WAIT_DECISION || result == WHELK_AUTH_PENDING)
         return WHELK_ERR_STATE;
     a->wait = WAIT_NONE;
@@ -322,7 +375,7 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
                "refusing publickey of type %s for %s from %s port %d",
                esc, a->user_log, c->peer_addr, c->peer_port);
         whelk_key_free(key);
-        return fail(c, M_PUBKEY, 0);
+        return fail(c, M_PUBKEY, FAIL_QUIET);
     }
     describe_key(key, a->key_desc, sizeof(a->key_desc));
     wk_buf signed_data;
@@ -336,7 +389,7 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
             wk_log(c, WHELK_LOG_INFO,
                    "bad signature from %s for %s from %s port %d",
                    a->key_desc, a->user_log, c->peer_addr, c->peer_port);
-            rc = fail(c, M_PUBKEY, 1);
+            rc = fail(c, M_PUBKEY, FAIL_LOGGED);
             goto out;
         }
     } else {
@@ -380,7 +433,7 @@ static int do_password(whelk_conn *c, wk_reader *r)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "malformed password request");
     /* A password change request is answered as a failure. */
-    if (change) return fail(c, M_PASSWORD, 1);
+    if (change) return fail(c, M_PASSWORD, FAIL_LOGGED);
     char *copy = malloc(pw_len + 1);
     if (!copy) return WHELK_ERR_NOMEM;
     memcpy(copy, pw, pw_len);
@@ -419,7 +472,7 @@ static int kbdint_round(whelk_conn *c)
             0 ||
         pr.count > WHELK_KBDINT_MAX_PROMPTS) {
         a->kbd_active = 0;
-        return fail(c, M_KBDINT, 1);
+        return fail(c, M_KBDINT, FAIL_LOGGED);
     }
     a->kbd_active = 1;
     a->kbd_count = pr.count;
@@ -476,33 +529,53 @@ static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
     return rc;
 }
 
-static void set_user(whelk_conn *c, const uint8_t *user, size_t len)
+/* The application's answer about the request's user name. */
+static void user_answer(whelk_conn *c, int answer)
 {
     wk_auth *a = c->auth;
-    if (a->have_user && strlen(a->user) == len &&
-        memcmp(a->user, user, len) == 0)
-        return;
-    memcpy(a->user, user, len);
-    a->user[len] = 0;
-    whelk_escape(a->user_log, sizeof(a->user_log), user, len);
-    a->have_user = 1;
-    a->user_valid = !memchr(user, 0, len) && len > 0 &&
-                    (!c->cb.user_valid ||
-                     c->cb.user_valid(c, a->user, c->user));
-    if (!a->user_valid)
+    a->user_valid = answer != 0 && answer != WHELK_USER_REFUSED;
+    /* A refused user exists but may not log in; the application logged
+     * why (sshd: "User x not allowed because ..."), and the attempts
+     * fail like an unknown user's. */
+    if (answer == 0)
         wk_log(c, WHELK_LOG_INFO, "Invalid user %s from %s port %d",
                a->user_log, c->peer_addr, c->peer_port);
 }
 
-int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
-                     size_t len)
+/* The first request names the user; asks the application about it.
+ * Returns 1 when the answer comes later (the request is then held). */
+static int first_user(whelk_conn *c, const uint8_t *payload, size_t plen,
+                      const uint8_t *user, size_t len)
 {
     wk_auth *a = c->auth;
-    if (type == SSH_MSG_USERAUTH_INFO_RESPONSE)
-        return on_info_response(c, payload, len);
-    if (type != SSH_MSG_USERAUTH_REQUEST)
-        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
-                        "unexpected authentication message %u", type);
+    memcpy(a->user, user, len);
+    a->user[len] = 0;
+    whelk_escape(a->user_log, sizeof(a->user_log), user, len);
+    a->have_user = 1;
+    if (memchr(user, 0, len) || len == 0) {
+        user_answer(c, 0);
+        return 0;
+    }
+    int answer = c->cb.user_valid ? c->cb.user_valid(c, a->user, c->user) : 1;
+    if (answer == WHELK_USER_PENDING) {
+        wk_buf_reset(&a->held);
+        if (wk_buf_put(&a->held, payload, plen) != 0) {
+            user_answer(c, 0);
+            return 0;
+        }
+        a->wait = WAIT_USER;
+        return 1;
+    }
+    user_answer(c, answer);
+    return 0;
+}
+
+/* One USERAUTH_REQUEST. |resumed| when it was held for the user
+ * look-up and is now taken up again. */
+static int on_request(whelk_conn *c, const uint8_t *payload, size_t len,
+                      int resumed)
+{
+    wk_auth *a = c->auth;
     wk_reader r;
     uint8_t t;
     const uint8_t *user, *service, *method;
@@ -522,7 +595,30 @@ int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
         return wk_fatal(c, WHELK_ERR_PROTO,
                         WHELK_DISCONNECT_SERVICE_NOT_AVAILABLE,
                         "requested service not available");
-    set_user(c, user, user_len);
+    if (!resumed) {
+        a->req_start = c->now_ms;
+        if (a->attempts < UINT32_MAX) a->attempts++;
+        if (!a->have_user) {
+            memcpy(a->service, service, service_len);
+            a->service[service_len] = 0;
+            if (first_user(c, payload, len, user, user_len)) return 0;
+        } else if (strlen(a->user) != user_len ||
+                   memcmp(a->user, user, user_len) != 0 ||
+                   strlen(a->service) != service_len ||
+                   memcmp(a->service, service, service_len) != 0) {
+            /* sshd's rule: one user and one service per connection, so a
+             * peer cannot make the server look up name after name. */
+            char u2[MAX_USER * 4 + 1], s2[64 * 4 + 1], s1[64 * 4 + 1];
+            whelk_escape(u2, sizeof(u2), user, user_len);
+            whelk_escape(s2, sizeof(s2), service, service_len);
+            whelk_escape(s1, sizeof(s1), a->service, strlen(a->service));
+            return wk_fatal(c, WHELK_ERR_PROTO,
+                            WHELK_DISCONNECT_PROTOCOL_ERROR,
+                            "Change of username or service not allowed: "
+                            "(%s,%s) -> (%s,%s)",
+                            a->user_log, s1, u2, s2);
+        }
+    }
     /* A new request abandons an unfinished keyboard-interactive one. */
     a->kbd_active = 0;
     if ((rc = send_banner_once(c)) != 0) return rc;
@@ -538,8 +634,40 @@ int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
         a->kbd_round = 0;
         return kbdint_round(c);
     }
-    if (IS("none")) return send_failure(c); /* not counted, as in sshd */
+    /* As in sshd, only a first "none" (the client asking which methods
+     * there are) is free; any later one counts. */
+    if (IS("none"))
+        return a->attempts == 1 ? send_failure(c) : fail(c, M_NONE, FAIL_NONE);
 #undef IS
     /* An unknown or disabled method: a failure that counts. */
-    return fail(c, M_NONE, 0);
+    return fail(c, M_NONE, FAIL_QUIET);
+}
+
+int wk_auth_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
+                     size_t len)
+{
+    if (type == SSH_MSG_USERAUTH_INFO_RESPONSE)
+        return on_info_response(c, payload, len);
+    if (type != SSH_MSG_USERAUTH_REQUEST)
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "unexpected authentication message %u", type);
+    return on_request(c, payload, len, 0);
+}
+
+int whelk_conn_user_done(whelk_conn *c, int answer, uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    wk_auth *a = c->auth;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    if (!a || a->wait != WAIT_USER || answer == WHELK_USER_PENDING)
+        return WHELK_ERR_STATE;
+    a->wait = WAIT_NONE;
+    user_answer(c, answer);
+    int rc = on_request(c, wk_buf_data(&a->held), wk_buf_used(&a->held), 1);
+    /* Success frees the authentication state. */
+    if (c->auth) wk_buf_free_secret(&c->auth->held);
+    if (rc) return rc;
+    if (!wk_auth_blocked(c) && c->state != WK_ST_CLOSED)
+        return whelk_conn_handle_expiry(c, now_ms);
+    return 0;
 }

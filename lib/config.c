@@ -35,6 +35,7 @@ static const uint64_t setting_defaults[WHELK_SET_COUNT_] = {
     [WHELK_SET_WINDOW] = 2u << 20,
     [WHELK_SET_MAX_PACKET] = 32768,
     [WHELK_SET_OUT_BUFFER] = 2u << 20,
+    [WHELK_SET_AUTH_QUERY_DELAY_MS] = 5,
 };
 
 whelk_config *whelk_config_new(void)
@@ -143,6 +144,11 @@ int whelk_config_set(whelk_config *cfg, whelk_setting what, uint64_t value)
     case WHELK_SET_MAX_AUTH_TRIES:
     case WHELK_SET_MAX_SESSIONS:
         if (value == 0 || value > 1024) return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_AUTH_FAIL_DELAY_MS:
+    case WHELK_SET_AUTH_QUERY_DELAY_MS:
+        /* Sums with clock values must not wrap. */
+        if (value > 60000) return WHELK_ERR_INVAL;
         break;
     default:
         break;

@@ -1,15 +1,27 @@
 /*
  * auth: the decision callbacks. The engine has already verified any
- * publickey signature and writes the log lines; these only decide, and
- * an unknown user goes through the same file reads and crypt as a known
- * one.
+ * publickey signature and writes the log lines; these only decide.
+ *
+ * Nothing here blocks the event loop: the user look-up (NSS may ask
+ * LDAP), the authorized_keys read (as the user, see keyfile.c) and
+ * crypt_r each run on libuv's thread pool, and the engine holds the
+ * connection's input until the answer comes (WHELK_USER_PENDING,
+ * WHELK_AUTH_PENDING). The key file is read and parsed once per
+ * connection; every later key query is answered from that cache.
+ *
+ * An unknown user goes through the same steps as a known one: a key
+ * file read of the same shape, a crypt of the same scheme and cost,
+ * and the engine's minimum failure times cover the rest.
  */
 #include "auth.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cryptq.h"
+#include "keyfile.h"
 #include "passwd.h"
 #include "server.h"
 
@@ -24,57 +36,292 @@ void wd_login_free(wd_login *l)
 {
     if (!l) return;
     wd_key_opts_clear(&l->opts);
+    wd_keycache_free(&l->keys);
+    whelk_key_free(l->pending_key);
     free(l);
+}
+
+/* ------------------------------------------------------------------------
+ * Who is this: getpwnam_r, getgrouplist, getspnam_r and sshd's account
+ * checks, on the thread pool.
+ */
+
+typedef struct user_work {
+    uv_work_t req;
+    wd_conn *conn;
+    char name[256];
+    wd_user user;
+    int verdict;
+} user_work;
+
+static void user_run(uv_work_t *req)
+{
+    user_work *w = req->data;
+    w->verdict = wd_user_check(w->name, &w->user);
+}
+
+static void user_done(uv_work_t *req, int status)
+{
+    user_work *w = req->data;
+    wd_conn *c = w->conn;
+    wd_login *l = login_of(c);
+    if (c->closing != 2 && c->engine && l) {
+        int answer = WHELK_USER_UNKNOWN;
+        if (status == 0 && w->verdict == WD_USER_OK) {
+            l->user = w->user;
+            l->have_user = 1;
+            answer = WHELK_USER_VALID;
+        } else if (status == 0 && w->verdict == WD_USER_REFUSED) {
+            answer = WHELK_USER_REFUSED;
+        }
+        wd_conn_engine_result(c, whelk_conn_user_done(c->engine, answer,
+                                                      uv_now(c->srv->loop)),
+                              "user look-up");
+        wd_conn_kick(c);
+    }
+    free(w);
+    wd_conn_release(c);
 }
 
 static int user_valid(whelk_conn *conn, const char *name, void *user)
 {
-    wd_login *l = login_of(user);
-    if (!l) return 0;
-    l->have_user = wd_user_lookup(name, &l->user) == 0 &&
-                   wd_user_may_login(&l->user);
-    return l->have_user;
+    wd_conn *c = user;
+    if (!login_of(user)) return WHELK_USER_UNKNOWN;
+    user_work *w = calloc(1, sizeof(*w));
+    if (!w || strlen(name) >= sizeof(w->name)) {
+        free(w);
+        return WHELK_USER_UNKNOWN;
+    }
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    w->conn = c;
+    w->req.data = w;
+    c->handles++; /* the connection outlives the work */
+    if (uv_queue_work(c->srv->loop, &w->req, user_run, user_done) != 0) {
+        c->handles--;
+        free(w);
+        return WHELK_USER_UNKNOWN;
+    }
+    return WHELK_USER_PENDING;
+}
+
+/* ------------------------------------------------------------------------
+ * PermitRootLogin and PermitUserEnvironment, with sshd's meanings.
+ */
+
+/* sshd's auth_root_allowed(), for a login that has otherwise succeeded
+ * with a key (|by_key|) or not; |forced| when the key has command=. */
+static int root_allowed(wd_conn *c, const wd_login *l, int by_key,
+                        int forced)
+{
+    if (l->user.uid != 0) return 1;
+    switch (wd_opts->kw.permit_root_login) {
+    case WD_ROOT_YES:
+        return 1;
+    case WD_ROOT_PROHIBIT_PASSWORD:
+        if (by_key) return 1;
+        break;
+    case WD_ROOT_FORCED_COMMANDS_ONLY:
+        if (by_key && forced) {
+            wd_log(WHELK_LOG_INFO, "Root login accepted for forced command.");
+            return 1;
+        }
+        break;
+    }
+    wd_log(WHELK_LOG_INFO, "ROOT LOGIN REFUSED FROM %s port %d", c->addr,
+           c->port);
+    return 0;
+}
+
+/* environment= options reach the program only with PermitUserEnvironment
+ * (all names for "yes", else the names its pattern list matches), as in
+ * sshd: otherwise LD_PRELOAD or BASH_ENV would escape a forced command. */
+static void filter_key_env(wd_key_opts *o)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < o->nenv; i++) {
+        char *e = o->env[i];
+        const char *list = wd_opts->kw.permit_user_env_list;
+        int ok = wd_opts->kw.permit_user_env;
+        if (ok && list[0]) {
+            char name[256];
+            size_t n = strcspn(e, "=");
+            snprintf(name, sizeof(name), "%.*s", (int)n, e);
+            ok = n < sizeof(name) && wd_match_from(list, name);
+        }
+        if (ok) {
+            o->env[kept++] = e;
+        } else {
+            wd_log(WHELK_LOG_DEBUG, "ignoring environment= option %.*s "
+                   "(PermitUserEnvironment)", (int)strcspn(e, "="), e);
+            free(e);
+        }
+    }
+    for (unsigned i = kept; i < o->nenv; i++) o->env[i] = NULL;
+    o->nenv = kept;
+}
+
+/* ------------------------------------------------------------------------
+ * publickey: the user's authorized_keys, read and parsed once per
+ * connection on the thread pool.
+ */
+
+/* What an unknown user's "file" holds: one line, parsed like a real
+ * one, so the work does not tell them apart. */
+static const char dummy_keys[] =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILZ7nj/o5wVmJp3IeYTdH2KQbm0M/hEbgk"
+    "/wnvS/3CGQ dummy\n";
+
+typedef struct keys_work {
+    uv_work_t req;
+    wd_conn *conn;
+    wd_user user;
+    int have_user;
+    int flags;
+    char path[PATH_MAX];
+    wd_keycache cache;
+} keys_work;
+
+static void keys_run(uv_work_t *req)
+{
+    keys_work *w = req->data;
+    wd_file_text t;
+    if (w->have_user &&
+        wd_user_file_read(w->path, "authorized keys", &w->user, w->flags,
+                          WD_AUTHKEYS_MAX_FILE, &t) == 0) {
+        wd_keycache_load(&w->cache, w->path, t.data, t.len, t.truncated);
+        wd_file_text_free(&t);
+        wd_log(WHELK_LOG_DEBUG, "%u keys from %s, kept for this connection",
+               w->cache.count, w->path);
+        return;
+    }
+    if (!w->have_user) {
+        /* The same shape for a user who does not exist: the rights of a
+         * stand-in, an open that fails, a parse. */
+        wd_user nobody = {.name = "nobody", .uid = 65534, .gid = 65534};
+        snprintf(nobody.home, sizeof(nobody.home), "/nonexistent");
+        if (wd_user_file_read("/nonexistent/.ssh/authorized_keys",
+                              "authorized keys", &nobody, w->flags,
+                              WD_AUTHKEYS_MAX_FILE, &t) == 0)
+            wd_file_text_free(&t);
+        wd_keycache_load(&w->cache, w->path, dummy_keys,
+                         sizeof(dummy_keys) - 1, 0);
+        wd_keycache_free(&w->cache);
+    }
+    w->cache.loaded = 1; /* nothing usable: every key is refused */
+}
+
+static whelk_auth_result key_decision(wd_conn *c, wd_login *l,
+                                      const whelk_key *key, int is_signed)
+{
+    wd_key_opts opts;
+    if (!wd_keycache_find(&l->keys, key, c->addr, &opts)) return
+        WHELK_AUTH_DENY;
+    if (!l->have_user) {
+        wd_key_opts_clear(&opts);
+        return WHELK_AUTH_DENY;
+    }
+    /* A query is answered PK_OK whatever PermitRootLogin says, as sshd
+     * does; the signed request decides. */
+    if (!is_signed) {
+        wd_key_opts_clear(&opts);
+        return WHELK_AUTH_ALLOW;
+    }
+    if (!root_allowed(c, l, 1, opts.command != NULL)) {
+        wd_key_opts_clear(&opts);
+        return WHELK_AUTH_DENY;
+    }
+    /* Keep the options of the key that actually logs in. */
+    filter_key_env(&opts);
+    wd_key_opts_clear(&l->opts);
+    l->opts = opts;
+    l->have_opts = 1;
+    return WHELK_AUTH_ALLOW;
+}
+
+static void keys_done(uv_work_t *req, int status)
+{
+    keys_work *w = req->data;
+    wd_conn *c = w->conn;
+    wd_login *l = c->login;
+    if (c->closing != 2 && c->engine && l) {
+        l->keys = w->cache;
+        l->keys.loaded = 1;
+        l->keys_loading = 0;
+        whelk_auth_result res = WHELK_AUTH_DENY;
+        if (status == 0 && l->pending_key)
+            res = key_decision(c, l, l->pending_key, l->pending_signed);
+        whelk_key_free(l->pending_key);
+        l->pending_key = NULL;
+        wd_conn_engine_result(c, whelk_conn_auth_done(c->engine, res,
+                                                      uv_now(c->srv->loop)),
+                              "publickey decision");
+        wd_conn_kick(c);
+    } else {
+        wd_keycache_free(&w->cache);
+    }
+    free(w);
+    wd_conn_release(c);
 }
 
 static whelk_auth_result auth_publickey(whelk_conn *conn,
                                         const whelk_auth_pubkey *req,
                                         void *user)
 {
+    wd_conn *c = user;
     wd_login *l = login_of(user);
     if (!l) return WHELK_AUTH_DENY;
-    char path[600];
-    if (wd_opts->authorized_keys)
-        snprintf(path, sizeof(path), "%s", wd_opts->authorized_keys);
-    else
-        snprintf(path, sizeof(path), "%s/.ssh/authorized_keys",
-                 l->have_user ? l->user.home : "/nonexistent");
-    wd_key_opts opts;
-    int found = wd_authkeys_find(path, req->key, whelk_conn_peer_addr(conn),
-                                 &opts);
-    if (!found || !l->have_user) {
-        if (found) wd_key_opts_clear(&opts);
+    int is_signed = req->signature != NULL;
+    if (l->keys.loaded) return key_decision(c, l, req->key, is_signed);
+    if (l->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
+
+    keys_work *w = calloc(1, sizeof(*w));
+    if (!w) return WHELK_AUTH_DENY;
+    if (whelk_key_parse_public_blob(req->key_blob, req->key_blob_len,
+                                    &l->pending_key) != 0) {
+        free(w);
         return WHELK_AUTH_DENY;
     }
-    /* Keep the options of the key that actually logs in. */
-    if (req->signature) {
-        wd_key_opts_clear(&l->opts);
-        l->opts = opts;
-        l->have_opts = 1;
+    l->pending_signed = is_signed;
+    w->conn = c;
+    w->req.data = w;
+    w->have_user = l->have_user;
+    w->user = l->user;
+    if (wd_opts->authorized_keys) {
+        /* -a: the administrator's file, read with whelkd's rights and
+         * no StrictModes walk (it is often not under a home). */
+        snprintf(w->path, sizeof(w->path), "%s", wd_opts->authorized_keys);
+        w->have_user = 1;
+        w->flags = 0;
     } else {
-        wd_key_opts_clear(&opts);
+        snprintf(w->path, sizeof(w->path), "%s/.ssh/authorized_keys",
+                 l->have_user ? l->user.home : "/nonexistent");
+        w->flags = WD_FILE_AS_USER | WD_FILE_STRICT;
     }
-    return WHELK_AUTH_ALLOW;
+    c->handles++;
+    if (uv_queue_work(c->srv->loop, &w->req, keys_run, keys_done) != 0) {
+        c->handles--;
+        whelk_key_free(l->pending_key);
+        l->pending_key = NULL;
+        free(w);
+        return WHELK_AUTH_DENY;
+    }
+    l->keys_loading = 1;
+    return WHELK_AUTH_PENDING;
 }
 
-/* crypt_r takes milliseconds (yescrypt more): it runs on libuv's thread
- * pool, and the engine holds this connection's input until the answer
- * (WHELK_AUTH_PENDING); other connections go on meanwhile. */
+/* ------------------------------------------------------------------------
+ * password and keyboard-interactive: crypt_r takes milliseconds
+ * (yescrypt more), so it runs on the thread pool, at most
+ * WD_CRYPT_PER_SOURCE at a time per client address (cryptq.c).
+ */
+
 typedef struct pw_work {
-    uv_work_t req;
+    wd_cryptq_job job; /* first: the queue hands back &job.req */
     wd_conn *conn;
     char user[256];
     char *password;
     size_t len;
+    int kbdint;
     int ok;
 } pw_work;
 
@@ -91,22 +338,33 @@ static void pw_done(uv_work_t *req, int status)
     wd_conn *c = w->conn;
     whelk_free_secret(w->password, w->len + 1);
     if (c->closing != 2 && c->engine) {
-        int ok = status == 0 && w->ok && c->login && c->login->have_user;
-        whelk_conn_auth_done(c->engine, ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
-                             uv_now(c->srv->loop));
+        wd_login *l = c->login;
+        int ok = status == 0 && w->ok && l && l->have_user;
+        /* sshd's auth_password() fails root unless PermitRootLogin yes,
+         * silently; a keyboard-interactive success goes through
+         * auth_root_allowed(), which logs the refusal. */
+        if (ok && l->user.uid == 0 &&
+            wd_opts->kw.permit_root_login != WD_ROOT_YES) {
+            if (w->kbdint) root_allowed(c, l, 0, 0);
+            ok = 0;
+        }
+        wd_conn_engine_result(
+            c,
+            whelk_conn_auth_done(c->engine,
+                                 ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
+                                 uv_now(c->srv->loop)),
+            "password decision");
         wd_conn_kick(c);
     }
     free(w);
     wd_conn_release(c);
 }
 
-static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
-                                       const char *password, size_t len,
-                                       void *user)
+static whelk_auth_result check_password(wd_conn *c, const char *name,
+                                        const char *password, size_t len,
+                                        int kbdint)
 {
-    wd_conn *c = user;
-    wd_login *l = login_of(user);
-    if (!wd_opts->password_file || !l) return WHELK_AUTH_DENY;
+    if (!wd_opts->password_file || !login_of(c)) return WHELK_AUTH_DENY;
     pw_work *w = calloc(1, sizeof(*w));
     if (!w || strlen(name) >= sizeof(w->user) ||
         !(w->password = malloc(len + 1))) {
@@ -117,16 +375,25 @@ static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
     memcpy(w->password, password, len);
     w->password[len] = 0;
     w->len = len;
+    w->kbdint = kbdint;
     w->conn = c;
-    w->req.data = w;
+    w->job.req.data = w;
     c->handles++; /* the connection outlives the work */
-    if (uv_queue_work(c->srv->loop, &w->req, pw_run, pw_done) != 0) {
+    if (wd_cryptq_submit(c->srv->loop, c->addr, &w->job, pw_run, pw_done) <
+        0) {
         c->handles--;
         whelk_free_secret(w->password, len + 1);
         free(w);
         return WHELK_AUTH_DENY;
     }
     return WHELK_AUTH_PENDING;
+}
+
+static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
+                                       const char *password, size_t len,
+                                       void *user)
+{
+    return check_password(user, name, password, len, 0);
 }
 
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
@@ -148,7 +415,7 @@ static whelk_auth_result kbdint_answers(whelk_conn *conn, const char *name,
 {
     *more = 0;
     if (count != 1) return WHELK_AUTH_DENY;
-    return auth_password(conn, name, answers[0], strlen(answers[0]), user);
+    return check_password(user, name, answers[0], strlen(answers[0]), 1);
 }
 
 void wd_auth_callbacks(whelk_callbacks *cb)

@@ -12,9 +12,13 @@
 /* What a connection knows about its login, for the session layer. */
 typedef struct wd_login {
     wd_user user;
-    int have_user;
+    int have_user;      /* exists and may log in (sshd's allowed_user) */
     wd_key_opts opts;   /* of the key that logged in */
     int have_opts;
+    wd_keycache keys;   /* the user's authorized_keys, read once */
+    int keys_loading;
+    whelk_key *pending_key; /* the key a pending decision is about */
+    int pending_signed;
 } wd_login;
 
 void wd_auth_callbacks(whelk_callbacks *cb);

@@ -6,7 +6,11 @@
  * the no-* at once) and the permits that undo them after restrict (pty,
  * port-forwarding, agent-forwarding, X11-forwarding, user-rc). Anything
  * else makes the line malformed: it is skipped with a log line naming
- * the file and line, never fatal.
+ * the file and line, never fatal; so is a line with a NUL byte or longer
+ * than 8192 bytes, whole.
+ *
+ * A connection parses its user's file once (wd_keycache_load) and
+ * answers every key query from that cache.
  */
 #include "authkeys.h"
 
@@ -20,7 +24,6 @@
 #include "server.h"
 
 #define MAX_LINE 8192
-#define MAX_FILE (1024 * 1024)
 
 void wd_key_opts_clear(wd_key_opts *o)
 {
@@ -56,40 +59,19 @@ static int option_is(const char *p, size_t n, const char *name)
             p[l] == '=');
 }
 
-int wd_authkeys_parse_line(const char *line, size_t len, whelk_key **key,
-                           wd_key_opts *opts, char *from, size_t from_size,
-                           const char **why)
+/* The options of a line, from |*pos| to the white space before the key
+ * (which |*pos| then points at). 0, or -1 with |why|. */
+static int parse_options(const char *line, size_t len, size_t *pos,
+                         wd_key_opts *opts, char *from, size_t from_size,
+                         const char **why)
 {
-    memset(opts, 0, sizeof(*opts));
-    if (from_size) from[0] = 0;
-    *why = NULL;
-    size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-    if (i == len || line[i] == '#' || line[i] == '\n' || line[i] == '\r')
-        return 0;
-    if (len > MAX_LINE) {
-        *why = "line too long";
-        return -1;
-    }
-    if (memchr(line, 0, len)) {
-        *why = "NUL byte in line";
-        return -1;
-    }
-    /* A line that does not start with a key type starts with options. */
-    static const char *types[] = {"ssh-ed25519 ", "ecdsa-sha2-nistp256 ",
-                                  "ssh-rsa ", "ssh-ed25519\t",
-                                  "ecdsa-sha2-nistp256\t", "ssh-rsa\t"};
-    int has_opts = 1;
-    for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++)
-        if (len - i >= strlen(types[t]) &&
-            memcmp(line + i, types[t], strlen(types[t])) == 0)
-            has_opts = 0;
+    size_t i = *pos;
     char *val = malloc(MAX_LINE);
     if (!val) {
         *why = "out of memory";
         return -1;
     }
-    while (has_opts && i < len && line[i] != ' ' && line[i] != '\t') {
+    while (i < len && line[i] != ' ' && line[i] != '\t') {
         const char *p = line + i;
         size_t n = len - i, used = 0;
         const char *eq_opts[] = {"command=", "from=", "environment="};
@@ -168,17 +150,63 @@ int wd_authkeys_parse_line(const char *line, size_t len, whelk_key **key,
         }
     }
     free(val);
-    val = NULL;
+    *pos = i;
+    return 0;
+bad:
+    free(val);
+    wd_key_opts_clear(opts);
+    return -1;
+}
+
+/* A line's parts: where its options start and end (equal when it has
+ * none), then the key. */
+static int parse_line(const char *line, size_t len, whelk_key **key,
+                      wd_key_opts *opts, char *from, size_t from_size,
+                      const char **why, size_t *opt_start, size_t *opt_end)
+{
+    memset(opts, 0, sizeof(*opts));
+    if (from_size) from[0] = 0;
+    *why = NULL;
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i == len || line[i] == '#' || line[i] == '\n' || line[i] == '\r')
+        return 0;
+    if (len > MAX_LINE) {
+        *why = "line too long";
+        return -1;
+    }
+    if (memchr(line, 0, len)) {
+        *why = "NUL byte in line";
+        return -1;
+    }
+    /* A line that does not start with a key type starts with options. */
+    static const char *types[] = {"ssh-ed25519 ", "ecdsa-sha2-nistp256 ",
+                                  "ssh-rsa ", "ssh-ed25519\t",
+                                  "ecdsa-sha2-nistp256\t", "ssh-rsa\t"};
+    int has_opts = 1;
+    for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++)
+        if (len - i >= strlen(types[t]) &&
+            memcmp(line + i, types[t], strlen(types[t])) == 0)
+            has_opts = 0;
+    *opt_start = *opt_end = i;
+    if (has_opts &&
+        parse_options(line, len, &i, opts, from, from_size, why) != 0)
+        return -1;
+    *opt_end = i;
     int rc = whelk_key_parse_public_line(line + i, len - i, key);
     if (rc == 0) return 1;
     *why = rc == WHELK_ERR_UNSUPPORTED ? "unsupported key type"
                                         : "malformed key";
     wd_key_opts_clear(opts);
     return -1;
-bad:
-    free(val);
-    wd_key_opts_clear(opts);
-    return -1;
+}
+
+int wd_authkeys_parse_line(const char *line, size_t len, whelk_key **key,
+                           wd_key_opts *opts, char *from, size_t from_size,
+                           const char **why)
+{
+    size_t a, b;
+    return parse_line(line, len, key, opts, from, from_size, why, &a, &b);
 }
 
 /* A CIDR entry "a.b.c.d/n" or "x::y/n". */
@@ -227,63 +255,138 @@ int wd_match_from(const char *patterns, const char *addr)
     return positive;
 }
 
-int wd_authkeys_find(const char *path, const whelk_key *key,
-                     const char *addr, wd_key_opts *opts)
+/* ------------------------------------------------------------------------
+ * The per-connection cache: each usable key line of the file, parsed
+ * once, kept as records in one buffer,
+ *     u32 line number | u32 blob length | u32 options length | blob |
+ *     options text
+ * so it never holds more than the file's own bytes; a line's options
+ * are parsed again only for the key that matches.
+ */
+
+#define MAX_LOGGED_SKIPS 16
+
+static int arena_put(wd_keycache *kc, const void *p, size_t n)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        wd_log(WHELK_LOG_DEBUG, "cannot open %s", path);
-        return 0;
+    if (kc->used + n > kc->cap) {
+        size_t cap = kc->cap ? kc->cap : 1024;
+        while (cap < kc->used + n) cap *= 2;
+        uint8_t *np = realloc(kc->arena, cap);
+        if (!np) return -1;
+        kc->arena = np;
+        kc->cap = cap;
     }
-    char *line = malloc(MAX_LINE + 2);
+    memcpy(kc->arena + kc->used, p, n);
+    kc->used += n;
+    return 0;
+}
+
+static int arena_u32(wd_keycache *kc, uint32_t v)
+{
+    return arena_put(kc, &v, sizeof(v));
+}
+
+static void skipped(const char *path, unsigned lineno, const char *why,
+                    unsigned *nskips)
+{
+    if (++*nskips <= MAX_LOGGED_SKIPS)
+        wd_log(WHELK_LOG_INFO, "%s:%u: %s, line skipped", path, lineno, why);
+    else if (*nskips == MAX_LOGGED_SKIPS + 1)
+        wd_log(WHELK_LOG_INFO, "%s: more lines skipped, not logged", path);
+}
+
+int wd_keycache_load(wd_keycache *kc, const char *path, const char *text,
+                     size_t len, int truncated)
+{
+    memset(kc, 0, sizeof(*kc));
+    snprintf(kc->path, sizeof(kc->path), "%s", path);
+    kc->loaded = 1;
     char from[1024];
-    int found = 0;
-    unsigned lineno = 0;
-    size_t total = 0;
-    while (line && !found && fgets(line, MAX_LINE + 2, f)) {
+    unsigned lineno = 0, nskips = 0;
+    size_t pos = 0;
+    while (pos < len) {
         lineno++;
-        size_t n = strlen(line);
-        total += n;
-        if (total > MAX_FILE) {
-            wd_log(WHELK_LOG_INFO, "%s: file too large, rest ignored", path);
-            break;
-        }
-        if (n > MAX_LINE && line[n - 1] != '\n') {
-            wd_log(WHELK_LOG_INFO, "%s:%u: line too long, skipped", path,
-                   lineno);
-            int c;
-            while ((c = fgetc(f)) != EOF && c != '\n') {
-            }
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        if (!nl && truncated) break; /* cut by the cap: not a line */
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        pos += n + (nl != NULL);
+        /* Counted in bytes, NULs included: the whole line goes, never a
+         * tail of it read as a line of its own. */
+        if (n > MAX_LINE) {
+            skipped(path, lineno, "line too long", &nskips);
             continue;
         }
         whelk_key *k = NULL;
         wd_key_opts o;
         const char *why;
-        int rc = wd_authkeys_parse_line(line, n, &k, &o, from, sizeof(from),
-                                        &why);
+        size_t os, oe;
+        int rc = parse_line(line, n, &k, &o, from, sizeof(from), &why, &os,
+                            &oe);
         if (rc < 0) {
-            wd_log(WHELK_LOG_INFO, "%s:%u: %s, line skipped", path, lineno,
-                   why);
+            skipped(path, lineno, why, &nskips);
             continue;
         }
         if (rc == 0) continue;
-        if (whelk_key_equal_public(k, key)) {
-            if (from[0] && !wd_match_from(from, addr)) {
-                wd_log(WHELK_LOG_INFO,
-                       "Authentication tried for key from %s not matching "
-                       "from=\"%s\" (%s:%u)",
-                       addr, from, path, lineno);
-            } else {
-                *opts = o;
-                found = 1;
-                whelk_key_free(k);
-                break;
-            }
-        }
         wd_key_opts_clear(&o);
+        size_t blob_len;
+        const uint8_t *blob = whelk_key_blob(k, &blob_len);
+        int bad = arena_u32(kc, lineno) || arena_u32(kc, (uint32_t)blob_len) ||
+                  arena_u32(kc, (uint32_t)(oe - os)) ||
+                  arena_put(kc, blob, blob_len) ||
+                  arena_put(kc, line + os, oe - os);
         whelk_key_free(k);
+        if (bad) {
+            wd_keycache_free(kc);
+            return -1;
+        }
+        kc->count++;
     }
-    free(line);
-    fclose(f);
-    return found;
+    return 0;
+}
+
+void wd_keycache_free(wd_keycache *kc)
+{
+    free(kc->arena);
+    kc->arena = NULL;
+    kc->used = kc->cap = 0;
+    kc->count = 0;
+}
+
+int wd_keycache_find(const wd_keycache *kc, const whelk_key *key,
+                     const char *addr, wd_key_opts *opts)
+{
+    size_t want_len;
+    const uint8_t *want = whelk_key_blob(key, &want_len);
+    size_t off = 0;
+    while (off + 12 <= kc->used) {
+        uint32_t lineno, blob_len, opt_len;
+        memcpy(&lineno, kc->arena + off, 4);
+        memcpy(&blob_len, kc->arena + off + 4, 4);
+        memcpy(&opt_len, kc->arena + off + 8, 4);
+        const uint8_t *blob = kc->arena + off + 12;
+        const char *otext = (const char *)blob + blob_len;
+        off += 12 + (size_t)blob_len + opt_len;
+        if (blob_len != want_len || memcmp(blob, want, want_len) != 0)
+            continue;
+        char from[1024];
+        const char *why;
+        size_t i = 0;
+        memset(opts, 0, sizeof(*opts));
+        from[0] = 0;
+        if (opt_len &&
+            parse_options(otext, opt_len, &i, opts, from, sizeof(from),
+                          &why) != 0)
+            continue; /* cannot happen: it parsed when loaded */
+        if (from[0] && !wd_match_from(from, addr)) {
+            wd_log(WHELK_LOG_INFO,
+                   "Authentication tried for key from %s not matching "
+                   "from=\"%s\" (%s:%u)",
+                   addr, from, kc->path, lineno);
+            wd_key_opts_clear(opts);
+            continue;
+        }
+        return 1;
+    }
+    return 0;
 }

@@ -6,6 +6,7 @@
 #define WHELKD_AUTHKEYS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "whelk/whelk.h"
 
@@ -32,9 +33,30 @@ int wd_authkeys_parse_line(const char *line, size_t len, whelk_key **key,
                            const char **why);
 /* Does |addr| match an OpenSSH pattern-list (globs, !negation, CIDR)? */
 int wd_match_from(const char *patterns, const char *addr);
-/* Looks |key| up in |path| for a client at |addr|: 1 and |opts| filled
- * when a line allows it, else 0. Malformed lines are logged, skipped. */
-int wd_authkeys_find(const char *path, const whelk_key *key,
+/* At most this much of an authorized_keys file is read. */
+#define WD_AUTHKEYS_MAX_FILE (1024 * 1024)
+
+/* The usable lines of one authorized_keys file, parsed once per
+ * connection; never larger than the text it came from. */
+typedef struct wd_keycache {
+    uint8_t *arena;
+    size_t used, cap;
+    unsigned count;     /* key lines kept */
+    int loaded;
+    char path[512];     /* for log lines */
+} wd_keycache;
+
+/* Parses |len| bytes of |text| (NULs counted) read from |path|; with
+ * |truncated|, a last line without a newline was cut by the read cap and
+ * is dropped. Lines with a NUL byte, longer than 8192 bytes, or
+ * malformed are skipped whole, with a log line (the first 16). Returns 0,
+ * or -1 when out of memory (the cache is then empty). */
+int wd_keycache_load(wd_keycache *kc, const char *path, const char *text,
+                     size_t len, int truncated);
+/* Looks |key| up for a client at |addr|: 1 and |opts| filled (the
+ * caller clears them) when a line allows it, else 0. */
+int wd_keycache_find(const wd_keycache *kc, const whelk_key *key,
                      const char *addr, wd_key_opts *opts);
+void wd_keycache_free(wd_keycache *kc);
 
 #endif

@@ -254,6 +254,11 @@ static void engine_failed(wd_conn *c, ssize_t rc, const char *what)
                           whelk_strerror((int)rc));
 }
 
+void wd_conn_engine_result(wd_conn *c, ssize_t rc, const char *what)
+{
+    engine_failed(c, rc, what);
+}
+
 static void set_rcv_batching(wd_conn *c, int on)
 {
     uv_os_fd_t fd;

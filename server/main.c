@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "auth.h"
+#include "keywords.h"
+#include "passwd.h"
 #include "server.h"
 #include "session.h"
 
@@ -24,8 +25,8 @@ static void usage(FILE *f)
             "[-P FILE]\n"
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
-            "              [-S DIR] [-m N] [-L SECONDS] [-w N] [-o NAME=LIST]... "
-            "[-d] [-t] [-V]\n"
+            "              [-S DIR] [-m N] [-L SECONDS] [-w N] "
+            "[-o KEYWORD=VALUE]... [-d] [-t] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -51,9 +52,15 @@ static void usage(FILE *f)
             "progress this long\n"
             "                   before authentication (default 10)\n"
             "  -w N             worker processes (default: one per core)\n"
-            "  -o NAME=LIST     KexAlgorithms, Ciphers or MACs: offer only "
-            "these,\n"
-            "                   in this order (repeatable)\n"
+            "  -o KEYWORD=VALUE sshd_config keyword (repeatable; the first "
+            "value counts):\n"
+            "                   PermitRootLogin yes|no|prohibit-password|"
+            "forced-commands-only\n"
+            "                   (default prohibit-password), "
+            "PermitUserEnvironment no|yes|PATTERNS\n"
+            "                   (default no), KexAlgorithms, Ciphers, MACs "
+            "(offer only\n"
+            "                   these, in this order)\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
@@ -82,28 +89,23 @@ static const char *default_state_dir(void)
     return dir;
 }
 
-/* -o NAME=LIST: sshd's names for the algorithm lists a server offers. */
-static int set_algorithms(whelk_config *cfg, const char *opt)
+/* -o KexAlgorithms=, Ciphers=, MACs=: the lists a server offers. */
+static int set_algorithms(whelk_config *cfg, const wd_keywords *kw)
 {
-    static const struct {
-        const char *name;
+    const struct {
+        const char *name, *list;
         int (*set)(whelk_config *, const char *);
-    } lists[] = {{"KexAlgorithms", whelk_config_set_kex},
-                 {"Ciphers", whelk_config_set_ciphers},
-                 {"MACs", whelk_config_set_macs}};
-    const char *eq = strchr(opt, '=');
-    for (size_t i = 0; eq && i < sizeof(lists) / sizeof(*lists); i++) {
-        size_t n = strlen(lists[i].name);
-        if ((size_t)(eq - opt) != n || strncasecmp(opt, lists[i].name, n))
+    } lists[] = {{"KexAlgorithms", kw->kex, whelk_config_set_kex},
+                 {"Ciphers", kw->ciphers, whelk_config_set_ciphers},
+                 {"MACs", kw->macs, whelk_config_set_macs}};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
+        if (!lists[i].list[0] || lists[i].set(cfg, lists[i].list) == 0)
             continue;
-        if (lists[i].set(cfg, eq + 1) == 0) return 0;
-        fprintf(stderr, "whelkd: -o %s: unknown or empty list\n", opt);
+        fprintf(stderr, "whelkd: -o %s=%s: unknown or empty list\n",
+                lists[i].name, lists[i].list);
         return -1;
     }
-    fprintf(stderr,
-            "whelkd: -o wants KexAlgorithms=, Ciphers= or MACs=, not '%s'\n",
-            opt);
-    return -1;
+    return 0;
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -134,14 +136,13 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
 int main(int argc, char **argv)
 {
     static wd_options opts;
+    wd_keywords_defaults(&opts.kw);
     opts.grace_s = 120;
     opts.max_unauth = 64;
     opts.per_source_max_startups = 10;
     opts.stall_s = 10;
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
-    const char *algs[8];
-    int n_algs = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtV", longs,
                              NULL)) != -1) {
@@ -214,10 +215,14 @@ int main(int argc, char **argv)
             opts.workers = (unsigned)v;
             break;
         }
-        case 'o':
-            if (n_algs >= (int)(sizeof(algs) / sizeof(*algs))) goto toomany;
-            algs[n_algs++] = optarg;
+        case 'o': {
+            char err[1200];
+            if (wd_keyword_line(&opts.kw, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "whelkd: command-line: %s\n", err);
+                return 2;
+            }
             break;
+        }
         case 'B': opts.banner_file = optarg; break;
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
@@ -245,6 +250,9 @@ int main(int argc, char **argv)
     }
     if (!opts.state_dir) opts.state_dir = default_state_dir();
     wd_opts = &opts;
+    /* Unknown users' passwords are checked against a hash as costly as
+     * the file's own (before any worker forks: they inherit it). */
+    if (opts.password_file) wd_passwd_init(opts.password_file);
     signal(SIGPIPE, SIG_IGN);
     /* Many sessions mean many descriptors: use the hard limit. */
     struct rlimit rl;
@@ -256,8 +264,7 @@ int main(int argc, char **argv)
     static wd_server srv;
     srv.cfg = whelk_config_new();
     if (!srv.cfg) return 1;
-    for (int i = 0; i < n_algs; i++)
-        if (set_algorithms(srv.cfg, algs[i]) != 0) return 2;
+    if (set_algorithms(srv.cfg, &opts.kw) != 0) return 2;
     for (int i = 0; i < opts.n_host_keys; i++) {
         whelk_key *k;
         if (wd_load_host_key(opts.host_keys[i], &k) != 0) return 1;

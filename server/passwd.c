@@ -2,6 +2,10 @@
  * passwd: crypt_r verification (yescrypt, sha512-crypt, sha256-crypt and
  * whatever else libcrypt knows), hashes compared in constant time, every
  * copy of the password and of the computed hash wiped.
+ *
+ * An unknown user is checked against a dummy hash of the same scheme and
+ * cost as the file's own entries (made once at start-up), so the time a
+ * failure takes does not tell a real user from an unknown one.
  */
 #include "passwd.h"
 
@@ -11,14 +15,14 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #define MAX_LINE 1024
 #define MAX_LINES 100000
 
-/* Hash of a random password: used for unknown users. */
-static const char dummy_hash[] =
-    "$6$whelkdummysalt$Maz9vdojtx4DmfFuGldq10TI2gzLPogRcW.RY/CludkY5a3.Wvvc"
-    "mQSjPFQeb9I3I2uQ.7LuXLTetXVsa1yfu.";
+/* Hash of a random password: used for unknown users. Until
+ * wd_passwd_init runs, libcrypt's default scheme (made on first use). */
+static char dummy_hash[CRYPT_OUTPUT_SIZE];
 
 static int find_hash(const char *path, const char *user, char *hash,
                      size_t hsz)
@@ -43,12 +47,101 @@ static int find_hash(const char *path, const char *user, char *hash,
     return found;
 }
 
+/* What makes two hashes cost the same: the scheme and its parameters,
+ * without the salt and the hash ("$6$", "$6$rounds=9000$", "$y$j9T$",
+ * "$2b$12$"; "" for DES). */
+static size_t scheme_len(const char *hash)
+{
+    if (hash[0] != '$') return 0;
+    const char *last = strrchr(hash, '$');
+    if (strncmp(hash, "$2", 2) == 0) return (size_t)(last - hash) + 1;
+    const char *p = last;
+    while (p > hash && p[-1] != '$') p--;
+    return p > hash ? (size_t)(p - hash) : 0;
+}
+
+/* crypt_r of a random password under |setting| into dummy_hash. */
+static int make_dummy(const char *setting)
+{
+    uint8_t r[16];
+    char pw[33];
+    if (RAND_bytes(r, sizeof(r)) != 1) return -1;
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(pw + 2 * i, 3, "%02x", r[i]);
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    if (!cd) return -1;
+    const char *out = crypt_r(pw, setting, cd);
+    int ok = out && out[0] != '*' && strlen(out) < sizeof(dummy_hash);
+    if (ok) snprintf(dummy_hash, sizeof(dummy_hash), "%s", out);
+    OPENSSL_cleanse(cd, sizeof(*cd));
+    OPENSSL_cleanse(pw, sizeof(pw));
+    free(cd);
+    return ok ? 0 : -1;
+}
+
+static int make_default_dummy(void)
+{
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (!crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)))
+        return -1;
+    return make_dummy(setting);
+}
+
+int wd_passwd_init(const char *path)
+{
+    /* The scheme most of the file's entries use; with its first entry as
+     * the setting, crypt_r repeats its parameters (and salt) exactly. */
+    enum { MAX_SCHEMES = 16 };
+    char schemes[MAX_SCHEMES][64], first[MAX_SCHEMES][512];
+    unsigned count[MAX_SCHEMES] = {0}, n = 0;
+    FILE *f = path ? fopen(path, "re") : NULL;
+    char line[MAX_LINE];
+    for (unsigned i = 0; f && i < MAX_LINES && fgets(line, sizeof(line), f);
+         i++) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *colon = strchr(line, ':');
+        if (line[0] == '#' || !colon || !colon[1] || colon[1] == '*' ||
+            colon[1] == '!')
+            continue;
+        const char *hash = colon + 1;
+        size_t sl = scheme_len(hash);
+        if (sl >= sizeof(schemes[0]) || strlen(hash) >= sizeof(first[0]))
+            continue;
+        unsigned k = 0;
+        while (k < n && (strlen(schemes[k]) != sl ||
+                         strncmp(schemes[k], hash, sl) != 0))
+            k++;
+        if (k == n) {
+            if (n == MAX_SCHEMES) continue;
+            memcpy(schemes[n], hash, sl);
+            schemes[n][sl] = 0;
+            snprintf(first[n], sizeof(first[n]), "%s", hash);
+            n++;
+        }
+        count[k]++;
+    }
+    OPENSSL_cleanse(line, sizeof(line));
+    if (f) fclose(f);
+    unsigned best = 0;
+    for (unsigned k = 1; k < n; k++)
+        if (count[k] > count[best]) best = k;
+    int rc = n > 0 ? make_dummy(first[best]) : -1;
+    OPENSSL_cleanse(first, sizeof(first));
+    return rc == 0 ? 0 : make_default_dummy();
+}
+
+const char *wd_passwd_dummy(void)
+{
+    if (!dummy_hash[0]) make_default_dummy();
+    return dummy_hash;
+}
+
 int wd_passwd_check(const char *path, const char *user, const char *password,
                     size_t len)
 {
     char hash[512];
     int known = find_hash(path, user, hash, sizeof(hash));
-    if (!known) snprintf(hash, sizeof(hash), "%s", dummy_hash);
+    if (!known) snprintf(hash, sizeof(hash), "%s", wd_passwd_dummy());
     struct crypt_data *cd = calloc(1, sizeof(*cd));
     if (!cd) return 0;
     const char *out = crypt_r(password, hash, cd);

@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "keywords.h"
 #include "whelk/whelk.h"
 
 #define WD_MAX_LISTEN 16
@@ -39,6 +40,7 @@ typedef struct wd_options {
     unsigned workers;
     int debug;
     int test;           /* -t: check and exit */
+    wd_keywords kw;     /* -o Keyword=value */
 } wd_options;
 
 extern const wd_options *wd_opts;
@@ -107,6 +109,9 @@ int wd_listen(wd_server *srv, const char *spec);
 /* A worker of several: serve the connections the parent hands over |fd|. */
 int wd_take_connections(wd_server *srv, int fd);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
+/* Acts on what an engine call returned (a later answer to a pending
+ * decision, say): a negative code ends the connection. */
+void wd_conn_engine_result(wd_conn *c, ssize_t rc, const char *what);
 /* The connection logged in: no longer counted against the
  * unauthenticated limits, and its output is no longer held short. */
 void wd_conn_authenticated(wd_conn *c);

@@ -581,6 +581,7 @@ static int spawn(wd_session *ss, const char *command, const char *original)
     snprintf(argv0, sizeof(argv0), "%s%s", command ? "" : "-", base);
     char *argv[4] = {argv0, command ? "-c" : NULL, (char *)command, NULL};
     int root = geteuid() == 0;
+    int nologin = wd_nologin_applies(u); /* sshd's do_nologin() */
 
     pid_t pid = fork();
     if (pid < 0) goto fail;
@@ -600,6 +601,10 @@ static int spawn(wd_session *ss, const char *command, const char *original)
             dup2(pin[0], 0);
             dup2(pout[1], 1);
             dup2(perr[1], 2);
+        }
+        if (nologin) {
+            wd_nologin_print(2);
+            _exit(254);
         }
         if (root && (setgroups((size_t)u->ngroups, u->groups) != 0 ||
                      setgid(u->gid) != 0 || setuid(u->uid) != 0 ||

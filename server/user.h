@@ -1,5 +1,6 @@
 /*
- * user: looking up a login's identity (the "look up a user" seam).
+ * user: looking up a login's identity (the "look up a user" seam) and
+ * sshd's account checks.
  */
 #ifndef WHELKD_USER_H
 #define WHELKD_USER_H
@@ -16,11 +17,26 @@ typedef struct wd_user {
     char shell[256];
     gid_t groups[WD_MAX_GROUPS];
     int ngroups;
+    int locked;         /* "!" in the passwd entry's password field */
 } wd_user;
 
 /* 0 and |out| filled, or -1 when there is no such user. */
 int wd_user_lookup(const char *name, wd_user *out);
 /* As root any existing user may log in; otherwise only our own. */
 int wd_user_may_login(const wd_user *u);
+
+enum { WD_USER_NONE, WD_USER_OK, WD_USER_REFUSED };
+/* Looks |name| up (it may block: NSS) and applies sshd's allowed_user()
+ * checks without PAM: locked ("!" in shadow) and expired accounts and a
+ * missing or non-executable shell are refused, after sshd's log line.
+ * Returns WD_USER_NONE (no such user, or not ours to serve),
+ * WD_USER_OK or WD_USER_REFUSED. */
+int wd_user_check(const char *name, wd_user *out);
+/* sshd's do_nologin(): for anyone but root, when /etc/nologin exists,
+ * logs "User u not allowed because /etc/nologin exists" and returns 1;
+ * the session then shows the file (wd_nologin_print) and exits 254. */
+int wd_nologin_applies(const wd_user *u);
+/* Copies /etc/nologin to |fd|; async-signal-safe (for a forked child). */
+void wd_nologin_print(int fd);
 
 #endif

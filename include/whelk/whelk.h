@@ -193,7 +193,12 @@ typedef enum whelk_setting {
     WHELK_SET_LOGIN_GRACE_MS,   /* default 120000; 0 = none */
     WHELK_SET_VERSION_TIMEOUT_MS, /* identification line deadline, 30000 */
     WHELK_SET_MAX_AUTH_TRIES,   /* default 6 */
-    WHELK_SET_AUTH_FAIL_DELAY_MS, /* pause before a failure reply, 200 */
+    /* Minimum time from a failed request's arrival to its failure reply,
+     * default 150; the work behind the answer (a crypt, a file read)
+     * runs inside it. When the work took longer, the minimum doubles
+     * until it lies ahead (as sshd's ensure_minimum_time_since); at most
+     * 60000. */
+    WHELK_SET_AUTH_FAIL_DELAY_MS,
     WHELK_SET_AUTH_METHODS,     /* bit set of WHELK_AUTH_METHOD_* */
     WHELK_SET_REKEY_BYTES,      /* default 1 GiB */
     WHELK_SET_REKEY_MS,         /* default 3600000 */
@@ -201,6 +206,10 @@ typedef enum whelk_setting {
     WHELK_SET_WINDOW,           /* initial channel window, default 2 MiB */
     WHELK_SET_MAX_PACKET,       /* channel max packet, default 32 KiB */
     WHELK_SET_OUT_BUFFER,       /* per-channel output bound, default 2 MiB */
+    /* The same minimum for a rejected publickey query or an unknown
+     * method, default 5, plus 0..4 ms drawn once per connection (sshd's
+     * 5 ms plus its per-user 0..4.2 ms); 0 answers at once. */
+    WHELK_SET_AUTH_QUERY_DELAY_MS,
     WHELK_SET_COUNT_
 } whelk_setting;
 WHELK_EXTERN int whelk_config_set(whelk_config *cfg, whelk_setting what,
@@ -225,6 +234,14 @@ enum whelk_log_level {
     WHELK_LOG_WARN = 1,
     WHELK_LOG_INFO = 2,
     WHELK_LOG_DEBUG = 3
+};
+
+/* Answers of the user_valid callback. */
+enum whelk_user_answer {
+    WHELK_USER_UNKNOWN = 0,
+    WHELK_USER_VALID = 1,
+    WHELK_USER_PENDING = 2,  /* the same value as WHELK_AUTH_PENDING */
+    WHELK_USER_REFUSED = -1
 };
 
 /* Results of an authentication decision. */
@@ -266,10 +283,19 @@ typedef struct whelk_callbacks {
     /* One line per event; |msg| has no newline. */
     void (*log)(whelk_conn *conn, int level, const char *msg, void *user);
 
-    /* Called once for each new user name a client tries; return 0 when no
-     * such user may log in. The engine then logs "Invalid user" and still
-     * runs every method to its end (the decision callbacks are called as
-     * usual) so an unknown user fails exactly like a wrong credential. */
+    /* Called once per connection, for the user name of the first
+     * request (a later request naming another user or service ends the
+     * connection, as in sshd). Returns one of enum whelk_user_answer:
+     * UNKNOWN (0) when there is no such user: the engine logs "Invalid
+     * user"; REFUSED when the user exists but may not log in (locked,
+     * expired; the application logs why, as sshd does); VALID (or any
+     * other non-zero value); or PENDING, when the answer needs a look-up
+     * that may block (NSS, LDAP): the engine then holds the request and
+     * all input until whelk_conn_user_done() (or whelk_conn_auth_done()
+     * with ALLOW for VALID, DENY for UNKNOWN). An unknown or refused
+     * user still goes through every method to its end (the decision
+     * callbacks are called as usual) so it fails exactly like a wrong
+     * credential. */
     int (*user_valid)(whelk_conn *conn, const char *user_name, void *user);
 
     /* Authentication decisions. Each may return WHELK_AUTH_PENDING. The
@@ -375,9 +401,14 @@ WHELK_EXTERN void whelk_conn_peer_closed(whelk_conn *conn);
 /* Sends SSH_MSG_DISCONNECT and ends the connection. */
 WHELK_EXTERN int whelk_conn_disconnect(whelk_conn *conn, int reason,
                                        const char *description);
-/* Completes a decision that returned WHELK_AUTH_PENDING. */
+/* Completes a decision that returned WHELK_AUTH_PENDING (or a pending
+ * user_valid: ALLOW means VALID, DENY means UNKNOWN). */
 WHELK_EXTERN int whelk_conn_auth_done(whelk_conn *conn,
                                       whelk_auth_result result,
+                                      uint64_t now_ms);
+/* Completes a user_valid that returned WHELK_USER_PENDING with one of
+ * UNKNOWN, VALID or REFUSED; the held request is then processed. */
+WHELK_EXTERN int whelk_conn_user_done(whelk_conn *conn, int answer,
                                       uint64_t now_ms);
 /* Starts a key re-exchange now. */
 WHELK_EXTERN int whelk_conn_rekey(whelk_conn *conn, uint64_t now_ms);

@@ -157,8 +157,10 @@ class Server:
         self.port = free_port()
         self.log_path = os.path.join(tmp, f"whelkd-{self.port}.log")
         self.state = os.path.join(tmp, f"state-{self.port}")
-        args = [WHELKD, "-p", listen.format(port=self.port), "-S", self.state,
-                "-a", authorized_keys or keys["authorized_keys"]]
+        args = [WHELKD, "-p", listen.format(port=self.port), "-S", self.state]
+        # False: no -a, each user's own ~/.ssh/authorized_keys.
+        if authorized_keys is not False:
+            args += ["-a", authorized_keys or keys["authorized_keys"]]
         for h in host_keys:
             args += ["-h", keys[h]]
         args += list(extra)
@@ -199,18 +201,19 @@ class Server:
                 self.proc.wait()
         self.logf.close()
 
-    def ssh_args(self, key, *opts, batch=True):
+    def ssh_args(self, key, *opts, batch=True, user=None):
         return ["ssh", "-F", "/dev/null",
                 "-o", f"BatchMode={'yes' if batch else 'no'}",
                 "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
                 "-o", "LogLevel=ERROR",
-                "-i", key, "-p", str(self.port), *opts, f"{USER}@127.0.0.1"]
+                "-i", key, "-p", str(self.port), *opts,
+                f"{user or USER}@127.0.0.1"]
 
     def ssh(self, key, *opts, command=None, input=None, timeout=60,
-            text=True):
-        args = self.ssh_args(key, *opts)
+            text=True, user=None):
+        args = self.ssh_args(key, *opts, user=user)
         if command is not None:
             args.append(command)
         return subprocess.run(args, input=input, capture_output=True,

@@ -38,7 +38,14 @@ SHAPES = re.compile(
     r"maximum authentication attempts |bad signature |"
     r"Authentication tried for |Bad protocol version |"
     r"Protocol major versions differ |"
-    r"\S+: file too large|\S+:\d+: )")
+    r"\S+: file too large|\S+:\d+: |"
+    # The authentication back end's own lines (names from the user
+    # database, paths from the configuration).
+    r"\d+ keys from |User \S+ not allowed because |Account \S+ has expired|"
+    r"User '\S+' authorized keys |"
+    r"ROOT LOGIN REFUSED FROM |Root login accepted for forced command|"
+    r"Could not open user |Authentication refused: |Password attempt from |"
+    r"Refusing a password attempt |ignoring environment= option )")
 
 
 def raw(t, *parts):

@@ -25,18 +25,31 @@ whelk_config *h_config(void)
     return cfg;
 }
 
-int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
-             void *user)
+/* A connection past key exchange, logged in as |user| unless NULL. */
+static int server_as(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+                     void *app, const char *user)
 {
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
-    int rc = whelk_conn_server_new(&p->conn, cfg, cb, user, "127.0.0.1",
+    int rc = whelk_conn_server_new(&p->conn, cfg, cb, app, "127.0.0.1",
                                    40000, 1000);
     if (rc) return rc;
     p->tx = wk_pkt_dir_new();
     p->rx = wk_pkt_dir_new();
     wk_buf_init(&p->pending, 64u << 20);
-    return wk_conn_test_authenticate(p->conn, "tester");
+    return wk_conn_test_authenticate(p->conn, user);
+}
+
+int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+                     void *user)
+{
+    return server_as(p, cfg, cb, user, NULL);
+}
+
+int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+             void *user)
+{
+    return server_as(p, cfg, cb, user, "tester");
 }
 
 void h_free(h_peer *p)
@@ -50,6 +63,11 @@ void h_free(h_peer *p)
 
 int h_send(h_peer *p, const uint8_t *payload, size_t len)
 {
+    return h_send_at(p, payload, len, 2000);
+}
+
+int h_send_at(h_peer *p, const uint8_t *payload, size_t len, uint64_t now)
+{
     wk_buf pkt;
     wk_buf_init(&pkt, 1u << 20);
     size_t start = wk_pkt_begin(&pkt);
@@ -57,7 +75,7 @@ int h_send(h_peer *p, const uint8_t *payload, size_t len)
         wk_pkt_end(p->tx, &pkt, start, counter_rand, NULL))
         abort();
     ssize_t rc = whelk_conn_recv(p->conn, wk_buf_data(&pkt),
-                                 wk_buf_used(&pkt), 2000);
+                                 wk_buf_used(&pkt), now);
     wk_buf_free(&pkt);
     p->last_rc = rc < 0 ? (int)rc : 0;
     return p->last_rc;

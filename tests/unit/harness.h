@@ -28,9 +28,13 @@ typedef struct h_peer {
 whelk_config *h_config(void);
 int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
              void *user);
+/* The same, but key exchange only: authentication is still to come. */
+int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+                     void *user);
 void h_free(h_peer *p);
 /* Feeds one packet with |payload|; returns whelk_conn_recv's result. */
-int h_send(h_peer *p, const uint8_t *payload, size_t len);
+int h_send(h_peer *p, const uint8_t *payload, size_t len); /* at 2000 ms */
+int h_send_at(h_peer *p, const uint8_t *payload, size_t len, uint64_t now);
 int h_send_buf(h_peer *p, wk_buf *payload); /* and resets |payload| */
 /* Next packet from the engine: 1 and the payload (valid until the next
  * call) or 0 when there is none. */

@@ -143,25 +143,76 @@ static void test_from_matching(void **state)
     assert_false(wd_match_from("", "127.0.0.1"));
 }
 
-static void test_find_in_file(void **state)
+static int cache_of(wd_keycache *kc, const char *text, size_t len,
+                    int truncated)
 {
-    char path[] = "/tmp/whelk-ak-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fdopen(fd, "w");
-    fprintf(f, "# comment\n\nno-such-option %s\nfrom=\"10.0.0.1\" %s\n"
-               "command=\"true\" %s\n",
-            publine, publine, publine);
-    fclose(f);
+    return wd_keycache_load(kc, "test_keys", text, len, truncated);
+}
+
+static void test_cache(void **state)
+{
+    char text[2048];
+    int n = snprintf(text, sizeof(text),
+                     "# comment\n\nno-such-option %s\nfrom=\"10.0.0.1\" %s\n"
+                     "command=\"true\" %s\n",
+                     publine, publine, publine);
+    wd_keycache kc;
+    assert_int_equal(cache_of(&kc, text, (size_t)n, 0), 0);
+    assert_int_equal(kc.count, 2);
+    /* Never more than the text it came from. */
+    assert_true(kc.used <= (size_t)n);
     wd_key_opts o;
-    assert_int_equal(wd_authkeys_find(path, key, "127.0.0.1", &o), 1);
+    assert_int_equal(wd_keycache_find(&kc, key, "127.0.0.1", &o), 1);
     assert_string_equal(o.command, "true");
+    wd_key_opts_clear(&o);
+    /* The from= line is the one that matches its address. */
+    assert_int_equal(wd_keycache_find(&kc, key, "10.0.0.1", &o), 1);
+    assert_null(o.command);
     wd_key_opts_clear(&o);
     whelk_key *other;
     whelk_key_generate_ed25519(&other);
-    assert_int_equal(wd_authkeys_find(path, other, "127.0.0.1", &o), 0);
-    assert_int_equal(wd_authkeys_find("/nonexistent", key, "1.2.3.4", &o), 0);
+    assert_int_equal(wd_keycache_find(&kc, other, "127.0.0.1", &o), 0);
     whelk_key_free(other);
-    unlink(path);
+    wd_keycache_free(&kc);
+}
+
+/* Lines are split on bytes, not C strings: a NUL anywhere skips the
+ * whole line, and a long line with an early NUL is not cut at 8193 bytes
+ * into a head and a tail read as a line of its own (without the head's
+ * options). */
+static void test_cache_nul_and_long_lines(void **state)
+{
+    size_t cap = 3 * 8192 + 1024, n = 0;
+    char *text = calloc(1, cap);
+    /* 1: the key with a NUL after it. */
+    n += (size_t)sprintf(text + n, "%s", publine);
+    text[n++] = 0;
+    n += (size_t)sprintf(text + n, "junk\n");
+    /* 2: options, an early NUL, padding to 8193 bytes, then the key. */
+    size_t start = n;
+    n += (size_t)sprintf(text + n, "command=\"echo restricted\" ");
+    text[n++] = 0;
+    while (n - start < 8193) text[n++] = 'x';
+    n += (size_t)sprintf(text + n, "%s\n", publine);
+    wd_keycache kc;
+    wd_key_opts o;
+    assert_int_equal(cache_of(&kc, text, n, 0), 0);
+    assert_int_equal(kc.count, 0);
+    assert_int_equal(wd_keycache_find(&kc, key, "127.0.0.1", &o), 0);
+    wd_keycache_free(&kc);
+    /* The same key on a clean line after them is found. */
+    n += (size_t)sprintf(text + n, "%s\n", publine);
+    assert_int_equal(cache_of(&kc, text, n, 0), 0);
+    assert_int_equal(kc.count, 1);
+    assert_int_equal(wd_keycache_find(&kc, key, "127.0.0.1", &o), 1);
+    assert_null(o.command);
+    wd_key_opts_clear(&o);
+    wd_keycache_free(&kc);
+    /* A text cut by the read cap drops its partial last line. */
+    assert_int_equal(cache_of(&kc, text, n - 1, 1), 0);
+    assert_int_equal(kc.count, 0);
+    wd_keycache_free(&kc);
+    free(text);
 }
 
 static void test_password_file(void **state)
@@ -187,6 +238,41 @@ static void test_password_file(void **state)
     assert_int_equal(wd_passwd_check(path, "nobody", "secret", 6), 0);
     assert_int_equal(wd_passwd_check(path, "# users", "x", 1), 0);
     unlink(path);
+}
+
+/* Unknown users are checked against a dummy of the scheme and cost most
+ * of the file's entries use, not a fixed sha512-crypt one. */
+static void test_password_dummy_scheme(void **state)
+{
+    static const struct {
+        const char *entries, *prefix;
+    } cases[] = {
+        {"a:$y$j9T$lGbUs0b3KkEqbnWvRxmWv.$DCuFJ4gpukAYnkwvoGjXP4xybe7JIlndiDZ"
+         "yqRtBGK/\nb:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n"
+         "0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1\nc:$y$j9T$lGbUs0b3Kk"
+         "EqbnWvRxmWv.$DCuFJ4gpukAYnkwvoGjXP4xybe7JIlndiDZyqRtBGK/\n",
+         "$y$j9T$"},
+        {"a:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S"
+         "5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1\n",
+         "$6$"},
+        {"a:$6$rounds=9000$salt$g5q4xmIIqBmwbrUWgRLKmd3Ihc6.Bz4qPDu1NROs0pgi"
+         "Y2rMB8nxLiUZ.VQYyp1XQ9J0Ak38i0V1FVT.3OYX.\n",
+         "$6$rounds=9000$"},
+        {"# nothing\n", "$y$"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char path[] = "/tmp/whelk-pw-XXXXXX";
+        int fd = mkstemp(path);
+        FILE *f = fdopen(fd, "w");
+        fputs(cases[i].entries, f);
+        fclose(f);
+        assert_int_equal(wd_passwd_init(path), 0);
+        const char *d = wd_passwd_dummy();
+        assert_memory_equal(d, cases[i].prefix, strlen(cases[i].prefix));
+        assert_true(strlen(d) > strlen(cases[i].prefix) + 8);
+        assert_int_equal(wd_passwd_check(path, "nobody", "secret", 6), 0);
+        unlink(path);
+    }
 }
 
 static void test_tty_modes(void **state)
@@ -222,8 +308,10 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_comments_and_hostile_lines),
         cmocka_unit_test(test_from_matching),
-        cmocka_unit_test(test_find_in_file),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cache_nul_and_long_lines),
         cmocka_unit_test(test_password_file),
+        cmocka_unit_test(test_password_dummy_scheme),
         cmocka_unit_test(test_tty_modes),
     };
     return cmocka_run_group_tests_name("authkeys", tests, setup, teardown);

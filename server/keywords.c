@@ -1,0 +1,204 @@
+/*
+ * keywords: sshd_config keywords given with -o, as sshd takes them:
+ * "Keyword value" or "Keyword=value", keywords case-insensitive, the
+ * value split like sshd's argv_split (quotes, backslash escapes, a '#'
+ * word ends the line), and the first value given for a keyword is the
+ * one that counts (sshd's "first obtained value" rule). Only the
+ * keywords whelkd implements are accepted (keywords.h); any other is an
+ * error naming it. The configuration-file issue grows this into sshd_config(5):
+ * wd_keyword_line() is the one entry point a file reader would call per
+ * line.
+ */
+#include "keywords.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_ARGS 8
+#define MAX_LINE 4096
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f';
+}
+
+/* sshd's argv_split with comments ending the line: fills |av| with
+ * pointers into |out| (same size as |s|). Returns the count, or -1 for
+ * an unterminated quote, -2 for too many words. */
+static int split_args(const char *s, char *out, char **av)
+{
+    int ac = 0;
+    size_t i = 0, o = 0;
+    while (s[i]) {
+        if (s[i] == ' ' || s[i] == '\t') {
+            i++;
+            continue;
+        }
+        if (s[i] == '#') break;
+        if (ac == MAX_ARGS) return -2;
+        av[ac++] = out + o;
+        char quote = 0;
+        for (; s[i]; i++) {
+            char ch = s[i], next = s[i + 1];
+            if (ch == '\\' && (next == '\'' || next == '"' || next == '\\' ||
+                               (!quote && next == ' '))) {
+                out[o++] = next;
+                i++;
+            } else if (!quote && (ch == ' ' || ch == '\t')) {
+                break;
+            } else if (!quote && (ch == '"' || ch == '\'')) {
+                quote = ch;
+            } else if (quote && ch == quote) {
+                quote = 0;
+            } else {
+                out[o++] = ch;
+            }
+        }
+        out[o++] = 0;
+        if (quote) return -1;
+    }
+    return ac;
+}
+
+static const struct {
+    const char *name;
+    int value;
+} root_modes[] = {
+    {"prohibit-password", WD_ROOT_PROHIBIT_PASSWORD},
+    {"without-password", WD_ROOT_PROHIBIT_PASSWORD},
+    {"forced-commands-only", WD_ROOT_FORCED_COMMANDS_ONLY},
+    {"yes", WD_ROOT_YES},
+    {"no", WD_ROOT_NO},
+};
+
+const char *wd_root_mode_name(int mode)
+{
+    for (size_t i = 0; i < sizeof(root_modes) / sizeof(*root_modes); i++)
+        if (root_modes[i].value == mode) return root_modes[i].name;
+    return "?";
+}
+
+int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
+                    size_t errlen)
+{
+    char buf[MAX_LINE], words[MAX_LINE];
+    if (strlen(line) >= sizeof(buf)) {
+        snprintf(err, errlen, "line too long");
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%s", line);
+    size_t n = strlen(buf);
+    while (n > 0 && is_space(buf[n - 1])) buf[--n] = 0;
+
+    /* The keyword ends at white space, a quote or '='; then white space
+     * and at most one '=' are skipped (sshd's strdelim). A leading '='
+     * or white space gives an empty first token, which sshd skips. */
+    char *p = buf;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '=') {
+        p++;
+        while (*p == ' ' || *p == '\t') p++;
+    }
+    char *key = p;
+    p += strcspn(p, " \t\r\n\f\"=");
+    if (p == key || *key == '#') return 0; /* empty or a comment */
+    if (*p == '"') {
+        snprintf(err, errlen, "quote in keyword");
+        return -1;
+    }
+    int saw_eq = *p == '=';
+    if (*p) *p++ = 0;
+    p += strspn(p, " \t");
+    if (!saw_eq && *p == '=') {
+        p++;
+        p += strspn(p, " \t");
+    }
+    if (*p == 0) {
+        snprintf(err, errlen, "no argument after keyword \"%s\"", key);
+        return -1;
+    }
+    char *av[MAX_ARGS];
+    int ac = split_args(p, words, av);
+    if (ac < 0) {
+        snprintf(err, errlen, ac == -1 ? "invalid quotes"
+                                       : "keyword %s extra arguments at "
+                                         "end of line", key);
+        return -1;
+    }
+    if (ac == 0 || av[0][0] == 0) {
+        snprintf(err, errlen, "keyword %s missing argument", key);
+        return -1;
+    }
+    if (ac > 1) {
+        snprintf(err, errlen, "keyword %s extra arguments at end of line",
+                 key);
+        return -1;
+    }
+    const char *arg = av[0];
+
+    if (strcasecmp(key, "PermitRootLogin") == 0) {
+        int mode = -1;
+        for (size_t i = 0; i < sizeof(root_modes) / sizeof(*root_modes); i++)
+            if (strcasecmp(arg, root_modes[i].name) == 0)
+                mode = root_modes[i].value;
+        if (mode < 0) {
+            snprintf(err, errlen, "unsupported option \"%s\".", arg);
+            return -1;
+        }
+        if (!kw->root_set) {
+            kw->permit_root_login = mode;
+            kw->root_set = 1;
+        }
+        return 0;
+    }
+    if (strcasecmp(key, "PermitUserEnvironment") == 0) {
+        /* As sshd: exactly "yes" or "no" (case matters there), anything
+         * else is a pattern list of the variable names allowed. */
+        if (kw->env_set) return 0;
+        kw->env_set = 1;
+        kw->permit_user_env = strcmp(arg, "no") != 0;
+        kw->permit_user_env_list[0] = 0;
+        if (kw->permit_user_env && strcmp(arg, "yes") != 0) {
+            if (strlen(arg) >= sizeof(kw->permit_user_env_list)) {
+                snprintf(err, errlen, "keyword %s: pattern list too long",
+                         key);
+                return -1;
+            }
+            snprintf(kw->permit_user_env_list,
+                     sizeof(kw->permit_user_env_list), "%s", arg);
+        }
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } lists[] = {{"KexAlgorithms", offsetof(wd_keywords, kex)},
+                 {"Ciphers", offsetof(wd_keywords, ciphers)},
+                 {"MACs", offsetof(wd_keywords, macs)}};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
+        if (strcasecmp(key, lists[i].name) != 0) continue;
+        char *slot = (char *)kw + lists[i].off;
+        if (slot[0]) return 0; /* the first value counts */
+        if (strlen(arg) >= sizeof(kw->kex)) {
+            snprintf(err, errlen, "keyword %s: list too long", key);
+            return -1;
+        }
+        snprintf(slot, sizeof(kw->kex), "%s", arg);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "Bad configuration option: %s (whelkd supports "
+             "PermitRootLogin, PermitUserEnvironment, KexAlgorithms, "
+             "Ciphers and MACs)",
+             key);
+    return -1;
+}
+
+void wd_keywords_defaults(wd_keywords *kw)
+{
+    memset(kw, 0, sizeof(*kw));
+    kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
+}

@@ -1,0 +1,40 @@
+/*
+ * keywords: the sshd_config keywords whelkd takes (so far only with -o;
+ * the configuration-file issue adds the file and the other keywords):
+ * PermitRootLogin, PermitUserEnvironment, KexAlgorithms, Ciphers, MACs.
+ */
+#ifndef WHELKD_KEYWORDS_H
+#define WHELKD_KEYWORDS_H
+
+#include <stddef.h>
+
+/* PermitRootLogin, with sshd's meanings. */
+enum wd_root_mode {
+    WD_ROOT_NO,
+    WD_ROOT_PROHIBIT_PASSWORD,   /* the default: root by key only */
+    WD_ROOT_FORCED_COMMANDS_ONLY,
+    WD_ROOT_YES
+};
+
+typedef struct wd_keywords {
+    int permit_root_login;       /* enum wd_root_mode */
+    int root_set;
+    /* PermitUserEnvironment: 0 = no (default); 1 = yes, every name when
+     * the list is empty, else only names matching the pattern list. */
+    int permit_user_env;
+    char permit_user_env_list[1024];
+    int env_set;
+    /* KexAlgorithms, Ciphers, MACs: the lists offered, "" for the
+     * default (checked by whelk_config_set_* when applied). */
+    char kex[1024], ciphers[1024], macs[1024];
+} wd_keywords;
+
+void wd_keywords_defaults(wd_keywords *kw);
+/* One "Keyword value" / "Keyword=value" line. Returns 0, or -1 with a
+ * message in |err| (naming the keyword). */
+int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
+                    size_t errlen);
+/* The name sshd -T prints for a PermitRootLogin mode. */
+const char *wd_root_mode_name(int mode);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * Unit tests of lib/auth.c's rules for unauthenticated peers: a user
+ * look-up the application answers later (the request and all input held
+ * meanwhile), one user and service per connection, "none" counted after
+ * the first request, and failures answered no sooner than their minimum
+ * time after the request arrived (sshd's ensure_minimum_time_since).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "ssh.h"
+
+typedef struct state {
+    int user_answer;          /* what user_valid returns */
+    unsigned user_calls;
+    int pw_pending;           /* auth_password defers */
+    unsigned invalid_lines, change_lines, failed_invalid;
+} state;
+
+static void log_cb(whelk_conn *c, int level, const char *msg, void *u)
+{
+    state *s = u;
+    if (strstr(msg, "Invalid user")) s->invalid_lines++;
+    if (strstr(msg, "Change of username or service not allowed: "
+                    "(alice,ssh-connection) -> (bob,ssh-connection)"))
+        s->change_lines++;
+    if (strstr(msg, "Failed password for invalid user alice")) s->failed_invalid++;
+}
+
+static int user_valid(whelk_conn *c, const char *name, void *u)
+{
+    state *s = u;
+    s->user_calls++;
+    return s->user_answer;
+}
+
+static whelk_auth_result deny_keys(whelk_conn *c, const whelk_auth_pubkey *r,
+                                   void *u)
+{
+    return WHELK_AUTH_DENY;
+}
+
+static whelk_auth_result password(whelk_conn *c, const char *user,
+                                  const char *pw, size_t n, void *u)
+{
+    state *s = u;
+    if (s->pw_pending) return WHELK_AUTH_PENDING;
+    return strcmp(pw, "right") == 0 ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY;
+}
+
+static void start(h_peer *p, state *s, int answer)
+{
+    memset(s, 0, sizeof(*s));
+    s->user_answer = answer;
+    whelk_config *cfg = h_config();
+    whelk_config_set(cfg, WHELK_SET_AUTH_METHODS,
+                     WHELK_AUTH_METHOD_PUBLICKEY | WHELK_AUTH_METHOD_PASSWORD);
+    whelk_callbacks cb = {.log = log_cb,
+                          .user_valid = user_valid,
+                          .auth_publickey = deny_keys,
+                          .auth_password = password};
+    assert_int_equal(h_server_preauth(p, cfg, &cb, s), 0);
+}
+
+static void request(wk_buf *b, const char *user, const char *method)
+{
+    wk_buf_init(b, 65536);
+    wk_buf_put_u8(b, SSH_MSG_USERAUTH_REQUEST);
+    wk_buf_put_cstring(b, user);
+    wk_buf_put_cstring(b, "ssh-connection");
+    wk_buf_put_cstring(b, method);
+}
+
+static int send_none(h_peer *p, const char *user, uint64_t now)
+{
+    wk_buf b;
+    request(&b, user, "none");
+    int rc = h_send_at(p, wk_buf_data(&b), wk_buf_used(&b), now);
+    wk_buf_free(&b);
+    return rc;
+}
+
+static int send_password(h_peer *p, const char *user, const char *pw,
+                         uint64_t now)
+{
+    wk_buf b;
+    request(&b, user, "password");
+    wk_buf_put_bool(&b, 0);
+    wk_buf_put_cstring(&b, pw);
+    int rc = h_send_at(p, wk_buf_data(&b), wk_buf_used(&b), now);
+    wk_buf_free(&b);
+    return rc;
+}
+
+static uint8_t next_type(h_peer *p)
+{
+    const uint8_t *pl;
+    size_t n;
+    return h_next(p, &pl, &n) && n > 0 ? pl[0] : 0;
+}
+
+static void test_user_answered_later(void **st)
+{
+    h_peer p;
+    state s;
+    start(&p, &s, WHELK_USER_PENDING);
+    assert_int_equal(send_none(&p, "alice", 2000), 0);
+    /* Held: no answer, and a second request waits behind it. */
+    assert_int_equal(next_type(&p), 0);
+    assert_int_equal(send_password(&p, "alice", "right", 2001), 0);
+    assert_int_equal(next_type(&p), 0);
+    assert_int_equal(s.user_calls, 1);
+    assert_int_equal(whelk_conn_user_done(p.conn, WHELK_USER_VALID, 2010), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_SUCCESS);
+    assert_int_equal(s.invalid_lines, 0);
+    assert_int_equal(s.user_calls, 1);
+    /* Nothing is pending any more. */
+    assert_int_equal(whelk_conn_user_done(p.conn, WHELK_USER_VALID, 2020),
+                     WHELK_ERR_STATE);
+    h_free(&p);
+}
+
+static void test_user_refused_or_unknown_later(void **st)
+{
+    h_peer p;
+    state s;
+    /* Refused: no "Invalid user" line (the application logged why), and
+     * even the right password fails like an unknown user's. */
+    start(&p, &s, WHELK_USER_PENDING);
+    assert_int_equal(send_password(&p, "alice", "right", 2000), 0);
+    assert_int_equal(whelk_conn_user_done(p.conn, WHELK_USER_REFUSED, 2005),
+                     0);
+    assert_int_equal(next_type(&p), 0); /* the failure delay runs */
+    assert_int_equal(whelk_conn_handle_expiry(p.conn, 3000), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    assert_int_equal(s.invalid_lines, 0);
+    assert_int_equal(s.failed_invalid, 1);
+    h_free(&p);
+
+    /* whelk_conn_auth_done answers a pending look-up too: DENY is an
+     * unknown user. */
+    start(&p, &s, WHELK_USER_PENDING);
+    assert_int_equal(send_none(&p, "alice", 2000), 0);
+    assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_DENY, 2005), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    assert_int_equal(s.invalid_lines, 1);
+    h_free(&p);
+
+    /* An answer for a connection that ended meanwhile (the login grace
+     * time ran out) is not acted on. */
+    start(&p, &s, WHELK_USER_PENDING);
+    assert_int_equal(send_none(&p, "alice", 2000), 0);
+    assert_true(whelk_conn_handle_expiry(p.conn, 200000) < 0);
+    h_drain(&p); /* the DISCONNECT */
+    assert_int_equal(whelk_conn_user_done(p.conn, WHELK_USER_UNKNOWN, 200001),
+                     WHELK_ERR_TIMEOUT);
+    assert_int_equal(next_type(&p), 0);
+    assert_int_equal(s.invalid_lines, 0);
+    h_free(&p);
+}
+
+static void test_change_of_user_disconnects(void **st)
+{
+    h_peer p;
+    state s;
+    start(&p, &s, WHELK_USER_VALID);
+    assert_int_equal(send_none(&p, "alice", 2000), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    assert_true(send_none(&p, "bob", 2001) < 0);
+    assert_true(whelk_conn_is_closed(p.conn));
+    const uint8_t *pl;
+    size_t n;
+    assert_true(h_expect(&p, SSH_MSG_DISCONNECT, &pl, &n));
+    assert_int_equal(wk_load_u32(pl + 1), WHELK_DISCONNECT_PROTOCOL_ERROR);
+    assert_int_equal(s.change_lines, 1);
+    assert_int_equal(s.user_calls, 1); /* bob was never looked up */
+    h_free(&p);
+}
+
+static void test_none_counts_after_first(void **st)
+{
+    h_peer p;
+    state s;
+    start(&p, &s, WHELK_USER_VALID);
+    /* The first is free, the next six are counted and answered at once
+     * (no delay for "none", as in sshd); the seventh counted ends it. */
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(send_none(&p, "alice", 2000), 0);
+        assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    }
+    assert_true(send_none(&p, "alice", 2000) < 0);
+    const uint8_t *pl;
+    size_t n;
+    assert_true(h_expect(&p, SSH_MSG_DISCONNECT, &pl, &n));
+    assert_int_equal(wk_load_u32(pl + 1),
+                     WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE);
+    h_free(&p);
+}
+
+static void test_rejected_query_waits(void **st)
+{
+    for (int zero = 0; zero < 2; zero++) {
+        h_peer p;
+        state s;
+        start(&p, &s, WHELK_USER_VALID);
+        if (zero) whelk_config_set(p.cfg, WHELK_SET_AUTH_QUERY_DELAY_MS, 0);
+        whelk_key *k;
+        assert_int_equal(whelk_key_generate_ed25519(&k), 0);
+        size_t blob_len;
+        const uint8_t *blob = whelk_key_blob(k, &blob_len);
+        wk_buf b;
+        request(&b, "alice", "publickey");
+        wk_buf_put_bool(&b, 0);
+        wk_buf_put_cstring(&b, "ssh-ed25519");
+        wk_buf_put_string(&b, blob, blob_len);
+        assert_int_equal(h_send_at(&p, wk_buf_data(&b), wk_buf_used(&b),
+                                   2000),
+                         0);
+        wk_buf_free(&b);
+        whelk_key_free(k);
+        if (zero) {
+            assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+        } else {
+            /* 5 ms plus this connection's 0..4 ms. */
+            assert_int_equal(next_type(&p), 0);
+            uint64_t at = whelk_conn_expiry(p.conn);
+            assert_true(at >= 2005 && at <= 2009);
+            assert_int_equal(whelk_conn_handle_expiry(p.conn, at - 1), 0);
+            assert_int_equal(next_type(&p), 0);
+            assert_int_equal(whelk_conn_handle_expiry(p.conn, at), 0);
+            assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+        }
+        h_free(&p);
+    }
+}
+
+static void test_failure_time_counts_from_arrival(void **st)
+{
+    /* A decision that took 30 ms is answered 150 ms after the request
+     * arrived, not after the decision; one that took longer than the
+     * minimum is answered at the doubled minimum. */
+    static const uint64_t took[] = {30, 200};
+    static const uint64_t answer_at[] = {2150, 2300};
+    for (int i = 0; i < 2; i++) {
+        h_peer p;
+        state s;
+        start(&p, &s, WHELK_USER_VALID);
+        s.pw_pending = 1;
+        assert_int_equal(send_password(&p, "alice", "wrong", 2000), 0);
+        assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_DENY,
+                                              2000 + took[i]),
+                         0);
+        assert_int_equal(next_type(&p), 0);
+        assert_int_equal(whelk_conn_expiry(p.conn), answer_at[i]);
+        assert_int_equal(whelk_conn_handle_expiry(p.conn, answer_at[i]), 0);
+        assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+        h_free(&p);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_answered_later),
+        cmocka_unit_test(test_user_refused_or_unknown_later),
+        cmocka_unit_test(test_change_of_user_disconnects),
+        cmocka_unit_test(test_none_counts_after_first),
+        cmocka_unit_test(test_rejected_query_waits),
+        cmocka_unit_test(test_failure_time_counts_from_arrival),
+    };
+    return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
+}

@@ -1,0 +1,140 @@
+/*
+ * Unit tests of server/keywords.c: -o lines split and judged as sshd
+ * does (each PermitRootLogin and PermitUserEnvironment case below was
+ * run through sshd -T -o on Debian 12's OpenSSH 9.2 first), and the
+ * first value winning.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "keywords.h"
+
+static int line(wd_keywords *kw, const char *text, char *err)
+{
+    return wd_keyword_line(kw, text, err, 256);
+}
+
+static void test_permit_root_login(void **state)
+{
+    static const struct {
+        const char *text;
+        int mode;
+    } ok[] = {
+        {"PermitRootLogin=yes", WD_ROOT_YES},
+        {"permitrootlogin no", WD_ROOT_NO},
+        {"PermitRootLogin = forced-commands-only",
+         WD_ROOT_FORCED_COMMANDS_ONLY},
+        {"PermitRootLogin=YES", WD_ROOT_YES},
+        {" PermitRootLogin=yes", WD_ROOT_YES},
+        {"PermitRootLogin=\"yes\"", WD_ROOT_YES},
+        {"PermitRootLogin\tno", WD_ROOT_NO},
+        {"PermitRootLogin =no", WD_ROOT_NO},
+        {"permitrootlogin=no # c", WD_ROOT_NO},
+        {"=PermitRootLogin yes", WD_ROOT_YES},
+        {"PermitRootLogin without-password", WD_ROOT_PROHIBIT_PASSWORD},
+        {"PermitRootLogin prohibit-password  ", WD_ROOT_PROHIBIT_PASSWORD},
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+        wd_keywords kw;
+        wd_keywords_defaults(&kw);
+        assert_int_equal(kw.permit_root_login, WD_ROOT_PROHIBIT_PASSWORD);
+        assert_int_equal(line(&kw, ok[i].text, err), 0);
+        assert_int_equal(kw.permit_root_login, ok[i].mode);
+    }
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"PermitRootLogin=", "no argument after keyword \"PermitRootLogin\""},
+        {"PermitRootLogin", "no argument after keyword \"PermitRootLogin\""},
+        {"PermitRootLogin==yes", "unsupported option \"=yes\"."},
+        {"PermitRootLogin yes=", "unsupported option \"yes=\"."},
+        {"PermitRootLogin=maybe", "unsupported option \"maybe\"."},
+        {"PermitRootLogin=yes extra",
+         "keyword PermitRootLogin extra arguments at end of line"},
+        {"PermitRootLogin \"yes", "invalid quotes"},
+        {"Foo=bar", "Bad configuration option: Foo"},
+        {"PasswordAuthentication no",
+         "Bad configuration option: PasswordAuthentication"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        wd_keywords kw;
+        wd_keywords_defaults(&kw);
+        assert_int_equal(line(&kw, bad[i].text, err), -1);
+        assert_non_null(strstr(err, bad[i].err));
+    }
+    /* An empty line or a comment is nothing, as for sshd. */
+    wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "", err), 0);
+    assert_int_equal(line(&kw, "# PermitRootLogin yes", err), 0);
+    assert_int_equal(kw.permit_root_login, WD_ROOT_PROHIBIT_PASSWORD);
+    /* sshd keeps the first value it is given. */
+    assert_int_equal(line(&kw, "PermitRootLogin=yes", err), 0);
+    assert_int_equal(line(&kw, "PermitRootLogin=no", err), 0);
+    assert_int_equal(kw.permit_root_login, WD_ROOT_YES);
+    assert_string_equal(wd_root_mode_name(WD_ROOT_FORCED_COMMANDS_ONLY),
+                        "forced-commands-only");
+}
+
+static void test_permit_user_environment(void **state)
+{
+    char err[256];
+    wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_int_equal(kw.permit_user_env, 0);
+    assert_int_equal(line(&kw, "PermitUserEnvironment=yes", err), 0);
+    assert_int_equal(kw.permit_user_env, 1);
+    assert_string_equal(kw.permit_user_env_list, "");
+
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "PermitUserEnvironment no", err), 0);
+    assert_int_equal(kw.permit_user_env, 0);
+
+    /* Anything but exactly "yes" or "no" is a pattern list (sshd -T
+     * prints "permituserenvironment Yes" for "Yes"). */
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "PermitUserEnvironment=FOO*,BAR", err), 0);
+    assert_int_equal(kw.permit_user_env, 1);
+    assert_string_equal(kw.permit_user_env_list, "FOO*,BAR");
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "PermitUserEnvironment=Yes", err), 0);
+    assert_string_equal(kw.permit_user_env_list, "Yes");
+
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "PermitUserEnvironment FOO, BAR", err), -1);
+    assert_non_null(strstr(err, "extra arguments"));
+    assert_int_equal(line(&kw, "PermitUserEnvironment=", err), -1);
+}
+
+static void test_algorithm_lists(void **state)
+{
+    char err[256];
+    wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_string_equal(kw.kex, "");
+    assert_int_equal(line(&kw, "KexAlgorithms=curve25519-sha256", err), 0);
+    assert_int_equal(line(&kw, "kexalgorithms ecdh-sha2-nistp256", err), 0);
+    assert_string_equal(kw.kex, "curve25519-sha256");
+    assert_int_equal(line(&kw, "Ciphers aes128-ctr,aes256-ctr", err), 0);
+    assert_string_equal(kw.ciphers, "aes128-ctr,aes256-ctr");
+    assert_int_equal(line(&kw, "MACs=hmac-sha2-256", err), 0);
+    assert_string_equal(kw.macs, "hmac-sha2-256");
+    assert_int_equal(line(&kw, "MACs=a b", err), -1);
+    assert_non_null(strstr(err, "extra arguments"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_permit_root_login),
+        cmocka_unit_test(test_permit_user_environment),
+        cmocka_unit_test(test_algorithm_lists),
+    };
+    return cmocka_run_group_tests_name("keywords", tests, NULL, NULL);
+}
