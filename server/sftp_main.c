@@ -25,6 +25,13 @@
 #define READ_CHUNK (256 * 1024)
 #define MAX_ARGS 64
 
+/* whelkd hangs up a session's processes when its channel closes. The
+ * server does not die of it mid-request: it notes it, a blocking call it
+ * interrupts fails with EINTR, and the server ends at the EOF that
+ * follows (whelkd closes the pipes too), closing and logging as usual. */
+static volatile sig_atomic_t hung_up;
+static void on_hangup(int sig) { hung_up = 1; }
+
 /* Set by wd_sftp_child: whelkd's log, and how its lines start there. */
 static int child_log_fd = -1;
 static char child_log_prefix[48];
@@ -288,6 +295,9 @@ int wd_sftp_main(int argc, char **argv, int in_fd, int out_fd)
      * fork of whelkd's) or take over its descriptors. */
     prctl(PR_SET_DUMPABLE, 0);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_hangup}; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
 
     wd_sftp *s = wd_sftp_new(&o);
     if (!s) {
