@@ -266,7 +266,7 @@ int wd_sftp_resolve(const char *path, char *out)
             return -1;
         }
         if (!S_ISLNK(st.st_mode)) continue;
-        if (++links > 32) {
+        if (links++ > 32) { /* 33 links at most, as sftp-server */
             errno = ELOOP;
             return -1;
         }

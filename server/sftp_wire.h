@@ -117,8 +117,8 @@ size_t wd_sftp_long_name(char *out, size_t outsize, const char *name,
                          const char *group, time_t now);
 
 /* The canonical absolute form of |path| (relative to the working
- * directory): ".", ".." and symbolic links resolved, at most 32 links
- * followed. The last component need not exist (a path to upload to);
+ * directory): ".", ".." and symbolic links resolved, at most 33 links
+ * followed (sftp-server's count). The last component need not exist (a path to upload to);
  * an earlier one must. |out| has PATH_MAX bytes. 0, or -1 and errno. */
 int wd_sftp_resolve(const char *path, char *out);
 

@@ -882,6 +882,17 @@ static void test_realpath_and_path_tricks(void **state)
     assert_string_equal(realpath_of(s, 5, "lroot/../../.."), "/");
     assert_string_equal(realpath_of(s, 6, "/../../tmp/.."), "/");
     assert_string_equal(realpath_of(s, 7, "//"), "/");
+    /* A chain of 33 links is followed, of 34 not (sftp-server's bound). */
+    char ln[32], to[32];
+    for (int i = 1; i <= 34; i++) {
+        snprintf(ln, sizeof(ln), "chain%d", i);
+        snprintf(to, sizeof(to), i == 1 ? "a" : "chain%d", i - 1);
+        assert_int_equal(symlink(to, ln), 0);
+    }
+    snprintf(want, sizeof(want), "%s/a", cwd);
+    assert_string_equal(realpath_of(s, 30, "chain33"), want);
+    assert_int_equal(path_request(s, WD_FXP_REALPATH, 31, "chain34"),
+                     WD_FX_NO_SUCH_FILE);
     /* Loops, a missing middle, a file used as a directory. */
     assert_int_equal(path_request(s, WD_FXP_REALPATH, 8, "loop1"),
                      WD_FX_NO_SUCH_FILE);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -54,6 +55,10 @@ static child start(char *const *argv, const char *command, int with_command,
         dup2(sv[1], 1);
         dup2(ep[1], 2);
         if (with_command) wd_sftp_child(command, envp, lp[1]);
+        /* As in whelkd, whose main has parsed its own options first. */
+        char *mine[] = {"whelkd", "-d", "-t", "-V", NULL};
+        while (getopt(4, mine, "dtV") != -1)
+            ;
         int argc = 0;
         while (argv[argc]) argc++;
         _exit(wd_sftp_main(argc, (char **)argv, 0, 1));
