@@ -121,6 +121,15 @@ static void assert_ended(wd_sftp *s, int status)
     assert_int_equal(sc_reply(s, &type, &id, &r), 0);
 }
 
+/* Sends the packet built so far to |s|: the server must end with 255,
+ * having answered nothing; then frees it. */
+static void ends_malformed(wd_sftp *s)
+{
+    sc_send(s);
+    assert_ended(s, 255);
+    wd_sftp_free(s);
+}
+
 /* ------------------------------------------------------------------------
  * Version, framing and hostile packets.
  */
@@ -172,9 +181,7 @@ static void test_request_before_init_ends(void **state)
     wd_sftp *s = wd_sftp_new(&o);
     sc_begin(WD_FXP_REALPATH, 1);
     sc_str(".");
-    sc_send(s);
-    assert_ended(s, 255);
-    wd_sftp_free(s);
+    ends_malformed(s);
 }
 
 static void test_length_over_cap_ends(void **state)
@@ -243,19 +250,15 @@ static void test_malformed_packets_end(void **state)
     sc_begin(WD_FXP_OPEN, 1);
     sc_u32(1000);
     sc_raw("abc", 3);
-    sc_send(s);
-    assert_ended(s, 255);
-    wd_sftp_free(s);
+    ends_malformed(s);
 
     /* A path with a NUL inside: the kernel would see another name. */
+    write_file("keep", "k", 1);
     s = sc_server(0);
     sc_begin(WD_FXP_REMOVE, 1);
     sc_bytes("keep\0gone", 9);
-    write_file("keep", "k", 1);
-    sc_send(s);
-    assert_ended(s, 255);
+    ends_malformed(s);
     assert_int_equal(access("keep", F_OK), 0);
-    wd_sftp_free(s);
 
     /* ATTRS announcing 2^32-1 extended pairs and holding none. */
     s = sc_server(0);
@@ -263,28 +266,22 @@ static void test_malformed_packets_end(void **state)
     sc_str("d");
     sc_u32(WD_FXA_EXTENDED);
     sc_u32(0xffffffffu);
-    sc_send(s);
-    assert_ended(s, 255);
+    ends_malformed(s);
     assert_int_equal(access("d", F_OK), -1);
-    wd_sftp_free(s);
 
     /* OPEN without its attributes. */
     s = sc_server(0);
     sc_begin(WD_FXP_OPEN, 1);
     sc_str("f");
     sc_u32(WD_FXF_READ);
-    sc_send(s);
-    assert_ended(s, 255);
-    wd_sftp_free(s);
+    ends_malformed(s);
 
     /* An extended request whose name is cut short. */
     s = sc_server(0);
     sc_begin(WD_FXP_EXTENDED, 1);
     sc_u32(50);
     sc_raw("limits", 6);
-    sc_send(s);
-    assert_ended(s, 255);
-    wd_sftp_free(s);
+    ends_malformed(s);
 
     /* users-groups-by-id with an id list that is not whole uint32s. */
     s = sc_server(0);
@@ -292,9 +289,7 @@ static void test_malformed_packets_end(void **state)
     sc_str("users-groups-by-id@openssh.com");
     sc_bytes("\0\0\0", 3);
     sc_bytes("", 0);
-    sc_send(s);
-    assert_ended(s, 255);
-    wd_sftp_free(s);
+    ends_malformed(s);
 }
 
 static void test_replies_before_malformed_kept(void **state)
