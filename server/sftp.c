@@ -210,8 +210,11 @@ void wd_sftp_send_status_msg(wd_sftp *s, uint32_t id, uint32_t status,
                     wd_sftp_status_text(status));
     size_t start = wd_sftp_reply_begin(s, WD_FXP_STATUS, id);
     wd_sftp_put_u32(s, status);
-    wd_sftp_put_cstring(s, msg ? msg : wd_sftp_status_text(status));
-    wd_sftp_put_cstring(s, ""); /* language tag */
+    /* Versions before 3 have no message or language tag. */
+    if (s->client_version >= 3) {
+        wd_sftp_put_cstring(s, msg ? msg : wd_sftp_status_text(status));
+        wd_sftp_put_cstring(s, ""); /* language tag */
+    }
     wd_sftp_reply_end(s, start);
 }
 

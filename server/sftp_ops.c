@@ -760,7 +760,6 @@ static int op_home_directory(wd_sftp *s, uint32_t id, wk_reader *r)
 static int names_by_id(wd_sftp *s, const uint8_t *ids, size_t n, int group,
                        wk_buf *names)
 {
-    if (n % 4 != 0) return -1;
     for (size_t i = 0; i < n; i += 4) {
         uint32_t v = wk_load_u32(ids + i);
         const char *name = group ? wd_sftp_group_name(s, v)

@@ -350,6 +350,31 @@ static void test_status_text(void **state)
     assert_string_equal(wd_sftp_status_text(77), "Unknown error");
 }
 
+static void test_status_before_version_3(void **state)
+{
+    /* A version 2 client gets the code alone, as from sftp-server. */
+    wd_sftp_opts o = {.log_level = WD_SFTP_LOG_QUIET};
+    wd_sftp *s = wd_sftp_new(&o);
+    sc_begin(WD_FXP_INIT, 0);
+    sc_u32(2);
+    sc_send(s);
+    uint8_t type;
+    uint32_t id, code, version;
+    wk_reader r;
+    assert_int_equal(sc_reply(s, &type, &id, &r), 1);
+    assert_int_equal(wk_get_u32(&r, &version), 0);
+    assert_int_equal(version, 3);
+    sc_begin(WD_FXP_STAT, 1);
+    sc_str("missing");
+    sc_send(s);
+    assert_int_equal(sc_reply(s, &type, &id, &r), 1);
+    assert_int_equal(type, WD_FXP_STATUS);
+    assert_int_equal(wk_get_u32(&r, &code), 0);
+    assert_int_equal(code, WD_FX_NO_SUCH_FILE);
+    assert_int_equal(wk_reader_left(&r), 0);
+    wd_sftp_free(s);
+}
+
 static void test_errno_groups(void **state)
 {
     static const struct {
@@ -1246,6 +1271,7 @@ int main(void)
         T(test_replies_before_malformed_kept),
         T(test_unknown_requests_answered),
         T(test_status_text),
+        T(test_status_before_version_3),
         T(test_errno_groups),
         T(test_write_read_close),
         T(test_read_length_clamped),
