@@ -180,6 +180,13 @@ void wd_sftp_put_string(wd_sftp *s, const void *p, size_t n)
     out_put(s, p, n);
 }
 
+void wd_sftp_put_buf(wd_sftp *s, const wk_buf *b)
+{
+    /* An empty buffer may have no allocation to point into. */
+    size_t n = wk_buf_used(b);
+    wd_sftp_put_string(s, n ? wk_buf_data(b) : (const uint8_t *)"", n);
+}
+
 void wd_sftp_put_cstring(wd_sftp *s, const char *str)
 {
     wd_sftp_put_string(s, str, strlen(str));

@@ -91,6 +91,7 @@ void wd_sftp_put_u32(wd_sftp *s, uint32_t v);
 void wd_sftp_put_u64(wd_sftp *s, uint64_t v);
 void wd_sftp_put_string(wd_sftp *s, const void *p, size_t n);
 void wd_sftp_put_cstring(wd_sftp *s, const char *str);
+void wd_sftp_put_buf(wd_sftp *s, const wk_buf *b); /* as a string */
 void wd_sftp_send_status(wd_sftp *s, uint32_t id, uint32_t status);
 void wd_sftp_send_status_msg(wd_sftp *s, uint32_t id, uint32_t status,
                              const char *msg);

@@ -792,8 +792,8 @@ static int op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r)
         wd_sftp_send_status(s, id, WD_FX_FAILURE);
     } else {
         size_t start = wd_sftp_reply_begin(s, WD_FXP_EXTENDED_REPLY, id);
-        wd_sftp_put_string(s, wk_buf_data(&users), wk_buf_used(&users));
-        wd_sftp_put_string(s, wk_buf_data(&groups), wk_buf_used(&groups));
+        wd_sftp_put_buf(s, &users);
+        wd_sftp_put_buf(s, &groups);
         wd_sftp_reply_end(s, start);
     }
     wk_buf_free(&users);

@@ -1158,6 +1158,17 @@ static void test_extensions(void **state)
     assert_string_equal(n1, "root");
     assert_string_equal(n2, "");
     assert_int_equal(wk_reader_left(&ur), 0);
+    /* Either list may be empty. */
+    sc_begin(WD_FXP_EXTENDED, 17);
+    sc_str("users-groups-by-id@openssh.com");
+    sc_bytes("", 0);
+    sc_bytes("", 0);
+    sc_send(s);
+    assert_int_equal(sc_reply(s, &type, &id, &r), 1);
+    assert_int_equal(type, WD_FXP_EXTENDED_REPLY);
+    assert_int_equal(wk_get_string(&r, &users, &nu, 1000), 0);
+    assert_int_equal(wk_get_string(&r, &groups, &ng, 1000), 0);
+    assert_int_equal(nu + ng, 0);
     /* More ids than a listing needs are refused, not looked up. */
     size_t many = (WD_SFTP_MAX_IDS + 1) * 4;
     uint8_t *lots = calloc(1, many);
