@@ -1,9 +1,10 @@
 /*
  * sftp: the SFTP server's core: its state, the handle table, replies,
  * the packet framing and request dispatch (with sftp-server's read-only
- * mode and request lists). The requests themselves are in sftp_ops.c,
- * the wire format in sftp_wire.c, the serving loop and the command line
- * in sftp_main.c.
+ * mode and request lists), and the table of requests. The requests
+ * themselves are in sftp_ops.c (files) and sftp_names.c (directories and
+ * names), the wire format in sftp_wire.c, the serving loop and the
+ * command line in sftp_main.c.
  *
  * Every client byte is hostile: a packet's length is checked against
  * WD_SFTP_MAX_MSG before anything waits for it, each field is read with
@@ -553,3 +554,47 @@ size_t wd_sftp_feed(wd_sftp *s, const uint8_t *data, size_t len)
     wd_sftp_process(s);
     return len;
 }
+
+/* ------------------------------------------------------------------------
+ * The requests.
+ */
+
+const wd_sftp_request wd_sftp_requests[] = {
+    {"open", WD_FXP_OPEN, NULL, NULL, wd_sftp_op_open, 0}, /* checks -R itself */
+    {"close", WD_FXP_CLOSE, NULL, NULL, wd_sftp_op_close, 0},
+    {"read", WD_FXP_READ, NULL, NULL, wd_sftp_op_read, 0},
+    {"write", WD_FXP_WRITE, NULL, NULL, wd_sftp_op_write, 1},
+    {"lstat", WD_FXP_LSTAT, NULL, NULL, wd_sftp_op_lstat, 0},
+    {"fstat", WD_FXP_FSTAT, NULL, NULL, wd_sftp_op_fstat, 0},
+    {"setstat", WD_FXP_SETSTAT, NULL, NULL, wd_sftp_op_setstat, 1},
+    {"fsetstat", WD_FXP_FSETSTAT, NULL, NULL, wd_sftp_op_fsetstat, 1},
+    {"opendir", WD_FXP_OPENDIR, NULL, NULL, wd_sftp_op_opendir, 0},
+    {"readdir", WD_FXP_READDIR, NULL, NULL, wd_sftp_op_readdir, 0},
+    {"remove", WD_FXP_REMOVE, NULL, NULL, wd_sftp_op_remove, 1},
+    {"mkdir", WD_FXP_MKDIR, NULL, NULL, wd_sftp_op_mkdir, 1},
+    {"rmdir", WD_FXP_RMDIR, NULL, NULL, wd_sftp_op_rmdir, 1},
+    {"realpath", WD_FXP_REALPATH, NULL, NULL, wd_sftp_op_realpath, 0},
+    {"stat", WD_FXP_STAT, NULL, NULL, wd_sftp_op_stat, 0},
+    {"rename", WD_FXP_RENAME, NULL, NULL, wd_sftp_op_rename, 1},
+    {"readlink", WD_FXP_READLINK, NULL, NULL, wd_sftp_op_readlink, 0},
+    {"symlink", WD_FXP_SYMLINK, NULL, NULL, wd_sftp_op_symlink, 1},
+    {"posix-rename", WD_FXP_EXTENDED, "posix-rename@openssh.com", "1",
+     wd_sftp_op_posix_rename, 1},
+    {"statvfs", WD_FXP_EXTENDED, "statvfs@openssh.com", "2", wd_sftp_op_statvfs, 0},
+    {"fstatvfs", WD_FXP_EXTENDED, "fstatvfs@openssh.com", "2", wd_sftp_op_fstatvfs,
+     0},
+    {"hardlink", WD_FXP_EXTENDED, "hardlink@openssh.com", "1", wd_sftp_op_hardlink,
+     1},
+    {"fsync", WD_FXP_EXTENDED, "fsync@openssh.com", "1", wd_sftp_op_fsync, 1},
+    {"lsetstat", WD_FXP_EXTENDED, "lsetstat@openssh.com", "1", wd_sftp_op_lsetstat,
+     1},
+    {"limits", WD_FXP_EXTENDED, "limits@openssh.com", "1", wd_sftp_op_limits, 0},
+    {"expand-path", WD_FXP_EXTENDED, "expand-path@openssh.com", "1",
+     wd_sftp_op_expand_path, 0},
+    {"copy-data", WD_FXP_EXTENDED, "copy-data", "1", wd_sftp_op_copy_data, 1},
+    {"home-directory", WD_FXP_EXTENDED, "home-directory", "1",
+     wd_sftp_op_home_directory, 0},
+    {"users-groups-by-id", WD_FXP_EXTENDED, "users-groups-by-id@openssh.com",
+     "1", wd_sftp_op_users_groups_by_id, 0},
+    {NULL, 0, NULL, NULL, NULL, 0},
+};

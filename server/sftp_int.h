@@ -70,7 +70,57 @@ static inline int wd_sftp_logs(const wd_sftp *s, int level)
 /* A printable copy of a client string for a log line (cut at |outsize|). */
 const char *wd_sftp_esc(char *out, size_t outsize, const char *str);
 
-/* The request table (sftp_ops.c). */
+/* The requests (sftp_ops.c, sftp_names.c): 0, or -1 when malformed. */
+int wd_sftp_op_open(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_close(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_write(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_stat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_lstat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_fstat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_fsetstat(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_copy_data(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_remove(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_rmdir(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_realpath(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_posix_rename(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_hardlink(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_symlink(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_readlink(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r);
+
+/* A request's path in a log line, escaped, formatted only when the line
+ * will be written; WD_SFTP_ESC bytes of room for each. */
+#define WD_SFTP_ESC 1024
+#define LOG_PATH(s, level, fmt, path)                                       \
+    do {                                                                    \
+        if (wd_sftp_logs(s, level)) {                                       \
+            char e_[WD_SFTP_ESC];                                           \
+            wd_sftp_log(s, level, fmt, wd_sftp_esc(e_, sizeof(e_), path));  \
+        }                                                                   \
+    } while (0)
+#define LOG_PATHS(s, level, fmt, a, b)                                      \
+    do {                                                                    \
+        if (wd_sftp_logs(s, level)) {                                       \
+            char e1_[WD_SFTP_ESC], e2_[WD_SFTP_ESC];                        \
+            wd_sftp_log(s, level, fmt, wd_sftp_esc(e1_, sizeof(e1_), a),    \
+                        wd_sftp_esc(e2_, sizeof(e2_), b));                  \
+        }                                                                   \
+    } while (0)
+
+/* The request table (sftp.c). */
 typedef int (*wd_sftp_op)(wd_sftp *s, uint32_t id, wk_reader *r);
 typedef struct wd_sftp_request {
     const char *name;      /* sftp-server's name, for -p, -P and -Q */
