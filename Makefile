@@ -168,7 +168,13 @@ build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) \
+	    $(FUZZ_LDFLAGS)
+# fuzz_sftp fakes every call that would change the file system (see it).
+FUZZ_SFTP_WRAP := open pread truncate ftruncate chmod fchmod fchmodat \
+                  utimensat futimens chown fchown fchownat unlink mkdir \
+                  rmdir rename link symlink fsync
+build/fuzz/fuzz_sftp: FUZZ_LDFLAGS := $(FUZZ_SFTP_WRAP:%=-Wl,--wrap=%)
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_BIN); do \

@@ -37,8 +37,11 @@ static void usage(FILE *f)
             "  -P FILE          password file of user:crypt-hash lines "
             "(enables password\n"
             "                   and keyboard-interactive)\n"
-            "  -s NAME=COMMAND  subsystem (repeatable; default "
-            "sftp=/usr/lib/openssh/sftp-server)\n"
+            "  -s NAME=COMMAND  subsystem (repeatable); internal-sftp "
+            "[OPTIONS] is whelkd's\n"
+            "                   own SFTP server; default "
+            "sftp=/usr/lib/openssh/sftp-server\n"
+            "                   when present, else sftp=internal-sftp\n"
             "  -E PATTERN       accepted client environment variable "
             "(repeatable;\n"
             "                   default LANG and LC_*)\n"
@@ -238,10 +241,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opts.n_listen == 0) opts.listen[opts.n_listen++] = "127.0.0.1:2222";
-    if (opts.n_subsys == 0 &&
-        access("/usr/lib/openssh/sftp-server", X_OK) == 0) {
+    if (opts.n_subsys == 0) {
+        /* Without OpenSSH's server, whelkd's own (server/sftp.c). */
         opts.subsys_name[0] = "sftp";
-        opts.subsys_cmd[0] = "/usr/lib/openssh/sftp-server";
+        opts.subsys_cmd[0] =
+            access("/usr/lib/openssh/sftp-server", X_OK) == 0
+                ? "/usr/lib/openssh/sftp-server"
+                : "internal-sftp";
         opts.n_subsys = 1;
     }
     if (opts.n_env == 0) {

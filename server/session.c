@@ -30,6 +30,7 @@
 
 #include "auth.h"
 #include "server.h"
+#include "sftp.h"
 #include "ttymodes.h"
 #include "usersig.h"
 
@@ -66,6 +67,7 @@ typedef struct wd_session {
     char *env[MAX_ENV];    /* accepted client variables, NAME=value */
     int n_env;
     char kind[16];
+    int internal_sftp;     /* 1: the child serves SFTP; -1: it refuses */
 } wd_session;
 
 static wd_session *live;   /* sessions with a running child */
@@ -582,6 +584,7 @@ static int spawn(wd_session *ss, const char *command, const char *original)
     char *argv[4] = {argv0, command ? "-c" : NULL, (char *)command, NULL};
     int root = geteuid() == 0;
     int nologin = wd_nologin_applies(u); /* sshd's do_nologin() */
+    int sftp_log = -1; /* internal-sftp: whelkd's log, for its lines */
 
     pid_t pid = fork();
     if (pid < 0) goto fail;
@@ -592,6 +595,7 @@ static int spawn(wd_session *ss, const char *command, const char *original)
         sigprocmask(SIG_SETMASK, &all, NULL);
         for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
         setsid();
+        if (ss->internal_sftp) sftp_log = fcntl(STDERR_FILENO, F_DUPFD, 3);
         if (slave >= 0) {
             ioctl(slave, TIOCSCTTY, 0);
             dup2(slave, 0);
@@ -620,6 +624,9 @@ static int spawn(wd_session *ss, const char *command, const char *original)
             (void)w;
             if (chdir("/") != 0) _exit(1);
         }
+        if (ss->internal_sftp) /* serves here instead of exec'ing */
+            wd_sftp_child(ss->internal_sftp > 0 ? command : NULL, envp,
+                          sftp_log);
         execve(u->shell, argv, envp);
         static const char msg[] = "whelkd: cannot run the shell\n";
         ssize_t w = write(2, msg, sizeof(msg) - 1);
@@ -737,10 +744,26 @@ static const char *forced(wd_session *ss)
     return l && l->have_opts ? l->opts.command : NULL;
 }
 
+/* internal-sftp (sftp.h), as sshd treats it: a subsystem whose command,
+ * configured or forced, is internal-sftp is served by the child itself;
+ * a shell or exec session whose forced command is internal-sftp is
+ * refused with sshd's message. */
+static void mark_internal_sftp(wd_session *ss, const char *command,
+                               int subsystem)
+{
+    if (!wd_sftp_is_internal(command)) return;
+    ss->internal_sftp = subsystem ? 1 : -1;
+    if (!subsystem)
+        wd_log(WHELK_LOG_ERROR,
+               "Connection from %s port %d: refusing non-sftp session",
+               ss->conn->addr, ss->conn->port);
+}
+
 static int on_shell(whelk_session *s, void *user)
 {
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "shell");
+    mark_internal_sftp(ss, forced(ss), 0);
     return spawn(ss, forced(ss), NULL);
 }
 
@@ -749,6 +772,7 @@ static int on_exec(whelk_session *s, const char *command, void *user)
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "command");
     const char *f = forced(ss);
+    mark_internal_sftp(ss, f, 0);
     return spawn(ss, f ? f : command, f ? command : NULL);
 }
 
@@ -757,10 +781,15 @@ static int on_subsystem(whelk_session *s, const char *name, void *user)
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "subsystem");
     const char *f = forced(ss);
-    if (f) return spawn(ss, f, name);
+    if (f) {
+        mark_internal_sftp(ss, f, 1);
+        return spawn(ss, f, name);
+    }
     for (int i = 0; i < wd_opts->n_subsys; i++)
-        if (strcmp(wd_opts->subsys_name[i], name) == 0)
+        if (strcmp(wd_opts->subsys_name[i], name) == 0) {
+            mark_internal_sftp(ss, wd_opts->subsys_cmd[i], 1);
             return spawn(ss, wd_opts->subsys_cmd[i], NULL);
+        }
     char esc[4 * 64 + 1];
     whelk_escape(esc, sizeof(esc), name, strlen(name));
     wd_log(WHELK_LOG_INFO, "subsystem request for %s failed, subsystem "

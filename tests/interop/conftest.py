@@ -246,6 +246,47 @@ def whelkd(request, tmp_path, keys):
             assert marker not in log, log[-4000:]
 
 
+class Sshd:
+    """OpenSSH's sshd (as root) on a free 127.0.0.1 port with its own
+    config in |tmp|: the base settings below, then |extra| lines. Stop it
+    with stop() (by PID)."""
+
+    def __init__(self, tmp, keys, extra=""):
+        self.port = free_port()
+        os.makedirs("/run/sshd", exist_ok=True)
+        cfg = os.path.join(tmp, f"sshd_config-{self.port}")
+        with open(cfg, "w") as f:
+            f.write(f"""ListenAddress 127.0.0.1
+Port {self.port}
+HostKey {keys['host_ed25519']}
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+{extra}""")
+        self.log_path = os.path.join(tmp, f"sshd-{self.port}.log")
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", cfg],
+                                     stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         0.2).close()
+                break
+            except OSError:
+                assert self.proc.poll() is None, open(self.log_path).read()
+                assert time.time() < deadline
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(5)
+        self.logf.close()
+
+
 NODE_DIR = os.path.join(os.path.dirname(__file__), "..", "node")
 
 

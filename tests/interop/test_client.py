@@ -3,51 +3,22 @@ exchange with each method, host key checking, publickey with each key
 type, and refusal."""
 
 import os
-import signal
-import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import BUILD, USER, free_port
+from conftest import BUILD, USER, Sshd
 
 WHELK = os.path.join(BUILD, "whelk")
 
 
 @pytest.fixture
 def sshd(tmp_path, keys):
-    port = free_port()
-    if os.geteuid() == 0:  # sshd's privilege separation directory
-        os.makedirs("/run/sshd", exist_ok=True)
-    cfg = tmp_path / "sshd_config"
-    cfg.write_text(f"""ListenAddress 127.0.0.1
-Port {port}
-HostKey {keys['host_ed25519']}
-PidFile none
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
+    d = Sshd(str(tmp_path), keys, f"""PermitRootLogin prohibit-password
 AuthorizedKeysFile {keys['authorized_keys']}
 """)
-    log = open(tmp_path / "sshd.log", "wb")
-    p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(cfg)],
-                         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert p.poll() is None, open(tmp_path / "sshd.log").read()
-            assert time.time() < deadline
-            time.sleep(0.05)
-    yield port
-    p.send_signal(signal.SIGTERM)
-    p.wait(5)
-    log.close()
+    yield d.port
+    d.stop()
 
 
 def whelk(port, keys, key="ed25519", *opts, host="host_ed25519"):
