@@ -109,4 +109,19 @@ static inline uint32_t wk_load_u32(const uint8_t *p)
            ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
+/* Base64 (RFC 4648 section 4) for key files and lines. Encoding writes the
+ * digits (with '=' padding when |pad|) and a NUL, and returns the number
+ * of digits, or 0 when |outlen| cannot hold them and the NUL. */
+size_t wk_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen,
+                        int pad);
+/* Decodes, skipping spaces, tabs and line breaks; padding may be left out
+ * but must be right when present, and the unused low bits must be zero.
+ * Returns the number of bytes, or -1 on bad input or a short |out|. */
+long wk_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
+/* Digits in the padded encoding of |n| bytes. */
+static inline size_t wk_base64_padded_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
 #endif

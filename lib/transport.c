@@ -441,16 +441,6 @@ void whelk_conn_out_consumed(whelk_conn *c, size_t n)
  * Key exchange.
  */
 
-static const char *hostkey_algs_of(const whelk_key *k)
-{
-    switch (whelk_key_type_of(k)) {
-    case WHELK_KEY_ED25519: return "ssh-ed25519";
-    case WHELK_KEY_ECDSA_P256: return "ecdsa-sha2-nistp256";
-    case WHELK_KEY_RSA: return "rsa-sha2-512,rsa-sha2-256";
-    }
-    return "";
-}
-
 static int send_kexinit(whelk_conn *c)
 {
     const whelk_config *cfg = c->cfg;
@@ -460,12 +450,11 @@ static int send_kexinit(whelk_conn *c)
              c->is_client ? "ext-info-c" : "ext-info-s",
              c->is_client ? KEX_STRICT_C : KEX_STRICT_S);
     if (c->is_client)
-        snprintf(hostkeys, sizeof(hostkeys), "ssh-ed25519,ecdsa-sha2-nistp256,"
-                                             "rsa-sha2-512,rsa-sha2-256");
+        snprintf(hostkeys, sizeof(hostkeys), "%s", wk_key_all_sig_algs());
     for (unsigned i = 0; !c->is_client && i < cfg->n_host_keys; i++) {
         size_t n = strlen(hostkeys);
         snprintf(hostkeys + n, sizeof(hostkeys) - n, "%s%s", n ? "," : "",
-                 hostkey_algs_of(cfg->host_keys[i]));
+                 wk_key_sig_algs(cfg->host_keys[i]));
     }
     const char *ciphers = cfg->ciphers ? cfg->ciphers : wk_cipher_default_list;
     const char *macs = cfg->macs ? cfg->macs : wk_mac_default_list;
@@ -491,8 +480,8 @@ static const whelk_key *find_hostkey(const whelk_conn *c, const char *alg)
 {
     for (unsigned i = 0; i < c->cfg->n_host_keys; i++) {
         const whelk_key *k = c->cfg->host_keys[i];
-        if (wk_namelist_has((const uint8_t *)hostkey_algs_of(k),
-                            strlen(hostkey_algs_of(k)), alg))
+        if (wk_namelist_has((const uint8_t *)wk_key_sig_algs(k),
+                            strlen(wk_key_sig_algs(k)), alg))
             return k;
     }
     return NULL;
@@ -707,9 +696,7 @@ static int send_ext_info(whelk_conn *c)
     if (!b) return WHELK_ERR_NOMEM;
     int rc = wk_buf_put_u32(b, 1);
     if (!rc) rc = wk_buf_put_cstring(b, "server-sig-algs");
-    if (!rc)
-        rc = wk_buf_put_cstring(b, "ssh-ed25519,ecdsa-sha2-nistp256,"
-                                   "rsa-sha2-512,rsa-sha2-256");
+    if (!rc) rc = wk_buf_put_cstring(b, wk_key_all_sig_algs());
     return rc ? rc : wk_msg_end(c, &m);
 }
 
