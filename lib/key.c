@@ -5,7 +5,7 @@
  * This module holds the table of key types, builds keys from their
  * fields, and reads and writes public key blobs (RFC 4253 section 6.6),
  * public key lines and SHA256 fingerprints as ssh-keygen -l prints them.
- * The private key file format is keyfile.c's, signatures keysig.c's.
+ * The private key file format is privkey.c's, signatures keysig.c's.
  *
  * Blobs come from peers and key files may have been written by anyone, so
  * everything is parsed with the bounded readers of buf.h, and a public blob
@@ -43,11 +43,11 @@ static int put_rsa_public(wk_buf *b, const EVP_PKEY *pkey);
 
 static const wk_key_kind kinds[] = {
     {WHELK_KEY_ED25519, "ssh-ed25519", "ED25519", ED25519_SIGS,
-     read_ed25519, put_ed25519_public, wk_keyfile_put_ed25519},
+     read_ed25519, put_ed25519_public, wk_privkey_put_ed25519},
     {WHELK_KEY_ECDSA_P256, "ecdsa-sha2-nistp256", "ECDSA", ECDSA_SIGS,
-     read_ecdsa, put_ecdsa_public, wk_keyfile_put_ecdsa},
+     read_ecdsa, put_ecdsa_public, wk_privkey_put_ecdsa},
     {WHELK_KEY_RSA, "ssh-rsa", "RSA", RSA_SIGS, read_rsa, put_rsa_public,
-     wk_keyfile_put_rsa},
+     wk_privkey_put_rsa},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 

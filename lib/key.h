@@ -4,7 +4,7 @@
  * Three modules share this header:
  * - key.c: the table of key types, building keys from their fields,
  *   public key blobs (RFC 4253 section 6.6) and lines, fingerprints;
- * - keyfile.c: OpenSSH's private key file format (PROTOCOL.key);
+ * - privkey.c: OpenSSH's private key file format (PROTOCOL.key);
  * - keysig.c: signature blobs, made and verified: RFC 8709 (ed25519),
  *   RFC 5656 (ecdsa-sha2-nistp256) and RFC 8332 (rsa-sha2-256/512).
  * All cryptography goes through OpenSSL EVP.
@@ -48,7 +48,7 @@ struct wk_key_kind {
     /* Appends the public fields after the type name, in blob order. */
     int (*put_public)(wk_buf *b, const EVP_PKEY *pkey);
     /* Appends the private section's entry, type name included
-     * (keyfile.c). */
+     * (privkey.c). */
     int (*put_private)(wk_buf *b, const whelk_key *k);
 };
 
@@ -87,9 +87,9 @@ int wk_key_read_fields(wk_reader *r, const wk_key_kind *kind, int priv,
  * copy is wiped, since it may be a private value. */
 int wk_key_put_bn_param(wk_buf *b, const EVP_PKEY *pkey, const char *name);
 
-/* keyfile.c: the private section entries of each kind. */
-int wk_keyfile_put_ed25519(wk_buf *b, const whelk_key *k);
-int wk_keyfile_put_ecdsa(wk_buf *b, const whelk_key *k);
-int wk_keyfile_put_rsa(wk_buf *b, const whelk_key *k);
+/* privkey.c: the private section entries of each kind. */
+int wk_privkey_put_ed25519(wk_buf *b, const whelk_key *k);
+int wk_privkey_put_ecdsa(wk_buf *b, const whelk_key *k);
+int wk_privkey_put_rsa(wk_buf *b, const whelk_key *k);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * keyfile: OpenSSH's private key file format (PROTOCOL.key), read and
+ * privkey: OpenSSH's private key file format (PROTOCOL.key), read and
  * written unencrypted for every key type: armour, then base64 of
  *   "openssh-key-v1\0" string ciphername, string kdfname,
  *   string kdfoptions, uint32 N, N public key blobs, string private
@@ -154,7 +154,7 @@ int whelk_key_parse_private(const char *text, size_t len, whelk_key **out)
 /* The private section's entries, type name included: ed25519 and ECDSA
  * repeat the public blob and add their secret; RSA lists its fields in an
  * order of its own. */
-int wk_keyfile_put_ed25519(wk_buf *b, const whelk_key *k)
+int wk_privkey_put_ed25519(wk_buf *b, const whelk_key *k)
 {
     /* The public blob, then seed || public key. */
     uint8_t sk[2 * WK_ED25519_LEN];
@@ -171,14 +171,14 @@ int wk_keyfile_put_ed25519(wk_buf *b, const whelk_key *k)
     return rc;
 }
 
-int wk_keyfile_put_ecdsa(wk_buf *b, const whelk_key *k)
+int wk_privkey_put_ecdsa(wk_buf *b, const whelk_key *k)
 {
     int rc = wk_buf_put(b, k->blob, k->blob_len);
     return rc ? rc
               : wk_key_put_bn_param(b, k->pkey, OSSL_PKEY_PARAM_PRIV_KEY);
 }
 
-int wk_keyfile_put_rsa(wk_buf *b, const whelk_key *k)
+int wk_privkey_put_rsa(wk_buf *b, const whelk_key *k)
 {
     static const char *const rsa_fields[] = {
         OSSL_PKEY_PARAM_RSA_N,       OSSL_PKEY_PARAM_RSA_E,
