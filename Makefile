@@ -161,7 +161,8 @@ asan:
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
-               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
             $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
 build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)

@@ -39,7 +39,11 @@ void wk_buf_free_secret(wk_buf *b);
 /* Drops the contents, keeps the allocation. */
 void wk_buf_reset(wk_buf *b);
 static inline size_t wk_buf_used(const wk_buf *b) { return b->len - b->off; }
-static inline uint8_t *wk_buf_data(const wk_buf *b) { return b->p + b->off; }
+/* NULL for a buffer that holds no allocation (NULL + 0 is undefined). */
+static inline uint8_t *wk_buf_data(const wk_buf *b)
+{
+    return b->p ? b->p + b->off : NULL;
+}
 /* Makes room for |n| more bytes (compacting or growing). */
 int wk_buf_reserve(wk_buf *b, size_t n);
 /* Appends |n| bytes of uninitialised space and returns it, or NULL. */
