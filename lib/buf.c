@@ -192,7 +192,7 @@ int wk_reader_end(const wk_reader *r)
 
 int wk_get_bytes(wk_reader *r, const uint8_t **p, size_t n)
 {
-    if (n > r->len - r->pos) return WHELK_ERR_TRUNCATED;
+    if (n > r->len - r->pos) return WK_ERR_TRUNCATED;
     *p = r->p + r->pos;
     r->pos += n;
     return 0;

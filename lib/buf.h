@@ -5,7 +5,7 @@
  * the readable bytes are [off, len), so it also serves as a FIFO (consume
  * from the front, append at the back). wk_reader is a cursor over bytes we
  * did not write: every read is bounds-checked and fails with
- * WHELK_ERR_TRUNCATED rather than reading past the end. Strings are
+ * WK_ERR_TRUNCATED rather than reading past the end. Strings are
  * returned as pointers into the input (no copy), valid as long as it.
  *
  * Internal symbols use the wk_ prefix so they never look public.
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "whelk/whelk.h"
+#include "err.h"
 
 typedef struct wk_buf {
     uint8_t *p;

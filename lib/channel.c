@@ -102,7 +102,7 @@ static size_t chunk_limit(const whelk_session *s)
 
 /* Sends up to |len| bytes as DATA (|ext| 0) or EXTENDED_DATA type 1,
  * within the window and packet size; returns the count sent. */
-static ssize_t send_data(whelk_session *s, int ext, const uint8_t *p,
+static whelk_ssize send_data(whelk_session *s, int ext, const uint8_t *p,
                          size_t len)
 {
     whelk_conn *c = s->conn;
@@ -122,13 +122,13 @@ static ssize_t send_data(whelk_session *s, int ext, const uint8_t *p,
         s->remote_window -= (uint32_t)n;
         sent += n;
     }
-    return (ssize_t)sent;
+    return (whelk_ssize)sent;
 }
 
 static int flush_queue(whelk_session *s, wk_buf *q, int ext)
 {
     if (wk_buf_used(q) == 0) return 0;
-    ssize_t n = send_data(s, ext, wk_buf_data(q), wk_buf_used(q));
+    whelk_ssize n = send_data(s, ext, wk_buf_data(q), wk_buf_used(q));
     if (n < 0) return (int)n;
     wk_buf_consume(q, (size_t)n);
     /* An idle session keeps no queue memory. */
@@ -215,7 +215,7 @@ int wk_chans_pump(whelk_conn *c)
     return 0;
 }
 
-static ssize_t session_write(whelk_session *s, int ext, const void *data,
+static whelk_ssize session_write(whelk_session *s, int ext, const void *data,
                              size_t len)
 {
     if (!s || s->sent_eof || s->closing || s->sent_close || s->peer_close)
@@ -225,7 +225,7 @@ static ssize_t session_write(whelk_session *s, int ext, const void *data,
     size_t done = 0;
     /* Straight to the wire when nothing is waiting ahead of it. */
     if (wk_buf_used(&s->outq) == 0 && wk_buf_used(&s->errq) == 0) {
-        ssize_t n = send_data(s, ext, p, len);
+        whelk_ssize n = send_data(s, ext, p, len);
         if (n < 0) return n;
         done = (size_t)n;
     }
@@ -240,7 +240,7 @@ static ssize_t session_write(whelk_session *s, int ext, const void *data,
             if (s->h.stop_writing) s->h.stop_writing(s, s->user);
         }
     }
-    return (ssize_t)done;
+    return (whelk_ssize)done;
 }
 
 /* The public calls below end the connection on a fatal error (out of
@@ -251,16 +251,16 @@ static int end_if_fatal(whelk_session *s, int rc)
     return s ? wk_end_if_fatal(s->conn, rc) : rc;
 }
 
-ssize_t whelk_session_write(whelk_session *s, const void *data, size_t len)
+whelk_ssize whelk_session_write(whelk_session *s, const void *data, size_t len)
 {
-    ssize_t n = session_write(s, 0, data, len);
+    whelk_ssize n = session_write(s, 0, data, len);
     return n < 0 ? end_if_fatal(s, (int)n) : n;
 }
 
-ssize_t whelk_session_write_stderr(whelk_session *s, const void *data,
+whelk_ssize whelk_session_write_stderr(whelk_session *s, const void *data,
                                    size_t len)
 {
-    ssize_t n = session_write(s, 1, data, len);
+    whelk_ssize n = session_write(s, 1, data, len);
     return n < 0 ? end_if_fatal(s, (int)n) : n;
 }
 
@@ -662,7 +662,7 @@ void whelk_session_set_handler(whelk_session *s,
                                const whelk_session_handler *h, void *user)
 {
     if (h)
-        s->h = *h;
+        s->h = h->h;
     else
         memset(&s->h, 0, sizeof(s->h));
     s->user = user;

@@ -9,6 +9,17 @@
 
 #include "conn.h"
 
+/* A parsed pty-req (session.c), handed to the pty_req callback. */
+struct whelk_pty {
+    char term[64];
+    uint32_t cols, rows, width_px, height_px;
+    unsigned n_modes;
+    struct {
+        uint8_t opcode;
+        uint32_t value;
+    } modes[WHELK_MAX_TTY_MODES];
+};
+
 enum wk_ctrl {
     WK_CTRL_EOF = 1,
     WK_CTRL_EXIT_STATUS,
@@ -52,7 +63,7 @@ struct whelk_session {
     unsigned stopped : 1;      /* stop_writing was signalled */
     unsigned eow_sent : 1;
 
-    whelk_session_handler h;
+    wk_session_handler h;
     void *user;
 };
 

@@ -61,8 +61,13 @@ void whelk_config_free(whelk_config *cfg)
 
 int whelk_config_add_host_key(whelk_config *cfg, whelk_key *key)
 {
-    if (!key || !whelk_key_has_private(key)) return WHELK_ERR_INVAL;
-    if (cfg->n_host_keys >= WK_MAX_HOST_KEYS) return WHELK_ERR_LIMIT;
+    /* A public half alone is for applications that sign elsewhere (the
+     * sign callback); the key exchange refuses it otherwise. */
+    if (!key) return WHELK_ERR_INVAL;
+    if (cfg->n_host_keys >= WK_MAX_HOST_KEYS) {
+        whelk_key_free(key);
+        return WHELK_ERR_LIMIT;
+    }
     cfg->host_keys[cfg->n_host_keys++] = key;
     return 0;
 }

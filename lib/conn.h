@@ -12,6 +12,7 @@
 #include "whelk/whelk.h"
 
 #include "buf.h"
+#include "callbacks.h"
 #include "cipher.h"
 #include "config.h"
 #include "kex.h"
@@ -41,11 +42,12 @@ enum wk_kex_phase {
 };
 
 typedef struct wk_auth wk_auth;
+typedef struct wk_kex_reply wk_kex_reply;
 typedef struct wk_chans wk_chans;
 
 struct whelk_conn {
     const whelk_config *cfg;
-    whelk_callbacks cb;
+    wk_callbacks cb;
     void *user;
     char peer_addr[64];
     int peer_port;
@@ -61,6 +63,7 @@ struct whelk_conn {
     wk_pkt_dir *rx, *tx;
 
     char v_c[256], v_s[256]; /* identification strings, no CR LF */
+    const char *bad_version; /* a refused peer line, for its event */
 
     /* Key exchange. */
     int kex_phase;
@@ -77,6 +80,9 @@ struct whelk_conn {
     const wk_cipher_alg *enc[2]; /* [0] client to server, [1] back */
     const wk_mac_alg *mac[2];
     char cur_kex[64], cur_hostkey[32], cur_cipher[2][48], cur_mac[2][48];
+    struct wk_kex_reply *reply; /* the server's half while H is signed */
+    int sign_pending;        /* the sign callback has not answered yet */
+    int in_sign_cb;          /* inside it: its answer must not recurse */
     uint8_t session_id[64];
     size_t session_id_len;
     /* Receive keys wait here from our NEWKEYS until the peer's. */
@@ -121,6 +127,19 @@ static inline size_t wk_conn_out_pending(const whelk_conn *c)
     return wk_buf_used(&c->out) + wk_buf_used(&c->deferred);
 }
 
+/* An event as event.c hands it to the application (see whelk.h). */
+struct whelk_event {
+    whelk_event_type type;
+    const char *user, *method, *text, *peer_version;
+    const whelk_key *key;
+    int invalid_user, authenticated, error;
+    uint32_t reason;
+};
+/* Reports |ev|, filling in whether the connection is logged in and, when
+ * the event names none, the user logged in or trying. */
+void wk_event(whelk_conn *c, whelk_event *ev);
+
+/* Diagnostics in the engine's words, for the log callback. */
 void wk_log(whelk_conn *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sends DISCONNECT with |reason|, logs |why| and ends the connection.
@@ -139,6 +158,13 @@ int wk_conn_set_authenticated(whelk_conn *c, const char *user);
 /* Tests and fuzzers: skip to an unencrypted connection after key
  * exchange, authenticated as |user| (NULL: authentication still due). */
 int wk_conn_test_authenticate(whelk_conn *c, const char *user);
+
+/* Non-zero while a decision, a delay or a signature holds input back. */
+int wk_conn_input_held(const whelk_conn *c);
+/* Takes up input held back by a decision answered later (auth_done,
+ * user_done, sign_done): the core's job, not the timer entry point's.
+ * Returns 0 or a public fatal code. */
+int wk_conn_resume_input(whelk_conn *c);
 
 /* auth.c */
 int wk_auth_init(whelk_conn *c);

@@ -173,3 +173,25 @@ int wk_session_request(whelk_session *s, const char *type, wk_reader *r)
            s->local_id, esc);
     return 0;
 }
+
+const char *whelk_pty_term(const whelk_pty *pty) { return pty->term; }
+
+void whelk_pty_size(const whelk_pty *pty, uint32_t *cols, uint32_t *rows,
+                    uint32_t *width_px, uint32_t *height_px)
+{
+    if (cols) *cols = pty->cols;
+    if (rows) *rows = pty->rows;
+    if (width_px) *width_px = pty->width_px;
+    if (height_px) *height_px = pty->height_px;
+}
+
+unsigned whelk_pty_mode_count(const whelk_pty *pty) { return pty->n_modes; }
+
+int whelk_pty_mode(const whelk_pty *pty, unsigned i, uint8_t *opcode,
+                   uint32_t *value)
+{
+    if (i >= pty->n_modes) return WHELK_ERR_INVAL;
+    if (opcode) *opcode = pty->modes[i].opcode;
+    if (value) *value = pty->modes[i].value;
+    return 0;
+}

@@ -25,6 +25,7 @@
 #define KEX_STRICT_S "kex-strict-s-v00@openssh.com"
 
 static int send_kexinit(whelk_conn *c);
+static void reply_free(whelk_conn *c);
 
 /* ------------------------------------------------------------------------
  * Small shared services.
@@ -152,20 +153,20 @@ int wk_fatal(whelk_conn *c, int err, int reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    const char *user = wk_auth_user(c);
-    char who[160] = "";
-    if (c->authenticated)
-        snprintf(who, sizeof(who), "user %s ", c->user_log);
-    else if (user)
-        snprintf(who, sizeof(who), "authenticating user %s ", user);
-    wk_log(c, WHELK_LOG_ERROR, "Disconnecting %s%s port %d: %s%s", who,
-           c->peer_addr, c->peer_port, why,
-           c->authenticated ? "" : " [preauth]");
     /* Before the version exchange ends there are no packets to speak. */
     if (c->state == WK_ST_PACKETS && reason > 0)
         send_disconnect(c, reason, why);
+    else
+        reason = 0;
+    err = wk_err_public(err);
     c->state = WK_ST_CLOSED;
     c->err = err;
+    whelk_event ev = {.type = WHELK_EVENT_DISCONNECT,
+                      .reason = (uint32_t)reason,
+                      .error = err,
+                      .text = why,
+                      .peer_version = c->bad_version};
+    wk_event(c, &ev);
     return err;
 }
 
@@ -177,7 +178,7 @@ static int reason_for(int err)
     case WHELK_ERR_KEX:
     case WHELK_ERR_NEGOTIATION: return WHELK_DISCONNECT_KEY_EXCHANGE_FAILED;
     case WHELK_ERR_PROTO:
-    case WHELK_ERR_TRUNCATED:
+    case WK_ERR_TRUNCATED:
     case WHELK_ERR_TOOBIG: return WHELK_DISCONNECT_PROTOCOL_ERROR;
     }
     /* Our own trouble (memory, a full queue, a callback): not the
@@ -189,41 +190,32 @@ int wk_end_if_fatal(whelk_conn *c, int rc)
 {
     if (rc < 0 && whelk_err_is_fatal(rc) && c->state != WK_ST_CLOSED)
         wk_fatal(c, rc, reason_for(rc), "%s", whelk_strerror(rc));
-    return rc;
+    return wk_err_public(rc);
 }
 
 int whelk_conn_disconnect(whelk_conn *conn, int reason,
                           const char *description)
 {
     if (conn->state == WK_ST_CLOSED) return 0;
-    if (conn->state == WK_ST_PACKETS)
-        send_disconnect(conn, reason, description ? description : "");
-    wk_log(conn, WHELK_LOG_INFO, "Disconnected from %s port %d: %s",
-           conn->peer_addr, conn->peer_port,
-           description ? description : "by application");
+    int sent = conn->state == WK_ST_PACKETS;
+    if (sent) send_disconnect(conn, reason, description ? description : "");
     conn->state = WK_ST_CLOSED;
     conn->err = WHELK_ERR_CLOSED;
+    whelk_event ev = {.type = WHELK_EVENT_DISCONNECT,
+                      .reason = sent ? (uint32_t)reason : 0,
+                      .error = WHELK_ERR_CLOSED,
+                      .text = description};
+    wk_event(conn, &ev);
     return 0;
 }
 
 void whelk_conn_peer_closed(whelk_conn *c)
 {
     if (c->state == WK_ST_CLOSED) return;
-    const char *user = wk_auth_user(c);
-    if (c->authenticated)
-        wk_log(c, WHELK_LOG_INFO, "Connection closed by user %s %s port %d",
-               c->user_log, c->peer_addr, c->peer_port);
-    else if (user)
-        wk_log(c, WHELK_LOG_INFO,
-               "Connection closed by authenticating user %s %s port %d "
-               "[preauth]",
-               user, c->peer_addr, c->peer_port);
-    else
-        wk_log(c, WHELK_LOG_INFO, "Connection closed by %s port %d%s",
-               c->peer_addr, c->peer_port,
-               c->state == WK_ST_VERSION ? "" : " [preauth]");
     c->state = WK_ST_CLOSED;
     c->err = WHELK_ERR_CLOSED;
+    whelk_event ev = {.type = WHELK_EVENT_PEER_CLOSED};
+    wk_event(c, &ev);
 }
 
 static int send_unimplemented(whelk_conn *c, uint32_t seq)
@@ -239,7 +231,7 @@ static int send_unimplemented(whelk_conn *c, uint32_t seq)
  */
 
 int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
-                          const whelk_callbacks *cb, void *user,
+                          const whelk_server_callbacks *cb, void *user,
                           const char *peer_addr, int peer_port,
                           uint64_t now_ms)
 {
@@ -247,7 +239,7 @@ int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
     whelk_conn *c = calloc(1, sizeof(*c));
     if (!c) return WHELK_ERR_NOMEM;
     c->cfg = cfg;
-    c->cb = *cb;
+    c->cb = cb->cb;
     c->user = user;
     snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
              peer_addr ? peer_addr : "unknown");
@@ -283,7 +275,7 @@ fail:
 }
 
 int whelk_conn_client_new(whelk_conn **out, const whelk_config *cfg,
-                          const whelk_callbacks *cb, void *user,
+                          const whelk_client_callbacks *cb, void *user,
                           const char *user_name, const whelk_key *identity,
                           uint64_t now_ms)
 {
@@ -292,7 +284,7 @@ int whelk_conn_client_new(whelk_conn **out, const whelk_config *cfg,
     if (!c) return WHELK_ERR_NOMEM;
     c->is_client = 1;
     c->cfg = cfg;
-    c->cb = *cb;
+    c->cb = cb->cb;
     c->user = user;
     c->identity = identity;
     snprintf(c->peer_addr, sizeof(c->peer_addr), "server");
@@ -336,6 +328,7 @@ void whelk_conn_free(whelk_conn *c)
     wk_buf_free_secret(&c->deferred);
     wk_buf_free(&c->my_kexinit);
     wk_buf_free(&c->peer_kexinit);
+    reply_free(c);
     OPENSSL_cleanse(c->rx_key, sizeof(c->rx_key));
     OPENSSL_cleanse(c->rx_iv, sizeof(c->rx_iv));
     OPENSSL_cleanse(c->rx_mac, sizeof(c->rx_mac));
@@ -359,13 +352,17 @@ const char *whelk_conn_user_name(const whelk_conn *c)
     return c->user_name;
 }
 
-const char *whelk_conn_algorithm(const whelk_conn *c, const char *which)
+const char *whelk_conn_algorithm(const whelk_conn *c, whelk_algorithm which)
 {
     const char *v = NULL;
-    if (!strcmp(which, "kex")) v = c->cur_kex;
-    else if (!strcmp(which, "hostkey")) v = c->cur_hostkey;
-    else if (!strcmp(which, "cipher")) v = c->cur_cipher[1];
-    else if (!strcmp(which, "mac")) v = c->cur_mac[1];
+    switch (which) {
+    case WHELK_ALG_KEX: v = c->cur_kex; break;
+    case WHELK_ALG_HOSTKEY: v = c->cur_hostkey; break;
+    case WHELK_ALG_CIPHER_C2S: v = c->cur_cipher[0]; break;
+    case WHELK_ALG_CIPHER_S2C: v = c->cur_cipher[1]; break;
+    case WHELK_ALG_MAC_C2S: v = c->cur_mac[0]; break;
+    case WHELK_ALG_MAC_S2C: v = c->cur_mac[1]; break;
+    }
     return v && v[0] ? v : NULL;
 }
 
@@ -388,7 +385,7 @@ int whelk_conn_want_read(const whelk_conn *c)
     /* Back-pressure: stop taking input while output is backed up or a
      * packet is complete but cannot be processed yet. */
     if (out_full(c)) return 0;
-    if (wk_auth_blocked(c) && wk_buf_used(&c->in) >= WK_MAX_PACKET_LEN)
+    if (wk_conn_input_held(c) && wk_buf_used(&c->in) >= WK_MAX_PACKET_LEN)
         return 0;
     return wk_buf_used(&c->in) < WK_IN_MAX - 65536;
 }
@@ -700,6 +697,145 @@ static int send_ext_info(whelk_conn *c)
     return rc ? rc : wk_msg_end(c, &m);
 }
 
+/* The server's half of an exchange, kept from the moment H is known
+ * until the host key's signature over it is there (which the application
+ * may make in another process, answering later). */
+struct wk_kex_reply {
+    wk_buf q_s;
+    wk_buf k_enc;  /* the shared secret, encoded */
+    uint8_t h[64];
+    size_t hlen;
+};
+
+static void reply_free(whelk_conn *c)
+{
+    wk_kex_reply *r = c->reply;
+    if (!r) return;
+    wk_buf_free(&r->q_s);
+    wk_buf_free_secret(&r->k_enc);
+    OPENSSL_cleanse(r->h, sizeof(r->h));
+    free(r);
+    c->reply = NULL;
+}
+
+/* Sends the reply with |sig| (the signature blob's contents), NEWKEYS and
+ * the ext-info, and switches the sending keys. */
+static int finish_kex_reply(whelk_conn *c, const uint8_t *sig, size_t sig_len)
+{
+    wk_kex_reply *r = c->reply;
+    size_t blob_len;
+    const uint8_t *blob = whelk_key_blob(c->hostkey, &blob_len);
+    wk_msg m;
+    int rc = WHELK_ERR_NOMEM;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_KEX_ECDH_REPLY);
+    if (!b) goto fail;
+    rc = wk_buf_put_string(b, blob, blob_len);
+    if (!rc)
+        rc = c->kex->value_is_mpint
+                 ? wk_buf_put_mpint(b, wk_buf_data(&r->q_s),
+                                    wk_buf_used(&r->q_s))
+                 : wk_buf_put_string(b, wk_buf_data(&r->q_s),
+                                     wk_buf_used(&r->q_s));
+    if (!rc) rc = wk_buf_put_string(b, sig, sig_len);
+    if (!rc) rc = wk_msg_end(c, &m);
+    if (rc) goto fail;
+    b = wk_msg_begin(c, &m, SSH_MSG_NEWKEYS);
+    if (!b) rc = WHELK_ERR_NOMEM;
+    if (!b || (rc = wk_msg_end(c, &m)) != 0) goto fail;
+    /* Keys change right after our NEWKEYS. */
+    rc = derive_keys(c, wk_buf_data(&r->k_enc), wk_buf_used(&r->k_enc), r->h,
+                     r->hlen);
+    if (rc) goto fail;
+    if (c->strict) wk_pkt_dir_reset_seq(c->tx);
+    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
+             c->enc[1]->name);
+    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
+             c->mac[1] ? c->mac[1]->name : "<implicit>");
+    c->kex_sent_init = 0;
+    c->kex_phase = WK_KEX_WAIT_NEWKEYS;
+    reply_free(c);
+    if (c->kex_count == 0 && c->ext_info_c && (rc = send_ext_info(c)) != 0)
+        goto fail;
+    /* What was held back during the exchange goes out under new keys. */
+    if ((rc = flush_deferred(c)) != 0) goto fail;
+    return 0;
+fail:
+    reply_free(c);
+    return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                    "key exchange failed: %s", whelk_strerror(rc));
+}
+
+/* Has H signed: by the application when it signs (the one use of a host
+ * private key, which then need not be in this process), else with the
+ * config's private key. */
+static int sign_exchange(whelk_conn *c)
+{
+    wk_kex_reply *r = c->reply;
+    size_t blob_len;
+    const uint8_t *blob = whelk_key_blob(c->hostkey, &blob_len);
+    if (c->cb.sign) {
+        c->sign_pending = 1;
+        c->in_sign_cb = 1;
+        int rc = c->cb.sign(c, blob, blob_len, c->hostkey_alg, r->h, r->hlen,
+                            c->user);
+        c->in_sign_cb = 0;
+        if (rc < 0 && c->sign_pending) {
+            c->sign_pending = 0;
+            reply_free(c);
+            return wk_fatal(c, WHELK_ERR_CALLBACK,
+                            WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                            "host key signature refused by the signer");
+        }
+        /* Answered already (whelk_conn_sign_done finished the reply), or
+         * pending: input waits for the answer. */
+        return c->state == WK_ST_CLOSED ? c->err : 0;
+    }
+    if (!whelk_key_has_private(c->hostkey)) {
+        reply_free(c);
+        return wk_fatal(c, WHELK_ERR_STATE,
+                        WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "no private key and no signer for the host key");
+    }
+    wk_buf sig;
+    wk_buf_init(&sig, 4096);
+    int rc = wk_key_sign(c->hostkey, c->hostkey_alg, r->h, r->hlen, &sig);
+    if (!rc)
+        rc = finish_kex_reply(c, wk_buf_data(&sig) + 4, wk_buf_used(&sig) - 4);
+    else
+        rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                      "key exchange failed: %s", whelk_strerror(rc));
+    wk_buf_free(&sig);
+    return rc;
+}
+
+int whelk_conn_sign_done(whelk_conn *c, const uint8_t *sig, size_t sig_len,
+                         uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    if (!c->sign_pending) return WHELK_ERR_STATE;
+    c->sign_pending = 0;
+    /* A signature blob of the negotiated algorithm, or the exchange
+     * fails here rather than at the client. */
+    wk_reader r;
+    const uint8_t *alg, *raw;
+    size_t al, rl;
+    wk_reader_init(&r, sig, sig ? sig_len : 0);
+    if (!sig || wk_get_string(&r, &alg, &al, 64) ||
+        wk_get_string(&r, &raw, &rl, 16384) || wk_reader_end(&r) ||
+        al != strlen(c->hostkey_alg) || memcmp(alg, c->hostkey_alg, al)) {
+        reply_free(c);
+        return wk_fatal(c, WHELK_ERR_CALLBACK,
+                        WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "the signer gave no %s signature", c->hostkey_alg);
+    }
+    int rc = finish_kex_reply(c, sig, sig_len);
+    if (rc) return rc;
+    /* Answered inside the callback, the input loop that called it goes
+     * on by itself; answered later, held input is taken up now. */
+    return c->in_sign_cb ? 0 : wk_conn_resume_input(c);
+}
+
 static int on_kex_init_value(whelk_conn *c, const uint8_t *p, size_t n)
 {
     wk_reader r;
@@ -715,79 +851,43 @@ static int on_kex_init_value(whelk_conn *c, const uint8_t *p, size_t n)
     if (rc)
         return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
                         "malformed key exchange init");
-
-    wk_buf q_s, k_enc, reply_sig;
-    wk_buf_init(&q_s, 4096);
-    wk_buf_init(&k_enc, 4096);
-    wk_buf_init(&reply_sig, 4096);
-    uint8_t h[64];
-    size_t hlen = 0;
+    reply_free(c);
+    wk_kex_reply *kr = c->reply = calloc(1, sizeof(*kr));
+    if (!kr)
+        return wk_fatal(c, WHELK_ERR_NOMEM,
+                        WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "key exchange failed: %s",
+                        whelk_strerror(WHELK_ERR_NOMEM));
+    wk_buf_init(&kr->q_s, 4096);
+    wk_buf_init_secret(&kr->k_enc, 4096);
     size_t blob_len;
     const uint8_t *blob = whelk_key_blob(c->hostkey, &blob_len);
 
     rc = wk_kex_server(c->kex, c->cfg->rand, c->cfg->rand_user, q_c, q_c_len,
-                       &q_s, &k_enc);
+                       &kr->q_s, &kr->k_enc);
     if (rc) {
-        rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
-                      "key exchange %s failed: invalid client value (%s)",
-                      c->kex_name, whelk_strerror(rc));
-        goto out;
+        reply_free(c);
+        return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "key exchange %s failed: invalid client value (%s)",
+                        c->kex_name, whelk_strerror(rc));
     }
     rc = wk_kex_hash(c->kex, c->v_c, c->v_s, wk_buf_data(&c->peer_kexinit),
                      wk_buf_used(&c->peer_kexinit),
                      wk_buf_data(&c->my_kexinit),
                      wk_buf_used(&c->my_kexinit), blob, blob_len, q_c,
-                     q_c_len, wk_buf_data(&q_s), wk_buf_used(&q_s),
-                     wk_buf_data(&k_enc), wk_buf_used(&k_enc), h, &hlen);
-    if (rc) goto crypto_fail;
-    if (c->session_id_len == 0) {
-        memcpy(c->session_id, h, hlen);
-        c->session_id_len = hlen;
+                     q_c_len, wk_buf_data(&kr->q_s), wk_buf_used(&kr->q_s),
+                     wk_buf_data(&kr->k_enc), wk_buf_used(&kr->k_enc), kr->h,
+                     &kr->hlen);
+    if (rc) {
+        reply_free(c);
+        return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
+                        "key exchange failed: %s", whelk_strerror(rc));
     }
-    /* The one use of the host private key: signing H. */
-    rc = wk_key_sign(c->hostkey, c->hostkey_alg, h, hlen, &reply_sig);
-    if (rc) goto crypto_fail;
-
-    wk_msg m;
-    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_KEX_ECDH_REPLY);
-    if (!b) { rc = WHELK_ERR_NOMEM; goto crypto_fail; }
-    rc = wk_buf_put_string(b, blob, blob_len);
-    if (!rc)
-        rc = c->kex->value_is_mpint
-                 ? wk_buf_put_mpint(b, wk_buf_data(&q_s), wk_buf_used(&q_s))
-                 : wk_buf_put_string(b, wk_buf_data(&q_s),
-                                     wk_buf_used(&q_s));
-    if (!rc) rc = wk_buf_put(b, wk_buf_data(&reply_sig),
-                             wk_buf_used(&reply_sig));
-    if (!rc) rc = wk_msg_end(c, &m);
-    if (rc) goto crypto_fail;
-
-    b = wk_msg_begin(c, &m, SSH_MSG_NEWKEYS);
-    if (!b || (rc = wk_msg_end(c, &m)) != 0) goto crypto_fail;
-    /* Keys change right after our NEWKEYS. */
-    rc = derive_keys(c, wk_buf_data(&k_enc), wk_buf_used(&k_enc), h, hlen);
-    if (rc) goto crypto_fail;
-    if (c->strict) wk_pkt_dir_reset_seq(c->tx);
-    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
-             c->enc[1]->name);
-    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
-             c->mac[1] ? c->mac[1]->name : "<implicit>");
-    c->kex_sent_init = 0;
-    c->kex_phase = WK_KEX_WAIT_NEWKEYS;
-    if (c->kex_count == 0 && c->ext_info_c && (rc = send_ext_info(c)) != 0)
-        goto crypto_fail;
-    /* What was held back during the exchange goes out under new keys. */
-    if ((rc = flush_deferred(c)) != 0) goto crypto_fail;
-    goto out;
-crypto_fail:
-    rc = wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
-                  "key exchange failed: %s", whelk_strerror(rc));
-out:
-    OPENSSL_cleanse(h, sizeof(h));
-    wk_buf_free(&q_s);
-    wk_buf_free_secret(&k_enc);
-    wk_buf_free(&reply_sig);
-    return rc;
+    if (c->session_id_len == 0) {
+        memcpy(c->session_id, kr->h, kr->hlen);
+        c->session_id_len = kr->hlen;
+    }
+    return sign_exchange(c);
 }
 
 /* Client: our half of the key agreement, right after negotiation. */
@@ -1002,20 +1102,16 @@ static int on_disconnect(whelk_conn *c, const uint8_t *p, size_t n)
     wk_get_u8(&r, &type);
     if (wk_get_u32(&r, &reason) == 0)
         wk_get_string(&r, &desc, &dlen, 1024);
-    char text[256];
-    whelk_escape(text, sizeof(text), desc, dlen);
-    const char *user = wk_auth_user(c);
-    wk_log(c, WHELK_LOG_INFO, "Received disconnect from %s port %d:%u: %s%s",
-           c->peer_addr, c->peer_port, reason, text,
-           c->authenticated ? "" : " [preauth]");
-    if (c->authenticated)
-        wk_log(c, WHELK_LOG_INFO, "Disconnected from user %s %s port %d",
-               c->user_log, c->peer_addr, c->peer_port);
-    else if (user)
-        wk_log(c, WHELK_LOG_INFO,
-               "Disconnected from authenticating user %s %s port %d "
-               "[preauth]",
-               user, c->peer_addr, c->peer_port);
+    /* Events carry no NUL: the description ends at its first. */
+    char text[1025];
+    const uint8_t *nul = memchr(desc, 0, dlen);
+    if (nul) dlen = (size_t)(nul - desc);
+    memcpy(text, desc, dlen);
+    text[dlen] = 0;
+    whelk_event ev = {.type = WHELK_EVENT_PEER_DISCONNECT,
+                      .reason = reason,
+                      .text = text};
+    wk_event(c, &ev);
     c->state = WK_ST_CLOSED;
     c->err = WHELK_ERR_DISCONNECTED;
     return WHELK_ERR_DISCONNECTED;
@@ -1152,7 +1248,7 @@ static int read_version(whelk_conn *c)
         if (n >= 255)
             return wk_fatal(c, WHELK_ERR_VERSION, 0,
                             "identification line too long");
-        return WHELK_ERR_AGAIN;
+        return WK_ERR_AGAIN;
     }
     size_t len = (size_t)(nl - p);
     if (len > 0 && p[len - 1] == '\r') len--;
@@ -1167,20 +1263,24 @@ static int read_version(whelk_conn *c)
                             "too many lines before the version");
         return read_version(c);
     }
-    if (len < 8 || memcmp(p, "SSH-", 4) != 0 || memchr(p, 0, len)) {
-        wk_log(c, WHELK_LOG_INFO,
-               "Bad protocol version identification '%.100s' from %s port %d",
-               line, c->peer_addr, c->peer_port);
-        return wk_fatal(c, WHELK_ERR_VERSION, 0, "not an SSH client");
-    }
-    if (strncmp(line, "SSH-2.0-", 8) != 0 &&
-        strncmp(line, "SSH-1.99-", 9) != 0) {
-        wk_log(c, WHELK_LOG_INFO,
-               "Protocol major versions differ for %s port %d: %.100s",
-               c->peer_addr, c->peer_port, line);
-        return wk_fatal(c, WHELK_ERR_VERSION, 0,
-                        "protocol version not supported");
-    }
+    /* The line goes with the DISCONNECT event: up to its first NUL,
+     * at most 100 bytes (what sshd shows of it). */
+    char raw[101];
+    size_t rl = len < 100 ? len : 100;
+    const uint8_t *nul = memchr(p, 0, rl);
+    if (nul) rl = (size_t)(nul - p);
+    memcpy(raw, p, rl);
+    raw[rl] = 0;
+    int rc = 0;
+    c->bad_version = raw;
+    if (len < 8 || memcmp(p, "SSH-", 4) != 0 || memchr(p, 0, len))
+        rc = wk_fatal(c, WHELK_ERR_VERSION, 0, "not an SSH client");
+    else if (strncmp(line, "SSH-2.0-", 8) != 0 &&
+             strncmp(line, "SSH-1.99-", 9) != 0)
+        rc = wk_fatal(c, WHELK_ERR_VERSION, 0,
+                      "protocol version not supported");
+    c->bad_version = NULL;
+    if (rc) return rc;
     char *peer = c->is_client ? c->v_s : c->v_c;
     memcpy(peer, p, len);
     peer[len] = 0;
@@ -1196,11 +1296,11 @@ static int process_input(whelk_conn *c)
     while (c->state != WK_ST_CLOSED) {
         if (c->state == WK_ST_VERSION) {
             rc = read_version(c);
-            if (rc == WHELK_ERR_AGAIN) return 0;
+            if (rc == WK_ERR_AGAIN) return 0;
             if (rc) return rc;
             continue;
         }
-        if (wk_auth_blocked(c)) return 0;
+        if (wk_conn_input_held(c)) return 0;
         if (wk_buf_used(&c->in) == 0) return 0;
         /* Each packet may add a reply: a peer that sends without reading
          * is held here, its input unprocessed, until the output drains
@@ -1213,7 +1313,7 @@ static int process_input(whelk_conn *c)
         size_t plen, used;
         rc = wk_pkt_open(c->rx, wk_buf_data(&c->in), wk_buf_used(&c->in),
                          &used, &payload, &plen);
-        if (rc == WHELK_ERR_AGAIN) return 0;
+        if (rc == WK_ERR_AGAIN) return 0;
         if (rc == WHELK_ERR_MAC)
             return wk_fatal(c, rc, WHELK_DISCONNECT_MAC_ERROR,
                             "message authentication code incorrect");
@@ -1244,7 +1344,7 @@ static int process_input(whelk_conn *c)
     return c->err ? c->err : WHELK_ERR_CLOSED;
 }
 
-ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
+whelk_ssize whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
                         uint64_t now_ms)
 {
     c->now_ms = now_ms;
@@ -1256,8 +1356,8 @@ ssize_t whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
                         "cannot buffer input");
     int rc = process_input(c);
     trim_input(c);
-    if (rc && rc != WHELK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
-    return (ssize_t)take;
+    if (rc && rc != WK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
+    return (whelk_ssize)take;
 }
 
 /* Reads start at 64 KiB; a read that fills all the room offered means a
@@ -1277,7 +1377,7 @@ size_t whelk_conn_recv_space(whelk_conn *c, uint8_t **buf)
     return c->in.cap - c->in.len < room ? c->in.cap - c->in.len : room;
 }
 
-ssize_t whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
+whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
 {
     c->now_ms = now_ms;
     if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
@@ -1289,8 +1389,8 @@ ssize_t whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
     c->in.len += n;
     int rc = process_input(c);
     trim_input(c);
-    if (rc && rc != WHELK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
-    return (ssize_t)n;
+    if (rc && rc != WK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
+    return (whelk_ssize)n;
 }
 
 uint64_t whelk_conn_expiry(const whelk_conn *c)
@@ -1301,7 +1401,7 @@ uint64_t whelk_conn_expiry(const whelk_conn *c)
     if (c->kex_count > 0 && c->rekey_at_ms < t) t = c->rekey_at_ms;
     /* Input held for output room can go on now that the output drained:
      * due at once (whelk_conn_handle_expiry processes it). */
-    if (c->in_held && !out_full(c) && !wk_auth_blocked(c) && c->now_ms < t)
+    if (c->in_held && !out_full(c) && !wk_conn_input_held(c) && c->now_ms < t)
         t = c->now_ms;
     uint64_t a = wk_auth_expiry(c);
     return a < t ? a : t;
@@ -1315,20 +1415,30 @@ int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
         return wk_fatal(c, WHELK_ERR_TIMEOUT, 0,
                         "timeout waiting for the identification line");
     if (!c->authenticated && now_ms >= c->grace_deadline) {
-        wk_log(c, WHELK_LOG_INFO,
-               "Timeout before authentication for %s port %d", c->peer_addr,
-               c->peer_port);
         return wk_fatal(c, WHELK_ERR_TIMEOUT,
                         WHELK_DISCONNECT_BY_APPLICATION,
                         "login grace time exceeded");
     }
     int rc = wk_auth_handle_expiry(c, now_ms);
     if (rc) return wk_end_if_fatal(c, rc);
-    /* A decision or a delay that ended, or output that drained, may let
-     * queued input through. */
-    if (!wk_auth_blocked(c) && (rc = process_input(c)) != 0)
-        return wk_end_if_fatal(c, rc);
+    /* A delay that ended, or output that drained, may let queued input
+     * through. */
+    if ((rc = wk_conn_resume_input(c)) != 0) return rc;
     return wk_end_if_fatal(c, maybe_rekey(c));
+}
+
+int wk_conn_input_held(const whelk_conn *c)
+{
+    return c->sign_pending || wk_auth_blocked(c);
+}
+
+int wk_conn_resume_input(whelk_conn *c)
+{
+    if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
+    if (wk_conn_input_held(c)) return 0;
+    int rc = process_input(c);
+    trim_input(c);
+    return rc ? wk_end_if_fatal(c, rc) : 0;
 }
 
 /* For unit tests and fuzzers only: a connection that skipped the version

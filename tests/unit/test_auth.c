@@ -25,14 +25,31 @@ typedef struct state {
     unsigned invalid_lines, change_lines, failed_invalid;
 } state;
 
-static void log_cb(whelk_conn *c, int level, const char *msg, void *u)
+/* Counts the events whelkd turns into sshd's "Invalid user", "Change of
+ * username or service not allowed" and "Failed password for invalid user"
+ * lines. */
+static void event_cb(whelk_conn *c, const whelk_event *ev, void *u)
 {
     state *s = u;
-    if (strstr(msg, "Invalid user")) s->invalid_lines++;
-    if (strstr(msg, "Change of username or service not allowed: "
-                    "(alice,ssh-connection) -> (bob,ssh-connection)"))
-        s->change_lines++;
-    if (strstr(msg, "Failed password for invalid user alice")) s->failed_invalid++;
+    const char *user = whelk_event_user(ev);
+    switch (whelk_event_get_type(ev)) {
+    case WHELK_EVENT_INVALID_USER:
+        s->invalid_lines++;
+        break;
+    case WHELK_EVENT_DISCONNECT:
+        if (strstr(whelk_event_text(ev),
+                   "Change of username or service not allowed: "
+                   "(alice,ssh-connection) -> (bob,ssh-connection)"))
+            s->change_lines++;
+        break;
+    case WHELK_EVENT_AUTH_FAILURE:
+        if (whelk_event_invalid_user(ev) && user && !strcmp(user, "alice") &&
+            !strcmp(whelk_event_method(ev), "password"))
+            s->failed_invalid++;
+        break;
+    default:
+        break;
+    }
 }
 
 static int user_valid(whelk_conn *c, const char *name, void *u)
@@ -42,8 +59,8 @@ static int user_valid(whelk_conn *c, const char *name, void *u)
     return s->user_answer;
 }
 
-static whelk_auth_result deny_keys(whelk_conn *c, const whelk_auth_pubkey *r,
-                                   void *u)
+static whelk_auth_result deny_keys(whelk_conn *c,
+                                   const whelk_pubkey_request *r, void *u)
 {
     return WHELK_AUTH_DENY;
 }
@@ -63,10 +80,10 @@ static void start(h_peer *p, state *s, int answer)
     whelk_config *cfg = h_config();
     whelk_config_set(cfg, WHELK_SET_AUTH_METHODS,
                      WHELK_AUTH_METHOD_PUBLICKEY | WHELK_AUTH_METHOD_PASSWORD);
-    whelk_callbacks cb = {.log = log_cb,
+    whelk_server_callbacks cb = {.cb = {.event = event_cb,
                           .user_valid = user_valid,
                           .auth_publickey = deny_keys,
-                          .auth_password = password};
+                          .auth_password = password}};
     assert_int_equal(h_server_preauth(p, cfg, &cb, s), 0);
 }
 

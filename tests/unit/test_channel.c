@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "channel.h"
 #include "harness.h"
 
 /* What the session handler saw. */
@@ -92,7 +93,7 @@ static void on_closed(whelk_session *s, void *u)
 static void on_stop(whelk_session *s, void *u) { ((seen *)u)->stops++; }
 static void on_start(whelk_session *s, void *u) { ((seen *)u)->starts++; }
 
-static const whelk_session_handler handler = {
+static const whelk_session_handler handler = {.h = {
     .pty_req = on_pty,
     .env = on_env,
     .shell = on_shell,
@@ -105,7 +106,7 @@ static const whelk_session_handler handler = {
     .closed = on_closed,
     .stop_writing = on_stop,
     .start_writing = on_start,
-};
+}};
 
 static int session_open(whelk_conn *c, whelk_session *s, void *u)
 {
@@ -125,7 +126,7 @@ typedef struct fixture {
 static int setup_with(void **state, uint64_t out_bound)
 {
     fixture *f = calloc(1, sizeof(*f));
-    whelk_callbacks cb = {.session_open = session_open};
+    whelk_server_callbacks cb = {.cb = {.session_open = session_open}};
     whelk_config *cfg = h_config();
     if (out_bound) whelk_config_set(cfg, WHELK_SET_OUT_BUFFER, out_bound);
     wk_buf_init(&f->w.data, 64u << 20);
@@ -544,15 +545,24 @@ static void test_pty_req_parsing(void **state)
     wk_buf_put_string(&f->m, modes, sizeof(modes));
     h_send_buf(&f->p, &f->m);
     assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_SUCCESS);
-    assert_string_equal(f->w.pty.term, "xterm-256color");
-    assert_int_equal(f->w.pty.cols, 132);
-    assert_int_equal(f->w.pty.rows, 43);
-    assert_int_equal(f->w.pty.width_px, 640);
-    assert_int_equal(f->w.pty.n_modes, 4);
-    assert_int_equal(f->w.pty.modes[0].opcode, WHELK_TTY_VINTR);
-    assert_int_equal(f->w.pty.modes[0].value, 3);
-    assert_int_equal(f->w.pty.modes[2].opcode, 99);
-    assert_int_equal(f->w.pty.modes[3].value, 38400);
+    /* Read back through the public accessors. */
+    const whelk_pty *pty = &f->w.pty;
+    uint32_t cols, rows, wpx, hpx, v;
+    uint8_t op;
+    assert_string_equal(whelk_pty_term(pty), "xterm-256color");
+    whelk_pty_size(pty, &cols, &rows, &wpx, &hpx);
+    assert_int_equal(cols, 132);
+    assert_int_equal(rows, 43);
+    assert_int_equal(wpx, 640);
+    assert_int_equal(whelk_pty_mode_count(pty), 4);
+    assert_int_equal(whelk_pty_mode(pty, 0, &op, &v), 0);
+    assert_int_equal(op, WHELK_TTY_VINTR);
+    assert_int_equal(v, 3);
+    assert_int_equal(whelk_pty_mode(pty, 2, &op, &v), 0);
+    assert_int_equal(op, 99);
+    assert_int_equal(whelk_pty_mode(pty, 3, &op, &v), 0);
+    assert_int_equal(v, 38400);
+    assert_int_equal(whelk_pty_mode(pty, 4, &op, &v), WHELK_ERR_INVAL);
     /* A second pty-req is refused. */
     begin_request(f, 0, "pty-req", 1);
     wk_buf_put_cstring(&f->m, "vt100");

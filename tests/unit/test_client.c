@@ -28,12 +28,13 @@ typedef struct world {
     char method[32];
 } world;
 
-static whelk_auth_result s_pubkey(whelk_conn *c, const whelk_auth_pubkey *r,
-                                  void *u)
+static whelk_auth_result s_pubkey(whelk_conn *c,
+                                  const whelk_pubkey_request *r, void *u)
 {
     world *w = u;
-    return whelk_key_equal_public(r->key, w->user_key) ? WHELK_AUTH_ALLOW
-                                                       : WHELK_AUTH_DENY;
+    return whelk_key_equal_public(whelk_pubkey_request_key(r), w->user_key)
+               ? WHELK_AUTH_ALLOW
+               : WHELK_AUTH_DENY;
 }
 static whelk_auth_result s_password(whelk_conn *c, const char *user,
                                     const char *pw, size_t n, void *u)
@@ -44,18 +45,18 @@ static whelk_auth_result s_password(whelk_conn *c, const char *user,
 static int s_prompts(whelk_conn *c, const char *user, unsigned round,
                      whelk_kbdint_prompts *p, void *u)
 {
-    p->count = 2;
-    p->prompt[0] = "Code: ";
-    p->echo[0] = 1;
-    p->prompt[1] = "Password: ";
-    p->echo[1] = 0;
-    return 0;
+    whelk_kbdint_prompts_set_instruction(p, "Two factors");
+    whelk_kbdint_prompts_add(p, "Code: ", 1);
+    return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 static whelk_auth_result s_answers(whelk_conn *c, const char *user,
-                                   unsigned round, unsigned n,
-                                   const char *const *a, int *more, void *u)
+                                   unsigned round,
+                                   const whelk_kbdint_answers *a, int *more,
+                                   void *u)
 {
-    return n == 2 && !strcmp(a[0], "42") && !strcmp(a[1], "open sesame")
+    return whelk_kbdint_answers_count(a) == 2 &&
+                   !strcmp(whelk_kbdint_answers_get(a, 0), "42") &&
+                   !strcmp(whelk_kbdint_answers_get(a, 1), "open sesame")
                ? WHELK_AUTH_ALLOW
                : WHELK_AUTH_DENY;
 }
@@ -78,17 +79,20 @@ static int c_password(whelk_conn *c, char *buf, size_t size, void *u)
     return 0;
 }
 static int c_kbdint(whelk_conn *c, const whelk_kbdint_prompts *p,
-                    char (*answers)[256], void *u)
+                    whelk_kbdint_answers *answers, void *u)
 {
     world *w = u;
     if (!w->kbd_answer) return -1;
-    assert_int_equal(p->count, 2);
-    assert_string_equal(p->prompt[0], "Code: ");
-    assert_true(p->echo[0]);
-    assert_false(p->echo[1]);
-    snprintf(answers[0], 256, "42");
-    snprintf(answers[1], 256, "%s", w->kbd_answer);
-    return 0;
+    assert_int_equal(whelk_kbdint_prompts_count(p), 2);
+    assert_string_equal(whelk_kbdint_prompts_instruction(p), "Two factors");
+    assert_string_equal(whelk_kbdint_prompts_prompt(p, 0), "Code: ");
+    assert_null(whelk_kbdint_prompts_prompt(p, 2));
+    assert_true(whelk_kbdint_prompts_echo(p, 0));
+    assert_false(whelk_kbdint_prompts_echo(p, 1));
+    assert_int_equal(whelk_kbdint_answers_set(answers, 2, "x"),
+                     WHELK_ERR_INVAL);
+    assert_int_equal(whelk_kbdint_answers_set(answers, 0, "42"), 0);
+    return whelk_kbdint_answers_set(answers, 1, w->kbd_answer);
 }
 static void c_authed(whelk_conn *c, const char *user, const char *m, void *u)
 {
@@ -115,18 +119,18 @@ static void setup_world(world *w, const char *kex, const char *cipher,
     whelk_config_set(w->scfg, WHELK_SET_AUTH_FAIL_DELAY_MS, 0);
     if (kex) assert_int_equal(whelk_config_set_kex(w->ccfg, kex), 0);
     if (cipher) assert_int_equal(whelk_config_set_ciphers(w->ccfg, cipher), 0);
-    whelk_callbacks scb = {.log = log_cb,
+    whelk_server_callbacks scb = {.cb = {.log = log_cb,
                            .auth_publickey = s_pubkey,
                            .auth_password = s_password,
                            .auth_kbdint_prompts = s_prompts,
                            .auth_kbdint_answers = s_answers,
-                           .authenticated = s_authed};
-    whelk_callbacks ccb = {.log = log_cb,
+                           .authenticated = s_authed}};
+    whelk_client_callbacks ccb = {.cb = {.log = log_cb,
                            .host_key_check = c_host,
                            .client_password = c_password,
                            .client_kbdint = c_kbdint,
                            .authenticated = c_authed,
-                           .auth_failed = c_failed};
+                           .auth_failed = c_failed}};
     assert_int_equal(whelk_conn_server_new(&w->server, w->scfg, &scb, w,
                                            "127.0.0.1", 1234, 0),
                      0);
@@ -162,7 +166,7 @@ static void test_publickey(void **state)
         assert_true(w.client_authed);
         assert_true(w.server_authed);
         assert_string_equal(w.method, "publickey");
-        assert_string_equal(whelk_conn_algorithm(w.server, "kex"), kexes[i]);
+        assert_string_equal(whelk_conn_algorithm(w.server, WHELK_ALG_KEX), kexes[i]);
         assert_string_equal(whelk_conn_user_name(w.server), "alice");
         teardown_world(&w);
     }
