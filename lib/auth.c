@@ -80,6 +80,12 @@ struct wk_auth {
     /* The request held while user_valid is pending (it may carry a
      * password: wiped when done). */
     wk_buf held;
+    /* AuthenticationMethods: the chains, the steps done in each, and the
+     * keys that already counted (sshd lets no key count twice). */
+    wk_auth_chains chains;
+    uint8_t done[WK_AUTH_MAX_CHAINS];
+    char used_keys[WK_AUTH_MAX_STEPS][64];
+    unsigned n_used_keys;
 };
 
 int wk_auth_init(whelk_conn *c)
@@ -89,6 +95,7 @@ int wk_auth_init(whelk_conn *c)
     wk_buf_init(&c->auth->pk_alg, 64);
     wk_buf_init(&c->auth->pk_blob, 16384);
     wk_buf_init(&c->auth->held, WK_MAX_PACKET_LEN);
+    c->auth->chains = c->cfg->chains;
     uint8_t r = 0;
     if (wk_rand(c, &r, 1) == 0) c->auth->query_spread_ms = r % QUERY_SPREAD_MS;
     return 0;
@@ -122,30 +129,40 @@ uint64_t wk_auth_expiry(const whelk_conn *c)
     return UINT64_MAX;
 }
 
-static const char *methods_allowed(const whelk_conn *c)
+/* The methods a request may use now: those enabled, and with
+ * AuthenticationMethods only the next step of a chain. */
+static uint64_t methods_allowed(const whelk_conn *c)
 {
-    uint64_t m = c->cfg->set[WHELK_SET_AUTH_METHODS];
-    static const char *table[8] = {
-        "",
-        "publickey",
-        "password",
-        "publickey,password",
-        "keyboard-interactive",
-        "publickey,keyboard-interactive",
-        "password,keyboard-interactive",
-        "publickey,password,keyboard-interactive",
-    };
-    return table[m & 7];
+    const wk_auth *a = c->auth;
+    return c->set[WHELK_SET_AUTH_METHODS] &
+           wk_auth_chains_next(&a->chains, a->done);
+}
+
+static int send_failure_partial(whelk_conn *c, int partial)
+{
+    char names[64];
+    wk_auth_methods_list(methods_allowed(c), names, sizeof(names));
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_FAILURE);
+    if (!b || wk_buf_put_cstring(b, names) || wk_buf_put_bool(b, partial))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
 }
 
 static int send_failure(whelk_conn *c)
 {
-    wk_msg m;
-    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_FAILURE);
-    if (!b || wk_buf_put_cstring(b, methods_allowed(c)) ||
-        wk_buf_put_bool(b, 0))
-        return WHELK_ERR_NOMEM;
-    return wk_msg_end(c, &m);
+    return send_failure_partial(c, 0);
+}
+
+int whelk_conn_set_auth_chains(whelk_conn *c, const char *lists)
+{
+    if (!c->auth || c->authenticated) return WHELK_ERR_STATE;
+    wk_auth_chains ch;
+    int rc = wk_auth_chains_parse(lists, &ch);
+    if (rc) return rc;
+    c->auth->chains = ch;
+    memset(c->auth->done, 0, sizeof(c->auth->done));
+    return 0;
 }
 
 static const char *method_log_name(int method)
@@ -170,9 +187,38 @@ static void attempt_event(whelk_conn *c, whelk_event_type type, int method)
     wk_event(c, &ev);
 }
 
+static uint8_t method_bit(int method)
+{
+    switch (method) {
+    case M_PUBKEY: return WHELK_AUTH_METHOD_PUBLICKEY;
+    case M_PASSWORD: return WHELK_AUTH_METHOD_PASSWORD;
+    case M_KBDINT: return WHELK_AUTH_METHOD_KBDINT;
+    }
+    return 0;
+}
+
+/* With AuthenticationMethods, a publickey step counts a key only once. */
+static int key_used(const wk_auth *a, const char *fp)
+{
+    for (unsigned i = 0; i < a->n_used_keys; i++)
+        if (!strcmp(a->used_keys[i], fp)) return 1;
+    return 0;
+}
+
 static int succeed(whelk_conn *c, int method)
 {
     wk_auth *a = c->auth;
+    if (!wk_auth_chains_advance(&a->chains, a->done, method_bit(method))) {
+        /* One step of a chain: partial success, the next steps named. */
+        attempt_event(c, WHELK_EVENT_AUTH_PARTIAL, method);
+        if (method == M_PUBKEY && a->key &&
+            a->n_used_keys < WK_AUTH_MAX_STEPS &&
+            whelk_key_fingerprint(a->key, a->used_keys[a->n_used_keys],
+                                  sizeof(a->used_keys[0])) == 0)
+            a->n_used_keys++;
+        a->wait = WAIT_NONE;
+        return send_failure_partial(c, 1);
+    }
     attempt_event(c, WHELK_EVENT_AUTH_SUCCESS, method);
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_SUCCESS);
@@ -207,7 +253,7 @@ static int fail(whelk_conn *c, int method, int kind)
     wk_auth *a = c->auth;
     a->failures++;
     if (kind == FAIL_LOGGED) attempt_event(c, WHELK_EVENT_AUTH_FAILURE, method);
-    if (a->failures > c->cfg->set[WHELK_SET_MAX_AUTH_TRIES]) {
+    if (a->failures > c->set[WHELK_SET_MAX_AUTH_TRIES]) {
         attempt_event(c, WHELK_EVENT_AUTH_LIMIT, method);
         return wk_fatal(c, WHELK_ERR_AUTH,
                         WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
@@ -215,9 +261,9 @@ static int fail(whelk_conn *c, int method, int kind)
     }
     uint64_t min = 0;
     if (kind == FAIL_LOGGED)
-        min = c->cfg->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
-    else if (kind == FAIL_QUIET && c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS])
-        min = c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS] + a->query_spread_ms;
+        min = c->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
+    else if (kind == FAIL_QUIET && c->set[WHELK_SET_AUTH_QUERY_DELAY_MS])
+        min = c->set[WHELK_SET_AUTH_QUERY_DELAY_MS] + a->query_spread_ms;
     uint64_t at = answer_time(c, min);
     if (at == 0) return send_failure(c);
     a->wait = WAIT_DELAY;
@@ -241,11 +287,12 @@ int wk_auth_handle_expiry(whelk_conn *c, uint64_t now)
 static int send_banner_once(whelk_conn *c)
 {
     wk_auth *a = c->auth;
-    if (a->banner_sent || !c->cfg->banner) return 0;
+    const char *banner = wk_conn_banner(c);
+    if (a->banner_sent || !banner || !*banner) return 0;
     a->banner_sent = 1;
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_BANNER);
-    if (!b || wk_buf_put_cstring(b, c->cfg->banner) ||
+    if (!b || wk_buf_put_cstring(b, banner) ||
         wk_buf_put_cstring(b, ""))
         return WHELK_ERR_NOMEM;
     return wk_msg_end(c, &m);
@@ -351,7 +398,10 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     whelk_key_free(a->key);
     a->key = NULL;
     if (whelk_key_parse_public_blob(blob, blob_len, &a->key) != 0 ||
-        !wk_key_sig_alg_ok(a->key, algname)) {
+        !wk_key_sig_alg_ok(a->key, algname) ||
+        (c->cfg->pubkey_algs &&
+         !wk_namelist_has((const uint8_t *)c->cfg->pubkey_algs,
+                          strlen(c->cfg->pubkey_algs), algname))) {
         char esc[80];
         whelk_escape(esc, sizeof(esc), alg, alg_len);
         wk_log(c, WHELK_LOG_INFO,
@@ -362,6 +412,17 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     /* The key stays in |a| while the decision is pending: the event
      * reporting it may come after this returns. */
     const whelk_key *key = a->key;
+    if (a->n_used_keys) {
+        char fp[64];
+        if (whelk_key_fingerprint(key, fp, sizeof(fp)) == 0 &&
+            key_used(a, fp)) {
+            wk_log(c, WHELK_LOG_INFO,
+                   "refusing previously-used %s key for %s from %s port %d",
+                   whelk_key_short_name(key), a->user_log, c->peer_addr,
+                   c->peer_port);
+            return fail(c, M_PUBKEY, FAIL_QUIET);
+        }
+    }
     wk_buf signed_data;
     wk_buf_init(&signed_data, 32768);
     if (has_sig) {
@@ -608,7 +669,7 @@ static int on_request(whelk_conn *c, const uint8_t *payload, size_t len,
     a->kbd_active = 0;
     if ((rc = send_banner_once(c)) != 0) return rc;
 
-    uint64_t allowed = c->cfg->set[WHELK_SET_AUTH_METHODS];
+    uint64_t allowed = methods_allowed(c);
 #define IS(name) (method_len == strlen(name) && !memcmp(method, name, \
                                                          method_len))
     if (IS("publickey") && (allowed & WHELK_AUTH_METHOD_PUBLICKEY))

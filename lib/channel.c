@@ -16,6 +16,7 @@
  */
 #include "channel.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static void chan_free(whelk_conn *c, whelk_session *s)
         }
     }
     t->sessions--;
+    if (!t->list) t->idle_since = c->now_ms;
     /* The application frees its state last, after we forgot the channel. */
     if (s->h.closed) s->h.closed(s, s->user);
     wk_buf_free_secret(&s->prestart);
@@ -56,6 +58,8 @@ void wk_chans_free(whelk_conn *c)
 {
     if (!c->chans) return;
     while (c->chans->list) chan_free(c, c->chans->list);
+    for (unsigned i = 0; i < c->chans->n_timeouts; i++)
+        free(c->chans->timeouts[i].pattern);
     free(c->chans);
     c->chans = NULL;
 }
@@ -120,6 +124,7 @@ static whelk_ssize send_data(whelk_session *s, int ext, const uint8_t *p,
         if (!rc) rc = wk_msg_end(c, &m);
         if (rc) return rc;
         s->remote_window -= (uint32_t)n;
+        s->last_io_ms = c->now_ms;
         sent += n;
     }
     return (whelk_ssize)sent;
@@ -406,6 +411,7 @@ static int on_data(whelk_conn *c, whelk_session *s, int ext, wk_reader *r)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "channel %u: data after EOF", s->local_id);
     s->local_window -= (uint32_t)n;
+    s->last_io_ms = c->now_ms;
     if (n == 0) return 0;
     /* After our CLOSE, data still in flight is dropped but keeps the
      * books balanced. */
@@ -502,7 +508,7 @@ static int on_open(whelk_conn *c, wk_reader *r)
     if (t->no_more_sessions)
         return refuse_open(c, sender, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
                            "no more sessions");
-    if (t->sessions >= c->cfg->set[WHELK_SET_MAX_SESSIONS])
+    if (t->sessions >= c->set[WHELK_SET_MAX_SESSIONS])
         return refuse_open(c, sender, SSH_OPEN_RESOURCE_SHORTAGE,
                            "too many sessions");
     if (maxpkt == 0)
@@ -520,15 +526,16 @@ static int on_open(whelk_conn *c, wk_reader *r)
     s->remote_window = window;
     s->remote_maxpkt = maxpkt;
     s->local_window = s->local_window_max =
-        (uint32_t)c->cfg->set[WHELK_SET_WINDOW];
-    s->local_maxpkt = (uint32_t)c->cfg->set[WHELK_SET_MAX_PACKET];
-    s->out_bound = c->cfg->set[WHELK_SET_OUT_BUFFER];
+        (uint32_t)c->set[WHELK_SET_WINDOW];
+    s->local_maxpkt = (uint32_t)c->set[WHELK_SET_MAX_PACKET];
+    s->out_bound = c->set[WHELK_SET_OUT_BUFFER];
     wk_buf_init(&s->prestart, s->local_window_max);
     wk_buf_init(&s->outq, s->out_bound);
     wk_buf_init(&s->errq, s->out_bound);
     s->next = t->list;
     t->list = s;
     t->sessions++;
+    wk_chan_set_kind(s, "session");
     if (!c->cb.session_open || c->cb.session_open(c, s, c->user) < 0) {
         s->h.closed = NULL; /* refused before it existed for the app */
         chan_free(c, s);
@@ -675,4 +682,70 @@ int whelk_session_peer_eof(const whelk_session *s) { return s->peer_eof; }
 uint32_t whelk_session_peer_window(const whelk_session *s)
 {
     return s->remote_window;
+}
+
+/* ------------------------------------------------------------------------
+ * Inactivity timeouts (sshd's ChannelTimeout) and the connection's idle
+ * time (UnusedConnectionTimeout).
+ */
+
+int whelk_conn_set_channel_timeout(whelk_conn *c, const char *kind,
+                                   uint64_t ms)
+{
+    wk_chans *t = c->chans;
+    if (!kind || !*kind || strlen(kind) > 128 || ms > (1ull << 42))
+        return WHELK_ERR_INVAL;
+    unsigned i = 0;
+    while (i < t->n_timeouts && strcmp(t->timeouts[i].pattern, kind)) i++;
+    if (i == t->n_timeouts) {
+        if (i >= WK_MAX_CHANNEL_TIMEOUTS) return WHELK_ERR_LIMIT;
+        if (!(t->timeouts[i].pattern = strdup(kind))) return WHELK_ERR_NOMEM;
+        t->n_timeouts++;
+    }
+    t->timeouts[i].ms = ms;
+    return 0;
+}
+
+void wk_chan_set_kind(whelk_session *s, const char *kind)
+{
+    wk_chans *t = s->conn->chans;
+    s->timeout_ms = 0;
+    for (unsigned i = 0; i < t->n_timeouts; i++)
+        if (fnmatch(t->timeouts[i].pattern, kind, 0) == 0) {
+            s->timeout_ms = t->timeouts[i].ms;
+            break;
+        }
+    s->last_io_ms = s->conn->now_ms;
+}
+
+uint64_t wk_chans_idle_since(const whelk_conn *c)
+{
+    return c->chans && !c->chans->list ? c->chans->idle_since : UINT64_MAX;
+}
+
+uint64_t wk_chans_expiry(const whelk_conn *c)
+{
+    uint64_t t = UINT64_MAX;
+    if (!c->chans || c->chans->n_timeouts == 0) return t;
+    for (const whelk_session *s = c->chans->list; s; s = s->next)
+        if (s->timeout_ms && !s->closing && s->last_io_ms + s->timeout_ms < t)
+            t = s->last_io_ms + s->timeout_ms;
+    return t;
+}
+
+int wk_chans_handle_expiry(whelk_conn *c, uint64_t now)
+{
+    if (!c->chans || c->chans->n_timeouts == 0) return 0;
+    for (whelk_session *s = c->chans->list, *next; s; s = next) {
+        next = s->next;
+        if (!s->timeout_ms || s->closing || now < s->last_io_ms + s->timeout_ms)
+            continue;
+        wk_log(c, WHELK_LOG_INFO,
+               "channel %u: closing after %llu seconds of inactivity",
+               s->local_id, (unsigned long long)(s->timeout_ms / 1000));
+        s->timeout_ms = 0;
+        int rc = whelk_session_close(s);
+        if (rc < 0) return rc;
+    }
+    return 0;
 }

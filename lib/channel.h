@@ -63,21 +63,38 @@ struct whelk_session {
     unsigned stopped : 1;      /* stop_writing was signalled */
     unsigned eow_sent : 1;
 
+    /* Inactivity (sshd's ChannelTimeout): the timeout of the channel's
+     * kind, 0 for none, and when data last moved either way. */
+    uint64_t timeout_ms;
+    uint64_t last_io_ms;
+
     wk_session_handler h;
     void *user;
 };
+
+#define WK_MAX_CHANNEL_TIMEOUTS 16
 
 struct wk_chans {
     whelk_session *list;
     uint32_t next_id;          /* ids are never reused on a connection */
     unsigned sessions;         /* open, not yet freed */
     int no_more_sessions;
+    uint64_t idle_since;       /* when the last channel went */
+    /* Inactivity timeouts by channel kind pattern, first match wins. */
+    struct {
+        char *pattern;
+        uint64_t ms;
+    } timeouts[WK_MAX_CHANNEL_TIMEOUTS];
+    unsigned n_timeouts;
 };
 
 whelk_session *wk_chan_find(whelk_conn *c, uint32_t id);
 /* Sends a message of |type| whose payload is the peer's channel id plus
  * whatever the caller appends before wk_msg_end. */
 wk_buf *wk_chan_msg_begin(whelk_session *s, wk_msg *m, uint8_t type);
+/* The channel's kind for inactivity timeouts: its type ("session"), or
+ * for a session once its program runs "session:shell" and the like. */
+void wk_chan_set_kind(whelk_session *s, const char *kind);
 /* Delivers data and EOF held back until the program started. */
 void wk_chan_program_started(whelk_session *s);
 

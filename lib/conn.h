@@ -47,6 +47,14 @@ typedef struct wk_chans wk_chans;
 
 struct whelk_conn {
     const whelk_config *cfg;
+    /* The config's numeric settings, copied at creation so that one
+     * connection can differ (whelk_conn_set: sshd's Match blocks). */
+    uint64_t set[WHELK_SET_COUNT_];
+    char *banner;            /* this connection's own, else the config's */
+    uint64_t start_ms;       /* the login grace time counts from here */
+    uint64_t auth_ms;        /* when the login succeeded */
+    uint64_t alive_due_ms;   /* next client-alive probe, after login */
+    unsigned alive_unanswered; /* probes since the peer last sent */
     wk_callbacks cb;
     void *user;
     char peer_addr[64];
@@ -159,6 +167,14 @@ int wk_conn_set_authenticated(whelk_conn *c, const char *user);
  * exchange, authenticated as |user| (NULL: authentication still due). */
 int wk_conn_test_authenticate(whelk_conn *c, const char *user);
 
+/* The banner to send: the connection's own, else the config's (or NULL). */
+const char *wk_conn_banner(const whelk_conn *c);
+/* channel.c: when the connection's last channel closed (or UINT64_MAX
+ * while one is open), and the earliest channel inactivity deadline. */
+uint64_t wk_chans_idle_since(const whelk_conn *c);
+uint64_t wk_chans_expiry(const whelk_conn *c);
+/* Closes the channels whose inactivity timeout passed. */
+int wk_chans_handle_expiry(whelk_conn *c, uint64_t now);
 /* Non-zero while a decision, a delay or a signature holds input back. */
 int wk_conn_input_held(const whelk_conn *c);
 /* Takes up input held back by a decision answered later (auth_done,

@@ -10,6 +10,7 @@
  */
 #include "channel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,9 +80,12 @@ static int req_env(whelk_session *s, wk_reader *r)
     return s->h.env(s, name, value, s->user) < 0 ? 0 : 1;
 }
 
-static int start(whelk_session *s, int granted)
+/* |kind| names the program for channel timeouts, as sshd's ChannelTimeout
+ * does: "session:shell", "session:command", "session:subsystem:NAME". */
+static int start(whelk_session *s, int granted, const char *kind)
 {
     if (!granted) return 0;
+    wk_chan_set_kind(s, kind);
     wk_chan_program_started(s);
     return 1;
 }
@@ -89,7 +93,7 @@ static int start(whelk_session *s, int granted)
 static int req_shell(whelk_session *s, wk_reader *r)
 {
     if (wk_reader_end(r) || s->started || !s->h.shell) return 0;
-    return start(s, s->h.shell(s, s->user) >= 0);
+    return start(s, s->h.shell(s, s->user) >= 0, "session:shell");
 }
 
 static int req_exec(whelk_session *s, wk_reader *r)
@@ -105,7 +109,7 @@ static int req_exec(whelk_session *s, wk_reader *r)
     copy[n] = 0;
     int ok = s->h.exec(s, copy, s->user) >= 0;
     free(copy);
-    return start(s, ok);
+    return start(s, ok, "session:command");
 }
 
 static int req_subsystem(whelk_session *s, wk_reader *r)
@@ -113,7 +117,9 @@ static int req_subsystem(whelk_session *s, wk_reader *r)
     char name[MAX_SUBSYSTEM + 1];
     if (wk_get_cstring(r, name, sizeof(name)) || wk_reader_end(r)) return 0;
     if (s->started || !s->h.subsystem) return 0;
-    return start(s, s->h.subsystem(s, name, s->user) >= 0);
+    char kind[sizeof("session:subsystem:") + MAX_SUBSYSTEM];
+    snprintf(kind, sizeof(kind), "session:subsystem:%s", name);
+    return start(s, s->h.subsystem(s, name, s->user) >= 0, kind);
 }
 
 static int req_window_change(whelk_session *s, wk_reader *r)

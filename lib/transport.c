@@ -47,6 +47,15 @@ void wk_log(whelk_conn *c, int level, const char *fmt, ...)
     c->cb.log(c, level, line, c->user);
 }
 
+/* The peer sent something: the next client-alive probe is an interval
+ * away, and none is unanswered. */
+static void alive_reset(whelk_conn *c)
+{
+    uint64_t iv = c->set[WHELK_SET_CLIENT_ALIVE_MS];
+    c->alive_unanswered = 0;
+    c->alive_due_ms = iv && c->authenticated ? c->now_ms + iv : UINT64_MAX;
+}
+
 int wk_conn_set_authenticated(whelk_conn *c, const char *user)
 {
     size_t n = strlen(user), esc = 4 * n + 1;
@@ -62,6 +71,8 @@ int wk_conn_set_authenticated(whelk_conn *c, const char *user)
     c->user_name = raw;
     c->user_log = log;
     c->authenticated = 1;
+    c->auth_ms = c->now_ms;
+    alive_reset(c);
     return 0;
 }
 
@@ -239,6 +250,8 @@ int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
     whelk_conn *c = calloc(1, sizeof(*c));
     if (!c) return WHELK_ERR_NOMEM;
     c->cfg = cfg;
+    memcpy(c->set, cfg->set, sizeof(c->set));
+    c->start_ms = now_ms;
     c->cb = cb->cb;
     c->user = user;
     snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
@@ -257,9 +270,9 @@ int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
     if (!c->rx || !c->tx) goto fail;
     if ((rc = wk_auth_init(c)) != 0) goto fail;
     if ((rc = wk_chans_init(c)) != 0) goto fail;
-    uint64_t t = cfg->set[WHELK_SET_VERSION_TIMEOUT_MS];
+    uint64_t t = c->set[WHELK_SET_VERSION_TIMEOUT_MS];
     c->version_deadline = t ? now_ms + t : UINT64_MAX;
-    t = cfg->set[WHELK_SET_LOGIN_GRACE_MS];
+    t = c->set[WHELK_SET_LOGIN_GRACE_MS];
     c->grace_deadline = t ? now_ms + t : UINT64_MAX;
     c->rekey_at_ms = UINT64_MAX;
     /* Our identification and KEXINIT leave in one flight, before the
@@ -284,6 +297,8 @@ int whelk_conn_client_new(whelk_conn **out, const whelk_config *cfg,
     if (!c) return WHELK_ERR_NOMEM;
     c->is_client = 1;
     c->cfg = cfg;
+    memcpy(c->set, cfg->set, sizeof(c->set));
+    c->start_ms = now_ms;
     c->cb = cb->cb;
     c->user = user;
     c->identity = identity;
@@ -334,7 +349,42 @@ void whelk_conn_free(whelk_conn *c)
     OPENSSL_cleanse(c->rx_mac, sizeof(c->rx_mac));
     free(c->user_name);
     free(c->user_log);
+    free(c->banner);
     free(c);
+}
+
+int whelk_conn_set(whelk_conn *c, whelk_setting what, uint64_t value)
+{
+    int rc = wk_setting_check(what, value);
+    if (rc) return rc;
+    c->set[what] = value;
+    /* Deadlines already set follow the new value. */
+    if (what == WHELK_SET_LOGIN_GRACE_MS)
+        c->grace_deadline = value ? c->start_ms + value : UINT64_MAX;
+    if (what == WHELK_SET_CLIENT_ALIVE_MS) alive_reset(c);
+    return 0;
+}
+
+uint64_t whelk_conn_get(const whelk_conn *c, whelk_setting what)
+{
+    return (unsigned)what < WHELK_SET_COUNT_ ? c->set[what] : 0;
+}
+
+int whelk_conn_set_banner(whelk_conn *c, const char *text)
+{
+    char *copy = NULL;
+    if (text) {
+        if (strlen(text) > 64 * 1024) return WHELK_ERR_TOOBIG;
+        if (!(copy = strdup(text))) return WHELK_ERR_NOMEM;
+    }
+    free(c->banner);
+    c->banner = copy;
+    return 0;
+}
+
+const char *wk_conn_banner(const whelk_conn *c)
+{
+    return c->banner ? c->banner : c->cfg->banner;
 }
 
 void *whelk_conn_user(const whelk_conn *c) { return c->user; }
@@ -438,6 +488,35 @@ void whelk_conn_out_consumed(whelk_conn *c, size_t n)
  * Key exchange.
  */
 
+/* The host key algorithms a server offers: those of its keys, in the
+ * order of the configured list (HostKeyAlgorithms) when there is one. */
+static void server_hostkey_algs(const whelk_config *cfg, char *out,
+                                size_t size)
+{
+    const char *order = cfg->hostkey_algs ? cfg->hostkey_algs
+                                          : wk_key_all_sig_algs();
+    size_t pos = 0, nl, o = 0;
+    const uint8_t *name;
+    out[0] = 0;
+    while (wk_namelist_next((const uint8_t *)order, strlen(order), &pos,
+                            &name, &nl)) {
+        for (unsigned i = 0; i < cfg->n_host_keys; i++) {
+            const char *algs = wk_key_sig_algs(cfg->host_keys[i]);
+            char one[64];
+            if (nl >= sizeof(one)) break;
+            memcpy(one, name, nl);
+            one[nl] = 0;
+            if (!wk_namelist_has((const uint8_t *)algs, strlen(algs), one))
+                continue;
+            if (o + nl + 2 > size) return;
+            if (o) out[o++] = ',';
+            memcpy(out + o, one, nl + 1);
+            o += nl;
+            break;
+        }
+    }
+}
+
 static int send_kexinit(whelk_conn *c)
 {
     const whelk_config *cfg = c->cfg;
@@ -447,12 +526,10 @@ static int send_kexinit(whelk_conn *c)
              c->is_client ? "ext-info-c" : "ext-info-s",
              c->is_client ? KEX_STRICT_C : KEX_STRICT_S);
     if (c->is_client)
-        snprintf(hostkeys, sizeof(hostkeys), "%s", wk_key_all_sig_algs());
-    for (unsigned i = 0; !c->is_client && i < cfg->n_host_keys; i++) {
-        size_t n = strlen(hostkeys);
-        snprintf(hostkeys + n, sizeof(hostkeys) - n, "%s%s", n ? "," : "",
-                 wk_key_sig_algs(cfg->host_keys[i]));
-    }
+        snprintf(hostkeys, sizeof(hostkeys), "%s",
+                 cfg->hostkey_algs ? cfg->hostkey_algs : wk_key_all_sig_algs());
+    else
+        server_hostkey_algs(cfg, hostkeys, sizeof(hostkeys));
     const char *ciphers = cfg->ciphers ? cfg->ciphers : wk_cipher_default_list;
     const char *macs = cfg->macs ? cfg->macs : wk_mac_default_list;
     const char *lists[WK_KEXL_COUNT] = {kex,    hostkeys, ciphers, ciphers,
@@ -693,7 +770,9 @@ static int send_ext_info(whelk_conn *c)
     if (!b) return WHELK_ERR_NOMEM;
     int rc = wk_buf_put_u32(b, 1);
     if (!rc) rc = wk_buf_put_cstring(b, "server-sig-algs");
-    if (!rc) rc = wk_buf_put_cstring(b, wk_key_all_sig_algs());
+    if (!rc)
+        rc = wk_buf_put_cstring(b, c->cfg->pubkey_algs ? c->cfg->pubkey_algs
+                                                       : wk_key_all_sig_algs());
     return rc ? rc : wk_msg_end(c, &m);
 }
 
@@ -1019,7 +1098,7 @@ static int on_newkeys(whelk_conn *c)
     c->kex_phase = WK_KEX_NONE;
     c->kex_got_init = 0;
     c->kex_count++;
-    uint64_t t = c->cfg->set[WHELK_SET_REKEY_MS];
+    uint64_t t = c->set[WHELK_SET_REKEY_MS];
     c->rekey_at_ms = t ? c->now_ms + t : UINT64_MAX;
     wk_buf_free(&c->peer_kexinit);
     wk_buf_free(&c->my_kexinit);
@@ -1050,7 +1129,7 @@ int whelk_conn_rekey(whelk_conn *c, uint64_t now_ms)
 static int maybe_rekey(whelk_conn *c)
 {
     if (c->kex_phase != WK_KEX_NONE || c->kex_count == 0) return 0;
-    uint64_t limit = c->cfg->set[WHELK_SET_REKEY_BYTES];
+    uint64_t limit = c->set[WHELK_SET_REKEY_BYTES];
     if ((limit && (wk_pkt_dir_bytes(c->rx) >= limit ||
                    wk_pkt_dir_bytes(c->tx) >= limit)) ||
         c->now_ms >= c->rekey_at_ms) {
@@ -1329,6 +1408,7 @@ static int process_input(whelk_conn *c)
             return wk_fatal(c, WHELK_ERR_PROTO,
                             WHELK_DISCONNECT_PROTOCOL_ERROR,
                             "sequence number wrapped in initial kex");
+        if (c->alive_due_ms != UINT64_MAX) alive_reset(c);
         rc = dispatch(c, payload, plen);
         wk_buf_consume(&c->in, used);
         /* An error the handler did not end the connection for (out of
@@ -1393,6 +1473,38 @@ whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
     return (whelk_ssize)n;
 }
 
+/* sshd's UnusedConnectionTimeout: no channel open for this long after
+ * login ends the connection. */
+static uint64_t unused_deadline(const whelk_conn *c)
+{
+    uint64_t limit = c->set[WHELK_SET_UNUSED_TIMEOUT_MS];
+    if (!limit) return UINT64_MAX;
+    uint64_t since = wk_chans_idle_since(c);
+    if (since == UINT64_MAX) return UINT64_MAX;
+    if (since < c->auth_ms) since = c->auth_ms;
+    return since + limit;
+}
+
+/* sshd's ClientAlive: a silent client gets keepalive@openssh.com
+ * requests, answered or not; too many unanswered end the connection. */
+static int client_alive(whelk_conn *c)
+{
+    if (c->now_ms < c->alive_due_ms) return 0;
+    if (c->alive_unanswered >= c->set[WHELK_SET_CLIENT_ALIVE_COUNT])
+        return wk_fatal(c, WHELK_ERR_TIMEOUT, WHELK_DISCONNECT_BY_APPLICATION,
+                        "Timeout, client not responding");
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_GLOBAL_REQUEST);
+    if (!b || wk_buf_put_cstring(b, "keepalive@openssh.com") ||
+        wk_buf_put_bool(b, 1))
+        return WHELK_ERR_NOMEM;
+    int rc = wk_msg_end(c, &m);
+    if (rc) return rc;
+    c->alive_unanswered++;
+    c->alive_due_ms = c->now_ms + c->set[WHELK_SET_CLIENT_ALIVE_MS];
+    return 0;
+}
+
 uint64_t whelk_conn_expiry(const whelk_conn *c)
 {
     if (c->state == WK_ST_CLOSED) return UINT64_MAX;
@@ -1404,7 +1516,14 @@ uint64_t whelk_conn_expiry(const whelk_conn *c)
     if (c->in_held && !out_full(c) && !wk_conn_input_held(c) && c->now_ms < t)
         t = c->now_ms;
     uint64_t a = wk_auth_expiry(c);
-    return a < t ? a : t;
+    if (a < t) t = a;
+    if (c->authenticated) {
+        if (c->alive_due_ms < t) t = c->alive_due_ms;
+        uint64_t u = unused_deadline(c), ch = wk_chans_expiry(c);
+        if (u < t) t = u;
+        if (ch < t) t = ch;
+    }
+    return t;
 }
 
 int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
@@ -1421,6 +1540,15 @@ int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
     }
     int rc = wk_auth_handle_expiry(c, now_ms);
     if (rc) return wk_end_if_fatal(c, rc);
+    if (c->authenticated) {
+        if (now_ms >= unused_deadline(c))
+            return wk_fatal(c, WHELK_ERR_TIMEOUT,
+                            WHELK_DISCONNECT_BY_APPLICATION,
+                            "unused connection timeout");
+        if ((rc = client_alive(c)) != 0) return wk_end_if_fatal(c, rc);
+        if ((rc = wk_chans_handle_expiry(c, now_ms)) != 0)
+            return wk_end_if_fatal(c, rc);
+    }
     /* A delay that ended, or output that drained, may let queued input
      * through. */
     if ((rc = wk_conn_resume_input(c)) != 0) return rc;

@@ -55,7 +55,7 @@ static void attempt(whelk_conn *conn, const whelk_event *ev,
                inv, user, addr, port);
         return;
     }
-    if (!strcmp(what, "Accepted")) inv = "";
+    if (strcmp(what, "Failed")) inv = "";
     if (m && !strcmp(m, "publickey")) {
         char key[128];
         describe_key(whelk_event_key(ev), key, sizeof(key));
@@ -152,6 +152,7 @@ void wd_log_event(whelk_conn *conn, const whelk_event *ev, void *user)
     case WHELK_EVENT_AUTH_SUCCESS: attempt(conn, ev, "Accepted"); break;
     case WHELK_EVENT_AUTH_FAILURE: attempt(conn, ev, "Failed"); break;
     case WHELK_EVENT_AUTH_LIMIT: attempt(conn, ev, "maximum"); break;
+    case WHELK_EVENT_AUTH_PARTIAL: attempt(conn, ev, "Partial"); break;
     case WHELK_EVENT_DISCONNECT: disconnect(conn, ev); break;
     case WHELK_EVENT_PEER_DISCONNECT: peer_disconnect(conn, ev); break;
     case WHELK_EVENT_PEER_CLOSED: peer_closed(conn, ev); break;

@@ -225,10 +225,43 @@ WHELK_EXTERN int whelk_config_set_kex(whelk_config *cfg, const char *list);
 WHELK_EXTERN int whelk_config_set_ciphers(whelk_config *cfg,
                                           const char *list);
 WHELK_EXTERN int whelk_config_set_macs(whelk_config *cfg, const char *list);
+/* Host key algorithms, in preference order (sshd's HostKeyAlgorithms):
+ * a server offers those of its keys in this order, a client asks for
+ * these. Publickey signature algorithms a server accepts and announces in
+ * server-sig-algs (PubkeyAcceptedAlgorithms). NULL restores every one.
+ * Same errors as whelk_config_set_kex. */
+WHELK_EXTERN int whelk_config_set_hostkey_algorithms(whelk_config *cfg,
+                                                     const char *list);
+WHELK_EXTERN int whelk_config_set_pubkey_algorithms(whelk_config *cfg,
+                                                    const char *list);
+
+typedef enum whelk_alg_list {
+    WHELK_LIST_KEX = 1,
+    WHELK_LIST_CIPHERS = 2,
+    WHELK_LIST_MACS = 3,
+    WHELK_LIST_HOSTKEY = 4, /* host key signature algorithms */
+    WHELK_LIST_PUBKEY = 5   /* user key signature algorithms */
+} whelk_alg_list;
+/* The default list, comma-separated, best first: also every algorithm
+ * the library implements (for sshd's "+", "-" and "^" list modifiers).
+ * NULL for an unknown |which|. */
+WHELK_EXTERN const char *whelk_algorithms_default(whelk_alg_list which);
+
 /* Banner text sent before authentication (copied); NULL for none.
  * Returns WHELK_ERR_TOOBIG above 64 KiB, WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_config_set_banner(whelk_config *cfg,
                                          const char *text);
+
+/* sshd's AuthenticationMethods: |lists| is a space-separated set of
+ * comma-separated method chains, e.g. "publickey,password
+ * publickey,keyboard-interactive"; logging in takes every method of one
+ * chain, in order, each but the last answered with partial success (RFC
+ * 4252 section 5.1), and a key counts once. NULL or "any": one method is
+ * enough (the default). Each method must also be enabled
+ * (WHELK_SET_AUTH_METHODS). Returns WHELK_ERR_UNSUPPORTED for an unknown
+ * method, WHELK_ERR_LIMIT past 8 chains of 8 steps, WHELK_ERR_INVAL. */
+WHELK_EXTERN int whelk_config_set_auth_chains(whelk_config *cfg,
+                                              const char *lists);
 
 /* Numeric settings. Times in milliseconds, sizes in bytes. */
 typedef enum whelk_setting {
@@ -245,7 +278,8 @@ typedef enum whelk_setting {
                                    default publickey */
     WHELK_SET_REKEY_BYTES,      /* default 1 GiB; 0 = never by volume */
     WHELK_SET_REKEY_MS,         /* default 3600000; 0 = never by time */
-    WHELK_SET_MAX_SESSIONS,     /* per connection, default 10, 1..1024 */
+    WHELK_SET_MAX_SESSIONS,     /* per connection, default 10, 0..1024
+                                   (0: no session channels) */
     WHELK_SET_WINDOW,           /* initial channel window, default 2 MiB */
     WHELK_SET_MAX_PACKET,       /* channel max packet, default 32 KiB */
     WHELK_SET_OUT_BUFFER,       /* per-channel output bound, default 2 MiB */
@@ -253,6 +287,16 @@ typedef enum whelk_setting {
      * method, default 5, plus 0..4 ms drawn once per connection (sshd's
      * 5 ms plus its per-user 0..4.2 ms); 0 answers at once. */
     WHELK_SET_AUTH_QUERY_DELAY_MS,
+    /* After login, a connection the client sends nothing on for this
+     * long gets a keepalive@openssh.com probe; after CLIENT_ALIVE_COUNT
+     * unanswered probes in a row it ends ("Timeout, client not
+     * responding"). sshd's ClientAliveInterval and ClientAliveCountMax:
+     * default 0 (no probes) and 3 (0..1024). */
+    WHELK_SET_CLIENT_ALIVE_MS,
+    WHELK_SET_CLIENT_ALIVE_COUNT,
+    /* After login, a connection with no channel open for this long ends
+     * (sshd's UnusedConnectionTimeout); default 0, none. */
+    WHELK_SET_UNUSED_TIMEOUT_MS,
     WHELK_SET_COUNT_
 } whelk_setting;
 /* Returns WHELK_ERR_INVAL for an unknown setting or a value out of its
@@ -331,7 +375,10 @@ typedef enum whelk_event_type {
     /* The peer sent DISCONNECT: reason, text (its description). */
     WHELK_EVENT_PEER_DISCONNECT = 6,
     /* The peer's byte stream ended (whelk_conn_peer_closed). */
-    WHELK_EVENT_PEER_CLOSED = 7
+    WHELK_EVENT_PEER_CLOSED = 7,
+    /* One step of an AuthenticationMethods chain succeeded and another is
+     * due (partial success): user, method, key. */
+    WHELK_EVENT_AUTH_PARTIAL = 8
 } whelk_event_type;
 
 WHELK_EXTERN whelk_event_type whelk_event_get_type(const whelk_event *ev);
@@ -589,6 +636,38 @@ WHELK_EXTERN int whelk_conn_client_new(whelk_conn **out,
                                        void *user, const char *user_name,
                                        const whelk_key *identity,
                                        uint64_t now_ms);
+/* Overrides one numeric setting for this connection only, from now on
+ * (sshd's Match blocks): same settings and ranges as whelk_config_set;
+ * the login grace time still counts from the connection's start.
+ * Returns WHELK_ERR_INVAL for an unknown setting or a value out of its
+ * range. */
+WHELK_EXTERN int whelk_conn_set(whelk_conn *conn, whelk_setting what,
+                                uint64_t value);
+/* The connection's value of |what| (0 for an unknown setting). */
+WHELK_EXTERN uint64_t whelk_conn_get(const whelk_conn *conn,
+                                     whelk_setting what);
+/* This connection's AuthenticationMethods instead of the config's (see
+ * whelk_config_set_auth_chains), before it logs in: set it at the latest
+ * in the user look-up. Returns the same errors, or WHELK_ERR_STATE once
+ * logged in. */
+WHELK_EXTERN int whelk_conn_set_auth_chains(whelk_conn *conn,
+                                            const char *lists);
+/* This connection's banner instead of the config's (copied; "" for none,
+ * NULL goes back to the config's). It is sent with the first authentication
+ * reply, so set it at the latest in the user look-up. Returns
+ * WHELK_ERR_TOOBIG above 64 KiB, WHELK_ERR_NOMEM. */
+WHELK_EXTERN int whelk_conn_set_banner(whelk_conn *conn, const char *text);
+/* Closes this connection's channels of |kind| when no data moved either
+ * way for |ms| (sshd's ChannelTimeout; 0 for never). |kind| is a pattern
+ * ('*' and '?' as in fnmatch) matched against a channel's kind: its
+ * type ("session", "direct-tcpip"), and for a session running a program
+ * "session:shell", "session:command" or "session:subsystem:NAME". The
+ * first pattern set that matches applies, to channels opened (or
+ * programs started) afterwards. Returns WHELK_ERR_INVAL,
+ * WHELK_ERR_LIMIT (16 patterns), WHELK_ERR_NOMEM. */
+WHELK_EXTERN int whelk_conn_set_channel_timeout(whelk_conn *conn,
+                                                const char *kind,
+                                                uint64_t ms);
 /* Frees the connection; every open session's closed callback runs. */
 WHELK_EXTERN void whelk_conn_free(whelk_conn *conn);
 WHELK_EXTERN void *whelk_conn_user(const whelk_conn *conn);

@@ -749,10 +749,111 @@ static void test_stderr_and_eow(void **state)
     assert_true(whelk_session_write(f->w.s, "x", 1) < 0);
 }
 
+/* sshd's ChannelTimeout: a session whose kind matches is closed after
+ * that long without data; others are left alone. */
+static void test_channel_inactivity_timeout(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "session:comm*", 3000),
+                     0);
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "", 1), WHELK_ERR_INVAL);
+    open_and_exec(f); /* at 2000 */
+    assert_int_equal(whelk_conn_expiry(c), 5000);
+    /* Data at 3000 moves the deadline. */
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_DATA);
+    wk_buf_put_u32(&f->m, 0);
+    wk_buf_put_string(&f->m, "x", 1);
+    assert_int_equal(h_send_at(&f->p, wk_buf_data(&f->m), wk_buf_used(&f->m),
+                               3000),
+                     0);
+    wk_buf_reset(&f->m);
+    assert_int_equal(whelk_conn_expiry(c), 6000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 5999), 0);
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 6000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+    /* A shell is another kind: no timeout. */
+    open_session(f, 8, 1u << 20, 32768);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    begin_request(f, 1, "shell", 1);
+    h_send_buf(&f->p, &f->m);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_SUCCESS);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+}
+
+/* sshd's UnusedConnectionTimeout: no channel for that long after login
+ * ends the connection; an open channel holds it off. */
+static void test_unused_connection_timeout(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_UNUSED_TIMEOUT_MS, 4000), 0);
+    assert_int_equal(whelk_conn_expiry(c), 5000); /* logged in at 1000 */
+    open_session(f, 7, 1u << 20, 32768); /* at 2000 */
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+    send_chan_msg(f, SSH_MSG_CHANNEL_CLOSE, 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(whelk_conn_expiry(c), 6000); /* closed at 2000 */
+    assert_int_equal(whelk_conn_handle_expiry(c, 5999), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 6000), WHELK_ERR_TIMEOUT);
+    assert_true(whelk_conn_is_closed(c));
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_DISCONNECT);
+}
+
+/* sshd's ClientAliveInterval/CountMax: probes while the client is silent,
+ * any packet from it resets the count, too many unanswered end it. */
+static void test_client_alive_probes(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_CLIENT_ALIVE_COUNT, 2), 0);
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_CLIENT_ALIVE_MS, 1000), 0);
+    assert_int_equal(whelk_conn_expiry(c), 2000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 2000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    wk_reader r;
+    const uint8_t *name;
+    size_t nl;
+    uint8_t t;
+    int want;
+    wk_reader_init(&r, pl, n);
+    wk_get_u8(&r, &t);
+    assert_int_equal(wk_get_string(&r, &name, &nl, 64), 0);
+    assert_int_equal(wk_get_bool(&r, &want), 0);
+    assert_memory_equal(name, "keepalive@openssh.com", nl);
+    assert_true(want);
+    /* The client answers: the count starts again. */
+    uint8_t reply = SSH_MSG_REQUEST_FAILURE;
+    assert_int_equal(h_send_at(&f->p, &reply, 1, 2500), 0);
+    assert_int_equal(whelk_conn_expiry(c), 3500);
+    assert_int_equal(whelk_conn_handle_expiry(c, 3500), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 4500), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    assert_false(whelk_conn_is_closed(c));
+    assert_int_equal(whelk_conn_handle_expiry(c, 5500), WHELK_ERR_TIMEOUT);
+    assert_true(whelk_conn_is_closed(c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_confirm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_inactivity_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unused_connection_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_alive_probes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_data_kept, setup,
