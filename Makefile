@@ -160,11 +160,12 @@ asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver -Itests/unit \
                $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
-            $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
+            $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o)) \
+            build/fuzz/tests/unit/conn_test.o
 build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<

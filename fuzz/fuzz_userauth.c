@@ -12,6 +12,7 @@
 
 #include "cipher.h"
 #include "conn.h"
+#include "conn_test.h"
 
 static int fixed_rand(uint8_t *out, size_t len, void *user)
 {

@@ -163,10 +163,12 @@ int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
  * that sets user_name, user_log and authenticated. */
 int wk_conn_set_authenticated(whelk_conn *c, const char *user);
 
-/* Tests and fuzzers: skip to an unencrypted connection after key
- * exchange, authenticated as |user| (NULL: authentication still due). */
-int wk_conn_test_authenticate(whelk_conn *c, const char *user);
 
+/* conn.c: non-zero while the output holds so much that input is left
+ * unprocessed (each packet may add a reply). */
+int wk_conn_out_full(const whelk_conn *c);
+/* A packet arrived: the client-alive probes start over. */
+void wk_conn_peer_active(whelk_conn *c);
 /* The banner to send: the connection's own, else the config's (or NULL). */
 const char *wk_conn_banner(const whelk_conn *c);
 /* channel.c: when the connection's last channel closed (or UINT64_MAX
@@ -181,6 +183,31 @@ int wk_conn_input_held(const whelk_conn *c);
  * user_done, sign_done): the core's job, not the timer entry point's.
  * Returns 0 or a public fatal code. */
 int wk_conn_resume_input(whelk_conn *c);
+
+/* transport.c */
+/* Our identification string, without CR LF. */
+void wk_transport_ident(char *out, size_t size);
+/* Queues the first flight: identification and KEXINIT. */
+int wk_transport_start(whelk_conn *c);
+/* Processes every complete packet in the input buffer; returns 0 or an
+ * error (the connection may then be over). */
+int wk_transport_process(whelk_conn *c);
+/* Seals the payloads held during a key change, now under the new keys. */
+int wk_flush_deferred(whelk_conn *c);
+/* DISCONNECT straight into the output, whatever the key exchange does. */
+int wk_send_disconnect(whelk_conn *c, int reason, const char *text);
+
+/* kexstate.c */
+int wk_kex_send_init(whelk_conn *c);
+int wk_kex_on_kexinit(whelk_conn *c, const uint8_t *p, size_t n);
+/* The server's KEX_ECDH_INIT, the client's KEX_ECDH_REPLY. */
+int wk_kex_on_init_value(whelk_conn *c, const uint8_t *p, size_t n);
+int wk_kex_on_reply(whelk_conn *c, const uint8_t *p, size_t n);
+int wk_kex_on_newkeys(whelk_conn *c);
+/* Starts a rekey when the volume or time limit is reached. */
+int wk_kex_maybe_rekey(whelk_conn *c);
+/* Frees a reply still waiting for its signature. */
+void wk_kex_reply_free(whelk_conn *c);
 
 /* auth.c */
 int wk_auth_init(whelk_conn *c);

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cipher.h"
 #include "conn.h"
+#include "conn_test.h"
 
 typedef struct h_peer {
     whelk_conn *conn;
