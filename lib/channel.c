@@ -21,9 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Stop filling the socket's output with channel data above this; the
- * rest waits in the channel queues (back-pressure towards programs). */
-#define WK_OUT_HIGH (1u << 20)
 
 /* ------------------------------------------------------------------------
  * Table.
@@ -91,10 +88,7 @@ static int send_simple(whelk_session *s, uint8_t type)
 
 static int out_blocked(const whelk_conn *c)
 {
-    /* During a key exchange data waits in the channel queues, so nothing
-     * is reordered and the deferred queue stays small. */
-    return c->state != WK_ST_PACKETS || c->kex_sent_init ||
-           wk_buf_used(&c->out) >= WK_OUT_HIGH;
+    return !wk_conn_may_send_data(c);
 }
 
 static size_t chunk_limit(const whelk_session *s)
@@ -326,7 +320,8 @@ int whelk_session_send_eow(whelk_session *s)
     whelk_conn *c = s->conn;
     if (s->eow_sent || s->sent_close || s->peer_close) return 0;
     /* Only OpenSSH knows eow@openssh.com (sshd checks the same way). */
-    if (!strstr(c->v_c, "OpenSSH")) return 0;
+    const char *peer = whelk_conn_peer_version(c);
+    if (!peer || !strstr(peer, "OpenSSH")) return 0;
     s->eow_sent = 1;
     wk_msg m;
     wk_buf *b = wk_chan_msg_begin(s, &m, SSH_MSG_CHANNEL_REQUEST);

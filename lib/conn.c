@@ -252,6 +252,18 @@ int whelk_conn_is_closed(const whelk_conn *c)
 
 /* Output that makes the engine stop processing and taking input; the
  * peer reading it is what lets the rest through. */
+/* Stop filling the socket's output with channel data above this; the
+ * rest waits in the channel queues (back-pressure towards programs). */
+#define WK_OUT_HIGH (1u << 20)
+
+int wk_conn_may_send_data(const whelk_conn *c)
+{
+    /* During a key exchange data waits in the channel queues, so nothing
+     * is reordered and the deferred queue stays small. */
+    return c->state == WK_ST_PACKETS && !c->kex_sent_init &&
+           wk_buf_used(&c->out) < WK_OUT_HIGH;
+}
+
 int wk_conn_out_full(const whelk_conn *c)
 {
     return wk_buf_used(&c->out) >=

@@ -167,6 +167,9 @@ int wk_conn_set_authenticated(whelk_conn *c, const char *user);
 /* conn.c: non-zero while the output holds so much that input is left
  * unprocessed (each packet may add a reply). */
 int wk_conn_out_full(const whelk_conn *c);
+/* Non-zero when channels may add data to the output now: not while keys
+ * change, nor while the socket's output is backed up. */
+int wk_conn_may_send_data(const whelk_conn *c);
 /* A packet arrived: the client-alive probes start over. */
 void wk_conn_peer_active(whelk_conn *c);
 /* The banner to send: the connection's own, else the config's (or NULL). */
