@@ -113,6 +113,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 
 # test_transport searches every block the library frees for a secret.
 $(BUILD)/tests/test_transport: TEST_LDFLAGS := -Wl,--wrap=free,--wrap=realloc
+# test_failmalloc fails the library's allocations one at a time.
+$(BUILD)/tests/test_failmalloc: TEST_LDFLAGS := \
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 
 # Test tools: kemvec prints vectors for the cross-implementation KEM
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.

@@ -712,6 +712,6 @@ int whelk_conn_user_done(whelk_conn *c, int answer, uint64_t now_ms)
     int rc = on_request(c, wk_buf_data(&a->held), wk_buf_used(&a->held), 1);
     /* Success frees the authentication state. */
     if (c->auth) wk_buf_free_secret(&c->auth->held);
-    if (rc) return wk_err_public(rc);
+    if (rc) return wk_end_if_fatal(c, rc);
     return wk_conn_resume_input(c);
 }

@@ -248,15 +248,16 @@ static void gcm_next_iv(wk_pkt_dir *d)
 size_t wk_pkt_begin(wk_buf *out)
 {
     size_t start = wk_buf_used(out);
-    if (!wk_buf_extend(out, 5)) return start; /* wk_pkt_end will fail */
-    return start;
+    /* Without its header the payload would be framed from its own first
+     * bytes: the caller must stop at WK_PKT_NONE. */
+    return wk_buf_extend(out, 5) ? start : WK_PKT_NONE;
 }
 
 int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
                void *rand_user)
 {
     size_t total = wk_buf_used(out);
-    if (total < start + 5) return WHELK_ERR_NOMEM;
+    if (start == WK_PKT_NONE || total < start + 5) return WHELK_ERR_NOMEM;
     size_t payload_len = total - start - 5;
     const wk_cipher_alg *c = d->cipher;
     size_t block = c ? c->block : 8;

@@ -75,6 +75,8 @@ int wk_pkt_dir_encrypted(const wk_pkt_dir *d);
  * wk_pkt_end pads, encrypts and MACs the packet in place. |rand| fills
  * the padding bytes. */
 size_t wk_pkt_begin(wk_buf *out);
+/* What wk_pkt_begin returns when it could not reserve the header. */
+#define WK_PKT_NONE SIZE_MAX
 int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start,
                whelk_rand_cb rand, void *rand_user);
 

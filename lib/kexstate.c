@@ -78,6 +78,7 @@ int wk_kex_send_init(whelk_conn *c)
                               cfg->rand_user);
     if (rc) return rc;
     size_t start = wk_pkt_begin(&c->out);
+    if (start == WK_PKT_NONE) return WHELK_ERR_NOMEM;
     rc = wk_buf_put(&c->out, wk_buf_data(&c->my_kexinit),
                     wk_buf_used(&c->my_kexinit));
     if (!rc)

@@ -65,6 +65,7 @@ wk_buf *wk_msg_begin(whelk_conn *c, wk_msg *m, uint8_t type)
         m->b = &c->out;
         m->deferred = 0;
         m->start = wk_pkt_begin(m->b);
+        if (m->start == WK_PKT_NONE) return NULL;
     }
     if (wk_buf_put_u8(m->b, type) != 0) {
         wk_buf_truncate(m->b, m->start);
@@ -95,6 +96,7 @@ int wk_flush_deferred(whelk_conn *c)
         int rc = wk_get_string(&r, &p, &n, WK_MAX_PACKET_LEN);
         if (rc) return rc;
         size_t start = wk_pkt_begin(&c->out);
+        if (start == WK_PKT_NONE) return WHELK_ERR_NOMEM;
         if ((rc = wk_buf_put(&c->out, p, n)) != 0) return rc;
         rc = wk_pkt_end(c->tx, &c->out, start, c->cfg->rand,
                         c->cfg->rand_user);
@@ -108,6 +110,7 @@ int wk_send_disconnect(whelk_conn *c, int reason, const char *text)
 {
     /* Skip the deferral rules: DISCONNECT may always be sent. */
     size_t start = wk_pkt_begin(&c->out);
+    if (start == WK_PKT_NONE) return WHELK_ERR_NOMEM;
     int rc = wk_buf_put_u8(&c->out, SSH_MSG_DISCONNECT);
     if (!rc) rc = wk_buf_put_u32(&c->out, (uint32_t)reason);
     if (!rc) rc = wk_buf_put_cstring(&c->out, text);
