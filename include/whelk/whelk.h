@@ -145,19 +145,27 @@ typedef enum whelk_key_type {
     WHELK_KEY_RSA = 3
 } whelk_key_type;
 
+/* Each function returning int gives 0 or a negative whelk_err; those a
+ * function can return are listed with it. */
+
 /* Parses an unencrypted OpenSSH private key ("-----BEGIN OPENSSH PRIVATE
  * KEY-----"), as ssh-keygen writes it. Returns WHELK_ERR_KEY_ENCRYPTED for a
- * passphrase-protected key and WHELK_ERR_KEY_FORMAT for anything else it
- * cannot read. The text is not kept. */
+ * passphrase-protected key, WHELK_ERR_KEY_FORMAT for anything else it
+ * cannot read, WHELK_ERR_INVAL (NULL |out|), WHELK_ERR_NOMEM. The text is
+ * not kept. */
 WHELK_EXTERN int whelk_key_parse_private(const char *text, size_t len,
                                          whelk_key **out);
-/* Parses a public key blob (RFC 4253 section 6.6 encoding). */
+/* Parses a public key blob (RFC 4253 section 6.6 encoding). Returns
+ * WHELK_ERR_UNSUPPORTED for another key type, WHELK_ERR_KEY_FORMAT,
+ * WHELK_ERR_INVAL, WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_key_parse_public_blob(const uint8_t *blob, size_t len,
                                              whelk_key **out);
-/* Parses one public key line "TYPE BASE64 [comment]" (no options). */
+/* Parses one public key line "TYPE BASE64 [comment]" (no options).
+ * Returns the same errors as whelk_key_parse_public_blob. */
 WHELK_EXTERN int whelk_key_parse_public_line(const char *line, size_t len,
                                              whelk_key **out);
-/* A new random ed25519 key. */
+/* A new random ed25519 key. Returns WHELK_ERR_INVAL, WHELK_ERR_CRYPTO,
+ * WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_key_generate_ed25519(whelk_key **out);
 WHELK_EXTERN void whelk_key_free(whelk_key *key);
 WHELK_EXTERN whelk_key_type whelk_key_type_of(const whelk_key *key);
@@ -173,15 +181,19 @@ WHELK_EXTERN const uint8_t *whelk_key_blob(const whelk_key *key, size_t *len);
 WHELK_EXTERN int whelk_key_equal_public(const whelk_key *a,
                                         const whelk_key *b);
 /* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l prints
- * it. |out| must hold at least 64 bytes. */
+ * it. |out| must hold at least 51 bytes (64 is plenty): WHELK_ERR_INVAL
+ * otherwise; WHELK_ERR_CRYPTO. */
 WHELK_EXTERN int whelk_key_fingerprint(const whelk_key *key, char *out,
                                        size_t outlen);
 /* Writes the private key in OpenSSH format (unencrypted) to a malloc'd
- * NUL-terminated string the caller frees with whelk_free_secret. */
+ * NUL-terminated string of *|outlen| bytes the caller frees with
+ * whelk_free_secret(*out, *outlen + 1). Returns WHELK_ERR_INVAL (no
+ * private half, a comment over 4 KiB), WHELK_ERR_CRYPTO, WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_key_write_private(const whelk_key *key,
                                          const char *comment, char **out,
                                          size_t *outlen);
-/* Writes "TYPE BASE64 comment\n" to a malloc'd string (free()). */
+/* Writes "TYPE BASE64 comment\n" to a malloc'd string (free()). Returns
+ * WHELK_ERR_INVAL (a comment with a line break), WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_key_write_public(const whelk_key *key,
                                         const char *comment, char **out);
 /* Wipes then frees memory that held a secret. */
