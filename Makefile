@@ -113,6 +113,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
 
 # test_transport searches every block the library frees for a secret.
 $(BUILD)/tests/test_transport: TEST_LDFLAGS := -Wl,--wrap=free,--wrap=realloc
+# test_failmalloc fails the library's allocations one at a time.
+$(BUILD)/tests/test_failmalloc: TEST_LDFLAGS := \
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
 
 # Test tools: kemvec prints vectors for the cross-implementation KEM
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.
@@ -160,10 +163,12 @@ asan:
 	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" check
 
 # libFuzzer: the library is rebuilt with coverage instrumentation.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver \
-               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Iserver -Itests/unit \
+               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o) \
-            $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o))
+            $(filter-out build/fuzz/server/main.o,$(SRV_SRC:%.c=build/fuzz/%.o)) \
+            build/fuzz/tests/unit/conn_test.o
 build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<

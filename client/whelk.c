@@ -73,12 +73,12 @@ static int password(whelk_conn *c, char *buf, size_t size, void *u)
 }
 
 static int kbdint(whelk_conn *c, const whelk_kbdint_prompts *p,
-                  char (*answers)[256], void *u)
+                  whelk_kbdint_answers *answers, void *u)
 {
     const char *pw = getenv("WHELK_PASSWORD");
     if (!pw) return -1;
-    for (unsigned i = 0; i < p->count; i++)
-        snprintf(answers[i], 256, "%s", pw);
+    for (unsigned i = 0; i < whelk_kbdint_prompts_count(p); i++)
+        if (whelk_kbdint_answers_set(answers, i, pw) != 0) return -1;
     return 0;
 }
 
@@ -86,7 +86,8 @@ static void authenticated(whelk_conn *c, const char *user, const char *m,
                           void *u)
 {
     printf("authenticated as %s with %s (%s, %s)\n", user, m,
-           whelk_conn_algorithm(c, "kex"), whelk_conn_algorithm(c, "cipher"));
+           whelk_conn_algorithm(c, WHELK_ALG_KEX),
+           whelk_conn_algorithm(c, WHELK_ALG_CIPHER_C2S));
     authed = done = 1;
 }
 
@@ -99,6 +100,26 @@ static void auth_failed(whelk_conn *c, void *u)
 static void log_line(whelk_conn *c, int level, const char *msg, void *u)
 {
     if (level <= WHELK_LOG_INFO) fprintf(stderr, "whelk: %s\n", msg);
+}
+
+/* How the connection ended, when it did not end well. */
+static void on_event(whelk_conn *c, const whelk_event *ev, void *u)
+{
+    const char *t = whelk_event_text(ev);
+    char esc[4 * 1024 + 1];
+    whelk_escape(esc, sizeof(esc), t, strlen(t));
+    switch (whelk_event_get_type(ev)) {
+    case WHELK_EVENT_DISCONNECT:
+        if (whelk_event_error(ev) != WHELK_ERR_CLOSED)
+            fprintf(stderr, "whelk: disconnecting: %s\n", esc);
+        break;
+    case WHELK_EVENT_PEER_DISCONNECT:
+        fprintf(stderr, "whelk: the server disconnected (%u): %s\n",
+                whelk_event_reason(ev), esc);
+        break;
+    default:
+        break;
+    }
 }
 
 int main(int argc, char **argv)
@@ -150,16 +171,20 @@ int main(int argc, char **argv)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    whelk_callbacks cb = {.log = log_line,
-                          .host_key_check = host_key_check,
-                          .client_password = password,
-                          .client_kbdint = kbdint,
-                          .authenticated = authenticated,
-                          .auth_failed = auth_failed};
+    whelk_client_callbacks *cb;
+    if (whelk_client_callbacks_new(&cb) != 0) return 2;
+    whelk_client_callbacks_set_log(cb, log_line);
+    whelk_client_callbacks_set_event(cb, on_event);
+    whelk_client_callbacks_set_host_key_check(cb, host_key_check);
+    whelk_client_callbacks_set_password(cb, password);
+    whelk_client_callbacks_set_kbdint(cb, kbdint);
+    whelk_client_callbacks_set_authenticated(cb, authenticated);
+    whelk_client_callbacks_set_auth_failed(cb, auth_failed);
     whelk_conn *conn;
-    if (whelk_conn_client_new(&conn, cfg, &cb, NULL, user, identity,
-                              now_ms()) != 0)
-        return 2;
+    int rc = whelk_conn_client_new(&conn, cfg, cb, NULL, user, identity,
+                                   now_ms());
+    whelk_client_callbacks_free(cb); /* the connection has its copy */
+    if (rc != 0) return 2;
     uint64_t deadline = now_ms() + 30000;
     while (!done && !whelk_conn_is_closed(conn) && now_ms() < deadline) {
         const uint8_t *out;

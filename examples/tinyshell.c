@@ -166,11 +166,11 @@ static int on_pty(whelk_session *s, const whelk_pty *pty, void *user)
 {
     shell *sh = user;
     sh->pty = 1;
-    sh->cols = pty->cols;
-    sh->rows = pty->rows;
-    for (unsigned i = 0; i < pty->n_modes; i++) {
-        uint32_t v = pty->modes[i].value;
-        switch (pty->modes[i].opcode) {
+    whelk_pty_size(pty, &sh->cols, &sh->rows, NULL, NULL);
+    uint8_t op;
+    uint32_t v;
+    for (unsigned i = 0; whelk_pty_mode(pty, i, &op, &v) == 0; i++) {
+        switch (op) {
         case WHELK_TTY_VERASE: sh->erase = (uint8_t)v; break;
         case WHELK_TTY_VKILL: sh->kill = (uint8_t)v; break;
         case WHELK_TTY_VINTR: sh->intr = (uint8_t)v; break;
@@ -250,17 +250,24 @@ static void on_closed(whelk_session *s, void *user)
     free(user);
 }
 
-static const whelk_session_handler handler = {
-    .pty_req = on_pty,
-    .env = on_env,
-    .shell = on_shell,
-    .exec = on_exec,
-    .window_change = on_window_change,
-    .signal = on_signal,
-    .data = on_data,
-    .eof = on_eof,
-    .closed = on_closed,
-};
+/* Conch's ISession, as one handler every session shares (each session
+ * copies it when it is attached). */
+static whelk_session_handler *handler;
+
+static int make_handler(void)
+{
+    if (whelk_session_handler_new(&handler) != 0) return -1;
+    whelk_session_handler_set_pty_req(handler, on_pty);
+    whelk_session_handler_set_env(handler, on_env);
+    whelk_session_handler_set_shell(handler, on_shell);
+    whelk_session_handler_set_exec(handler, on_exec);
+    whelk_session_handler_set_window_change(handler, on_window_change);
+    whelk_session_handler_set_signal(handler, on_signal);
+    whelk_session_handler_set_data(handler, on_data);
+    whelk_session_handler_set_eof(handler, on_eof);
+    whelk_session_handler_set_closed(handler, on_closed);
+    return 0;
+}
 
 /* ------------------------------------------------------------------------
  * Connection-level callbacks.
@@ -276,16 +283,17 @@ static int session_open(whelk_conn *conn, whelk_session *s, void *user)
     sh->intr = 0x03;
     sh->eof = 0x04;
     sh->echo = sh->icrnl = sh->onlcr = 1;
-    whelk_session_set_handler(s, &handler, sh);
+    whelk_session_set_handler(s, handler, sh);
     return 0;
 }
 
 static whelk_auth_result auth_publickey(whelk_conn *conn,
-                                        const whelk_auth_pubkey *req,
+                                        const whelk_pubkey_request *req,
                                         void *user)
 {
+    const whelk_key *key = whelk_pubkey_request_key(req);
     for (int i = 0; i < n_allowed; i++)
-        if (whelk_key_equal_public(req->key, allowed[i]))
+        if (whelk_key_equal_public(key, allowed[i]))
             return WHELK_AUTH_ALLOW;
     return WHELK_AUTH_DENY;
 }
@@ -293,6 +301,30 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
 static int user_valid(whelk_conn *conn, const char *name, void *user)
 {
     return 1; /* anyone with an allowed key */
+}
+
+/* Logins and their ends, in tinyshell's own words. */
+static void log_event(whelk_conn *conn, const whelk_event *ev, void *u)
+{
+    const char *user = whelk_event_user(ev);
+    char who[1025] = "-";
+    if (user) whelk_escape(who, sizeof(who), user, strlen(user));
+    switch (whelk_event_get_type(ev)) {
+    case WHELK_EVENT_AUTH_SUCCESS:
+        fprintf(stderr, "tinyshell: %s logged in from %s (%s)\n", who,
+                whelk_conn_peer_addr(conn), whelk_event_method(ev));
+        break;
+    case WHELK_EVENT_AUTH_FAILURE:
+        fprintf(stderr, "tinyshell: %s failed %s from %s\n", who,
+                whelk_event_method(ev), whelk_conn_peer_addr(conn));
+        break;
+    case WHELK_EVENT_DISCONNECT:
+        fprintf(stderr, "tinyshell: disconnecting %s: %s\n",
+                whelk_conn_peer_addr(conn), whelk_event_text(ev));
+        break;
+    default:
+        break;
+    }
 }
 
 static void log_line(whelk_conn *conn, int level, const char *msg, void *u)
@@ -363,10 +395,13 @@ int main(int argc, char **argv)
 
     whelk_config *cfg = whelk_config_new();
     whelk_config_add_host_key(cfg, hk);
-    whelk_callbacks cb = {.log = log_line,
-                          .user_valid = user_valid,
-                          .auth_publickey = auth_publickey,
-                          .session_open = session_open};
+    whelk_server_callbacks *cb;
+    if (whelk_server_callbacks_new(&cb) != 0 || make_handler() != 0) return 1;
+    whelk_server_callbacks_set_log(cb, log_line);
+    whelk_server_callbacks_set_event(cb, log_event);
+    whelk_server_callbacks_set_user_lookup(cb, user_valid);
+    whelk_server_callbacks_set_auth_publickey(cb, auth_publickey);
+    whelk_server_callbacks_set_session_open(cb, session_open);
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -432,7 +467,7 @@ int main(int argc, char **argv)
                 inet_ntop(AF_INET, &peer.sin_addr, addr, sizeof(addr));
                 client *c = &clients[n];
                 c->fd = fd;
-                if (whelk_conn_server_new(&c->conn, cfg, &cb, NULL, addr,
+                if (whelk_conn_server_new(&c->conn, cfg, cb, NULL, addr,
                                           ntohs(peer.sin_port), now) == 0) {
                     n++;
                     flush(c);

@@ -12,6 +12,7 @@
 
 #include "cipher.h"
 #include "conn.h"
+#include "conn_test.h"
 
 static int fixed_rand(uint8_t *out, size_t len, void *user)
 {
@@ -23,7 +24,9 @@ static int fixed_rand(uint8_t *out, size_t len, void *user)
 static int grant(whelk_session *s, void *u) { return 0; }
 static int grant_pty(whelk_session *s, const whelk_pty *p, void *u)
 {
-    return p->cols & 1 ? -1 : 0;
+    uint32_t cols;
+    whelk_pty_size(p, &cols, NULL, NULL, NULL);
+    return cols & 1 ? -1 : 0;
 }
 static int grant_env(whelk_session *s, const char *n, const char *v, void *u)
 {
@@ -54,7 +57,7 @@ static void data(whelk_session *s, const uint8_t *d, size_t n, void *u)
 }
 static void eof(whelk_session *s, void *u) { whelk_session_send_eof(s); }
 
-static const whelk_session_handler handler = {
+static const whelk_session_handler handler = {.h = {
     .pty_req = grant_pty,
     .env = grant_env,
     .shell = grant,
@@ -64,7 +67,7 @@ static const whelk_session_handler handler = {
     .signal = grant_str,
     .data = data,
     .eof = eof,
-};
+}};
 
 static int open_cb(whelk_conn *c, whelk_session *s, void *u)
 {
@@ -85,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
         whelk_config_set(cfg, WHELK_SET_WINDOW, 4096);
         whelk_config_set(cfg, WHELK_SET_OUT_BUFFER, 8192);
     }
-    whelk_callbacks cb = {.session_open = open_cb};
+    whelk_server_callbacks cb = {.cb = {.session_open = open_cb}};
     whelk_conn *c;
     if (whelk_conn_server_new(&c, cfg, &cb, NULL, "127.0.0.1", 1, 0)) abort();
     wk_conn_test_authenticate(c, "fuzz");

@@ -12,6 +12,7 @@
 
 #include "cipher.h"
 #include "conn.h"
+#include "conn_test.h"
 
 static int fixed_rand(uint8_t *out, size_t len, void *user)
 {
@@ -26,10 +27,12 @@ static int user_valid(whelk_conn *c, const char *u, void *x)
     if (u[0] == 'r') return WHELK_USER_REFUSED;
     return u[0] != 'x';
 }
-static whelk_auth_result pubkey(whelk_conn *c, const whelk_auth_pubkey *r,
+static whelk_auth_result pubkey(whelk_conn *c, const whelk_pubkey_request *r,
                                 void *x)
 {
-    return r->key_blob_len & 1 ? WHELK_AUTH_ALLOW : WHELK_AUTH_PENDING;
+    size_t n;
+    whelk_pubkey_request_blob(r, &n);
+    return n & 1 ? WHELK_AUTH_ALLOW : WHELK_AUTH_PENDING;
 }
 static whelk_auth_result password(whelk_conn *c, const char *u,
                                   const char *pw, size_t n, void *x)
@@ -40,19 +43,19 @@ static whelk_auth_result password(whelk_conn *c, const char *u,
 static int prompts(whelk_conn *c, const char *u, unsigned round,
                    whelk_kbdint_prompts *p, void *x)
 {
-    p->count = round + 1 > WHELK_KBDINT_MAX_PROMPTS ? 9 : round + 1;
-    for (unsigned i = 0; i < p->count && i < WHELK_KBDINT_MAX_PROMPTS; i++) {
-        p->prompt[i] = "Password: ";
-        p->echo[i] = (int)(i & 1);
-    }
+    /* One prompt more each round, past the limit in the end. */
+    for (unsigned i = 0; i <= round; i++)
+        if (whelk_kbdint_prompts_add(p, "Password: ", (int)(i & 1)) != 0)
+            return -1;
     return 0;
 }
 static whelk_auth_result answers(whelk_conn *c, const char *u, unsigned r,
-                                 unsigned n, const char *const *a, int *more,
+                                 const whelk_kbdint_answers *a, int *more,
                                  void *x)
 {
-    *more = n > 0 && a[0][0] == 'm';
-    return n > 0 && a[0][0] == 'y' ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY;
+    const char *first = whelk_kbdint_answers_get(a, 0);
+    *more = first && first[0] == 'm';
+    return first && first[0] == 'y' ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY;
 }
 
 static whelk_config *cfg;
@@ -68,11 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
         whelk_config_set(cfg, WHELK_SET_AUTH_METHODS, 7);
         whelk_config_set_banner(cfg, "hello\n");
     }
-    whelk_callbacks cb = {.user_valid = user_valid,
+    whelk_server_callbacks cb = {.cb = {.user_valid = user_valid,
                           .auth_publickey = pubkey,
                           .auth_password = password,
                           .auth_kbdint_prompts = prompts,
-                          .auth_kbdint_answers = answers};
+                          .auth_kbdint_answers = answers}};
     whelk_conn *c;
     if (whelk_conn_server_new(&c, cfg, &cb, NULL, "127.0.0.1", 1, 0)) abort();
     wk_conn_test_authenticate(c, NULL);

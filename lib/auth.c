@@ -3,12 +3,13 @@
  * publickey (section 7), password (section 8) and keyboard-interactive
  * (RFC 4256) methods.
  *
- * Decisions belong to the application (whelk_callbacks); this module
- * parses requests, checks publickey signatures over the exact bytes of
- * RFC 4252 section 7, counts failures, delays failure replies without
- * blocking other connections (a timer, not a sleep), and writes every
- * authentication event as one log line in the words OpenSSH's sshd uses,
- * each with the client's address, so existing brute-force blockers work.
+ * Decisions belong to the application (the server callbacks); this
+ * module parses requests, checks publickey signatures over the exact
+ * bytes of RFC 4252 section 7, counts failures, delays failure replies
+ * without blocking other connections (a timer, not a sleep), and reports
+ * every result as a typed event (invalid user, success, failure, limit)
+ * for the application to log in its words: whelkd uses sshd's, so
+ * existing brute-force blockers work.
  */
 #include "conn.h"
 
@@ -18,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "callbacks.h"
 #include "key.h"
 
 #define MAX_USER 256        /* longer user names are refused */
@@ -61,7 +63,7 @@ struct wk_auth {
     /* What the pending decision was about, to finish it later. */
     int pending_method;
     int pending_is_query;
-    char key_desc[96];           /* "ED25519 SHA256:..." */
+    whelk_key *key;              /* of the publickey attempt in hand */
     wk_buf pk_alg, pk_blob;      /* for PK_OK after a pending query */
     /* keyboard-interactive */
     int kbd_active;
@@ -78,6 +80,12 @@ struct wk_auth {
     /* The request held while user_valid is pending (it may carry a
      * password: wiped when done). */
     wk_buf held;
+    /* AuthenticationMethods: the chains, the steps done in each, and the
+     * keys that already counted (sshd lets no key count twice). */
+    wk_auth_chains chains;
+    uint8_t done[WK_AUTH_MAX_CHAINS];
+    char used_keys[WK_AUTH_MAX_STEPS][64];
+    unsigned n_used_keys;
 };
 
 int wk_auth_init(whelk_conn *c)
@@ -87,6 +95,7 @@ int wk_auth_init(whelk_conn *c)
     wk_buf_init(&c->auth->pk_alg, 64);
     wk_buf_init(&c->auth->pk_blob, 16384);
     wk_buf_init(&c->auth->held, WK_MAX_PACKET_LEN);
+    c->auth->chains = c->cfg->chains;
     uint8_t r = 0;
     if (wk_rand(c, &r, 1) == 0) c->auth->query_spread_ms = r % QUERY_SPREAD_MS;
     return 0;
@@ -98,6 +107,7 @@ void wk_auth_free(whelk_conn *c)
     wk_buf_free(&c->auth->pk_alg);
     wk_buf_free(&c->auth->pk_blob);
     wk_buf_free_secret(&c->auth->held);
+    whelk_key_free(c->auth->key);
     OPENSSL_cleanse(c->auth, sizeof(*c->auth));
     free(c->auth);
     c->auth = NULL;
@@ -105,7 +115,7 @@ void wk_auth_free(whelk_conn *c)
 
 const char *wk_auth_user(const whelk_conn *c)
 {
-    return c->auth && c->auth->have_user ? c->auth->user_log : NULL;
+    return c->auth && c->auth->have_user ? c->auth->user : NULL;
 }
 
 int wk_auth_blocked(const whelk_conn *c)
@@ -119,30 +129,40 @@ uint64_t wk_auth_expiry(const whelk_conn *c)
     return UINT64_MAX;
 }
 
-static const char *methods_allowed(const whelk_conn *c)
+/* The methods a request may use now: those enabled, and with
+ * AuthenticationMethods only the next step of a chain. */
+static uint64_t methods_allowed(const whelk_conn *c)
 {
-    uint64_t m = c->cfg->set[WHELK_SET_AUTH_METHODS];
-    static const char *table[8] = {
-        "",
-        "publickey",
-        "password",
-        "publickey,password",
-        "keyboard-interactive",
-        "publickey,keyboard-interactive",
-        "password,keyboard-interactive",
-        "publickey,password,keyboard-interactive",
-    };
-    return table[m & 7];
+    const wk_auth *a = c->auth;
+    return c->set[WHELK_SET_AUTH_METHODS] &
+           wk_auth_chains_next(&a->chains, a->done);
+}
+
+static int send_failure_partial(whelk_conn *c, int partial)
+{
+    char names[64];
+    wk_auth_methods_list(methods_allowed(c), names, sizeof(names));
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_FAILURE);
+    if (!b || wk_buf_put_cstring(b, names) || wk_buf_put_bool(b, partial))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
 }
 
 static int send_failure(whelk_conn *c)
 {
-    wk_msg m;
-    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_FAILURE);
-    if (!b || wk_buf_put_cstring(b, methods_allowed(c)) ||
-        wk_buf_put_bool(b, 0))
-        return WHELK_ERR_NOMEM;
-    return wk_msg_end(c, &m);
+    return send_failure_partial(c, 0);
+}
+
+int whelk_conn_set_auth_chains(whelk_conn *c, const char *lists)
+{
+    if (!c->auth || c->authenticated) return WHELK_ERR_STATE;
+    wk_auth_chains ch;
+    int rc = wk_auth_chains_parse(lists, &ch);
+    if (rc) return rc;
+    c->auth->chains = ch;
+    memset(c->auth->done, 0, sizeof(c->auth->done));
+    return 0;
 }
 
 static const char *method_log_name(int method)
@@ -155,17 +175,51 @@ static const char *method_log_name(int method)
     return "none";
 }
 
+/* Reports an attempt's result: the key goes with publickey ones. */
+static void attempt_event(whelk_conn *c, whelk_event_type type, int method)
+{
+    wk_auth *a = c->auth;
+    whelk_event ev = {.type = type,
+                      .user = a->user,
+                      .method = method_log_name(method),
+                      .key = method == M_PUBKEY ? a->key : NULL,
+                      .invalid_user = !a->user_valid};
+    wk_event(c, &ev);
+}
+
+static uint8_t method_bit(int method)
+{
+    switch (method) {
+    case M_PUBKEY: return WHELK_AUTH_METHOD_PUBLICKEY;
+    case M_PASSWORD: return WHELK_AUTH_METHOD_PASSWORD;
+    case M_KBDINT: return WHELK_AUTH_METHOD_KBDINT;
+    }
+    return 0;
+}
+
+/* With AuthenticationMethods, a publickey step counts a key only once. */
+static int key_used(const wk_auth *a, const char *fp)
+{
+    for (unsigned i = 0; i < a->n_used_keys; i++)
+        if (!strcmp(a->used_keys[i], fp)) return 1;
+    return 0;
+}
+
 static int succeed(whelk_conn *c, int method)
 {
     wk_auth *a = c->auth;
-    if (method == M_PUBKEY)
-        wk_log(c, WHELK_LOG_INFO, "Accepted publickey for %s from %s port %d "
-               "ssh2: %s", a->user_log, c->peer_addr, c->peer_port,
-               a->key_desc);
-    else
-        wk_log(c, WHELK_LOG_INFO, "Accepted %s for %s from %s port %d ssh2",
-               method_log_name(method), a->user_log, c->peer_addr,
-               c->peer_port);
+    if (!wk_auth_chains_advance(&a->chains, a->done, method_bit(method))) {
+        /* One step of a chain: partial success, the next steps named. */
+        attempt_event(c, WHELK_EVENT_AUTH_PARTIAL, method);
+        if (method == M_PUBKEY && a->key &&
+            a->n_used_keys < WK_AUTH_MAX_STEPS &&
+            whelk_key_fingerprint(a->key, a->used_keys[a->n_used_keys],
+                                  sizeof(a->used_keys[0])) == 0)
+            a->n_used_keys++;
+        a->wait = WAIT_NONE;
+        return send_failure_partial(c, 1);
+    }
+    attempt_event(c, WHELK_EVENT_AUTH_SUCCESS, method);
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_SUCCESS);
     if (!b) return WHELK_ERR_NOMEM;
@@ -198,33 +252,18 @@ static int fail(whelk_conn *c, int method, int kind)
 {
     wk_auth *a = c->auth;
     a->failures++;
-    if (kind == FAIL_LOGGED) {
-        const char *inv = a->user_valid ? "" : "invalid user ";
-        if (method == M_PUBKEY)
-            wk_log(c, WHELK_LOG_INFO,
-                   "Failed publickey for %s%s from %s port %d ssh2: %s", inv,
-                   a->user_log, c->peer_addr, c->peer_port, a->key_desc);
-        else
-            wk_log(c, WHELK_LOG_INFO,
-                   "Failed %s for %s%s from %s port %d ssh2",
-                   method_log_name(method), inv, a->user_log, c->peer_addr,
-                   c->peer_port);
-    }
-    if (a->failures > c->cfg->set[WHELK_SET_MAX_AUTH_TRIES]) {
-        wk_log(c, WHELK_LOG_INFO,
-               "maximum authentication attempts exceeded for %s%s from %s "
-               "port %d ssh2 [preauth]",
-               a->user_valid ? "" : "invalid user ", a->user_log,
-               c->peer_addr, c->peer_port);
+    if (kind == FAIL_LOGGED) attempt_event(c, WHELK_EVENT_AUTH_FAILURE, method);
+    if (a->failures > c->set[WHELK_SET_MAX_AUTH_TRIES]) {
+        attempt_event(c, WHELK_EVENT_AUTH_LIMIT, method);
         return wk_fatal(c, WHELK_ERR_AUTH,
                         WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
                         "Too many authentication failures");
     }
     uint64_t min = 0;
     if (kind == FAIL_LOGGED)
-        min = c->cfg->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
-    else if (kind == FAIL_QUIET && c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS])
-        min = c->cfg->set[WHELK_SET_AUTH_QUERY_DELAY_MS] + a->query_spread_ms;
+        min = c->set[WHELK_SET_AUTH_FAIL_DELAY_MS];
+    else if (kind == FAIL_QUIET && c->set[WHELK_SET_AUTH_QUERY_DELAY_MS])
+        min = c->set[WHELK_SET_AUTH_QUERY_DELAY_MS] + a->query_spread_ms;
     uint64_t at = answer_time(c, min);
     if (at == 0) return send_failure(c);
     a->wait = WAIT_DELAY;
@@ -248,22 +287,15 @@ int wk_auth_handle_expiry(whelk_conn *c, uint64_t now)
 static int send_banner_once(whelk_conn *c)
 {
     wk_auth *a = c->auth;
-    if (a->banner_sent || !c->cfg->banner) return 0;
+    const char *banner = wk_conn_banner(c);
+    if (a->banner_sent || !banner || !*banner) return 0;
     a->banner_sent = 1;
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_BANNER);
-    if (!b || wk_buf_put_cstring(b, c->cfg->banner) ||
+    if (!b || wk_buf_put_cstring(b, banner) ||
         wk_buf_put_cstring(b, ""))
         return WHELK_ERR_NOMEM;
     return wk_msg_end(c, &m);
-}
-
-static void describe_key(const whelk_key *key, char *out, size_t outlen)
-{
-    char fp[80];
-    if (whelk_key_fingerprint(key, fp, sizeof(fp)) != 0)
-        snprintf(fp, sizeof(fp), "SHA256:?");
-    snprintf(out, outlen, "%s %s", whelk_key_short_name(key), fp);
 }
 
 static int send_pk_ok(whelk_conn *c, const uint8_t *alg, size_t alg_len,
@@ -318,13 +350,10 @@ int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
     a->wait = WAIT_NONE;
     int rc = finish_decision(c, a->pending_method, a->pending_is_query,
                              result);
-    if (rc) return rc;
-    /* Success frees the authentication state: look again. */
-    if (!wk_auth_blocked(c) && c->state != WK_ST_CLOSED) {
-        /* Input that arrived meanwhile is processed now. */
-        return whelk_conn_handle_expiry(c, now_ms);
-    }
-    return 0;
+    if (rc) return wk_end_if_fatal(c, rc);
+    /* Input that arrived meanwhile is processed now (success freed the
+     * authentication state, so the core looks again). */
+    return wk_conn_resume_input(c);
 }
 
 /* RFC 4252 section 7: the bytes a publickey signature covers. */
@@ -366,18 +395,34 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     algname[alg_len] = 0;
     if (memchr(alg, 0, alg_len)) algname[0] = 0;
 
-    whelk_key *key = NULL;
-    if (whelk_key_parse_public_blob(blob, blob_len, &key) != 0 ||
-        !wk_key_sig_alg_ok(key, algname)) {
+    whelk_key_free(a->key);
+    a->key = NULL;
+    if (whelk_key_parse_public_blob(blob, blob_len, &a->key) != 0 ||
+        !wk_key_sig_alg_ok(a->key, algname) ||
+        (c->cfg->pubkey_algs &&
+         !wk_namelist_has((const uint8_t *)c->cfg->pubkey_algs,
+                          strlen(c->cfg->pubkey_algs), algname))) {
         char esc[80];
         whelk_escape(esc, sizeof(esc), alg, alg_len);
         wk_log(c, WHELK_LOG_INFO,
                "refusing publickey of type %s for %s from %s port %d",
                esc, a->user_log, c->peer_addr, c->peer_port);
-        whelk_key_free(key);
         return fail(c, M_PUBKEY, FAIL_QUIET);
     }
-    describe_key(key, a->key_desc, sizeof(a->key_desc));
+    /* The key stays in |a| while the decision is pending: the event
+     * reporting it may come after this returns. */
+    const whelk_key *key = a->key;
+    if (a->n_used_keys) {
+        char fp[64];
+        if (whelk_key_fingerprint(key, fp, sizeof(fp)) == 0 &&
+            key_used(a, fp)) {
+            wk_log(c, WHELK_LOG_INFO,
+                   "refusing previously-used %s key for %s from %s port %d",
+                   whelk_key_short_name(key), a->user_log, c->peer_addr,
+                   c->peer_port);
+            return fail(c, M_PUBKEY, FAIL_QUIET);
+        }
+    }
     wk_buf signed_data;
     wk_buf_init(&signed_data, 32768);
     if (has_sig) {
@@ -386,9 +431,12 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
         if (rc) goto out;
         if (wk_key_verify(key, algname, wk_buf_data(&signed_data),
                           wk_buf_used(&signed_data), sig, sig_len) != 0) {
+            char fp[80] = "?";
+            whelk_key_fingerprint(key, fp, sizeof(fp));
             wk_log(c, WHELK_LOG_INFO,
-                   "bad signature from %s for %s from %s port %d",
-                   a->key_desc, a->user_log, c->peer_addr, c->peer_port);
+                   "bad signature from %s %s for %s from %s port %d",
+                   whelk_key_short_name(key), fp, a->user_log, c->peer_addr,
+                   c->peer_port);
             rc = fail(c, M_PUBKEY, FAIL_LOGGED);
             goto out;
         }
@@ -401,12 +449,12 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     }
     whelk_auth_result res = WHELK_AUTH_DENY;
     if (c->cb.auth_publickey) {
-        whelk_auth_pubkey req = {
+        whelk_pubkey_request req = {
             .user = a->user,
             .algorithm = algname,
             .key = key,
-            .key_blob = blob,
-            .key_blob_len = blob_len,
+            .blob = blob,
+            .blob_len = blob_len,
             .signature = sig,
             .signature_len = sig_len,
             .signed_data = has_sig ? wk_buf_data(&signed_data) : NULL,
@@ -417,7 +465,6 @@ static int do_publickey(whelk_conn *c, wk_reader *r, const uint8_t *user,
     rc = finish_decision(c, M_PUBKEY, !has_sig, res);
 out:
     wk_buf_free(&signed_data);
-    whelk_key_free(key);
     return rc;
 }
 
@@ -450,13 +497,12 @@ static int send_info_request(whelk_conn *c, const whelk_kbdint_prompts *pr)
     wk_msg m;
     wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_PK_OK); /* 60 */
     if (!b) return WHELK_ERR_NOMEM;
-    int rc = wk_buf_put_cstring(b, pr->name ? pr->name : "");
-    if (!rc) rc = wk_buf_put_cstring(b, pr->instruction ? pr->instruction
-                                                        : "");
+    int rc = wk_buf_put_cstring(b, whelk_kbdint_prompts_name(pr));
+    if (!rc) rc = wk_buf_put_cstring(b, whelk_kbdint_prompts_instruction(pr));
     if (!rc) rc = wk_buf_put_cstring(b, "");
     if (!rc) rc = wk_buf_put_u32(b, pr->count);
     for (unsigned i = 0; !rc && i < pr->count; i++) {
-        rc = wk_buf_put_cstring(b, pr->prompt[i] ? pr->prompt[i] : "");
+        rc = wk_buf_put_cstring(b, pr->prompt[i]);
         if (!rc) rc = wk_buf_put_bool(b, pr->echo[i]);
     }
     return rc ? rc : wk_msg_end(c, &m);
@@ -467,16 +513,19 @@ static int kbdint_round(whelk_conn *c)
     wk_auth *a = c->auth;
     whelk_kbdint_prompts pr;
     memset(&pr, 0, sizeof(pr));
+    int rc = 0;
     if (!c->cb.auth_kbdint_prompts ||
         c->cb.auth_kbdint_prompts(c, a->user, a->kbd_round, &pr, c->user) <
-            0 ||
-        pr.count > WHELK_KBDINT_MAX_PROMPTS) {
+            0) {
         a->kbd_active = 0;
-        return fail(c, M_KBDINT, FAIL_LOGGED);
+        rc = fail(c, M_KBDINT, FAIL_LOGGED);
+    } else {
+        a->kbd_active = 1;
+        a->kbd_count = pr.count;
+        rc = send_info_request(c, &pr);
     }
-    a->kbd_active = 1;
-    a->kbd_count = pr.count;
-    return send_info_request(c, &pr);
+    wk_kbdint_prompts_clear(&pr);
+    return rc;
 }
 
 static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
@@ -494,16 +543,14 @@ static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
     if (rc || count != a->kbd_count)
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "malformed keyboard-interactive response");
-    char *answers[WHELK_KBDINT_MAX_PROMPTS] = {0};
-    size_t lens[WHELK_KBDINT_MAX_PROMPTS] = {0};
+    whelk_kbdint_answers answers;
+    memset(&answers, 0, sizeof(answers));
     for (uint32_t i = 0; i < count && rc == 0; i++) {
         const uint8_t *s;
-        if ((rc = wk_get_string(&r, &s, &lens[i], MAX_PASSWORD)) != 0) break;
-        if (memchr(s, 0, lens[i])) { rc = WHELK_ERR_PROTO; break; }
-        if (!(answers[i] = malloc(lens[i] + 1))) { rc = WHELK_ERR_NOMEM;
-                                                   break; }
-        memcpy(answers[i], s, lens[i]);
-        answers[i][lens[i]] = 0;
+        size_t sl;
+        if ((rc = wk_get_string(&r, &s, &sl, MAX_PASSWORD)) != 0) break;
+        if (memchr(s, 0, sl)) { rc = WHELK_ERR_PROTO; break; }
+        rc = wk_kbdint_answers_put(&answers, i, (const char *)s, sl);
     }
     if (!rc) rc = wk_reader_end(&r);
     if (rc == 0) {
@@ -511,9 +558,8 @@ static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
         whelk_auth_result res = WHELK_AUTH_DENY;
         a->kbd_active = 0;
         if (c->cb.auth_kbdint_answers)
-            res = c->cb.auth_kbdint_answers(
-                c, a->user, a->kbd_round, count,
-                (const char *const *)answers, &more, c->user);
+            res = c->cb.auth_kbdint_answers(c, a->user, a->kbd_round,
+                                            &answers, &more, c->user);
         if (res == WHELK_AUTH_DENY && more && a->kbd_round < 8) {
             a->kbd_round++;
             rc = kbdint_round(c);
@@ -524,8 +570,7 @@ static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
         rc = wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                       "malformed keyboard-interactive response");
     }
-    for (uint32_t i = 0; i < WHELK_KBDINT_MAX_PROMPTS; i++)
-        if (answers[i]) whelk_free_secret(answers[i], lens[i] + 1);
+    wk_kbdint_answers_clear(&answers);
     return rc;
 }
 
@@ -537,9 +582,10 @@ static void user_answer(whelk_conn *c, int answer)
     /* A refused user exists but may not log in; the application logged
      * why (sshd: "User x not allowed because ..."), and the attempts
      * fail like an unknown user's. */
-    if (answer == 0)
-        wk_log(c, WHELK_LOG_INFO, "Invalid user %s from %s port %d",
-               a->user_log, c->peer_addr, c->peer_port);
+    if (answer == 0) {
+        whelk_event ev = {.type = WHELK_EVENT_INVALID_USER, .user = a->user};
+        wk_event(c, &ev);
+    }
 }
 
 /* The first request names the user; asks the application about it.
@@ -623,7 +669,7 @@ static int on_request(whelk_conn *c, const uint8_t *payload, size_t len,
     a->kbd_active = 0;
     if ((rc = send_banner_once(c)) != 0) return rc;
 
-    uint64_t allowed = c->cfg->set[WHELK_SET_AUTH_METHODS];
+    uint64_t allowed = methods_allowed(c);
 #define IS(name) (method_len == strlen(name) && !memcmp(method, name, \
                                                          method_len))
     if (IS("publickey") && (allowed & WHELK_AUTH_METHOD_PUBLICKEY))
@@ -666,8 +712,6 @@ int whelk_conn_user_done(whelk_conn *c, int answer, uint64_t now_ms)
     int rc = on_request(c, wk_buf_data(&a->held), wk_buf_used(&a->held), 1);
     /* Success frees the authentication state. */
     if (c->auth) wk_buf_free_secret(&c->auth->held);
-    if (rc) return rc;
-    if (!wk_auth_blocked(c) && c->state != WK_ST_CLOSED)
-        return whelk_conn_handle_expiry(c, now_ms);
-    return 0;
+    if (rc) return wk_end_if_fatal(c, rc);
+    return wk_conn_resume_input(c);
 }

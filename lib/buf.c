@@ -1,5 +1,6 @@
 /*
- * buf: bounded buffers and SSH wire types. See buf.h for the contract.
+ * buf: bounded buffers, SSH wire types, base64, and the small helpers
+ * that handle bytes from a peer or secrets. See buf.h for the contract.
  */
 #include "buf.h"
 
@@ -191,7 +192,7 @@ int wk_reader_end(const wk_reader *r)
 
 int wk_get_bytes(wk_reader *r, const uint8_t **p, size_t n)
 {
-    if (n > r->len - r->pos) return WHELK_ERR_TRUNCATED;
+    if (n > r->len - r->pos) return WK_ERR_TRUNCATED;
     *p = r->p + r->pos;
     r->pos += n;
     return 0;
@@ -333,3 +334,88 @@ size_t whelk_escape(char *dst, size_t dstsize, const void *src, size_t len)
     dst[o] = 0;
     return o;
 }
+
+void whelk_free_secret(void *p, size_t len)
+{
+    if (!p) return;
+    OPENSSL_cleanse(p, len);
+    free(p);
+}
+
+/* ------------------------------------------------------------------------
+ * Base64 (RFC 4648 section 4).
+ */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+size_t wk_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen,
+                        int pad)
+{
+    size_t need = wk_base64_padded_len(len);
+    if (!pad && len % 3) need -= 3 - len % 3;
+    if (!out || outlen <= need) return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        size_t left = len - i;
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (left > 1) v |= (uint32_t)in[i + 1] << 8;
+        if (left > 2) v |= in[i + 2];
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        if (left > 1)
+            out[o++] = b64_alphabet[(v >> 6) & 63];
+        else if (pad)
+            out[o++] = '=';
+        if (left > 2)
+            out[o++] = b64_alphabet[v & 63];
+        else if (pad)
+            out[o++] = '=';
+    }
+    out[o] = 0;
+    return o;
+}
+
+long wk_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
+{
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t digits = 0, pads = 0, o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+        if (c == '=') {
+            if (++pads > 2) return -1;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pads) return -1; /* bad character, data after '=' */
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        digits++;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outlen) return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* One digit alone cannot make a byte; padding, when present, must
+     * complete the last quantum; and the unused low bits must be zero so
+     * that each byte string has exactly one encoding. */
+    if (digits % 4 == 1) return -1;
+    if (pads && (digits % 4 == 0 || digits % 4 + pads != 4)) return -1;
+    if (acc != 0) return -1;
+    return (long)o;
+}
+

@@ -5,7 +5,7 @@
  * the readable bytes are [off, len), so it also serves as a FIFO (consume
  * from the front, append at the back). wk_reader is a cursor over bytes we
  * did not write: every read is bounds-checked and fails with
- * WHELK_ERR_TRUNCATED rather than reading past the end. Strings are
+ * WK_ERR_TRUNCATED rather than reading past the end. Strings are
  * returned as pointers into the input (no copy), valid as long as it.
  *
  * Internal symbols use the wk_ prefix so they never look public.
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "whelk/whelk.h"
+#include "err.h"
 
 typedef struct wk_buf {
     uint8_t *p;
@@ -39,7 +39,11 @@ void wk_buf_free_secret(wk_buf *b);
 /* Drops the contents, keeps the allocation. */
 void wk_buf_reset(wk_buf *b);
 static inline size_t wk_buf_used(const wk_buf *b) { return b->len - b->off; }
-static inline uint8_t *wk_buf_data(const wk_buf *b) { return b->p + b->off; }
+/* NULL for a buffer that holds no allocation (NULL + 0 is undefined). */
+static inline uint8_t *wk_buf_data(const wk_buf *b)
+{
+    return b->p ? b->p + b->off : NULL;
+}
 /* Makes room for |n| more bytes (compacting or growing). */
 int wk_buf_reserve(wk_buf *b, size_t n);
 /* Appends |n| bytes of uninitialised space and returns it, or NULL. */
@@ -107,6 +111,21 @@ static inline uint32_t wk_load_u32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
            ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* Base64 (RFC 4648 section 4) for key files and lines. Encoding writes the
+ * digits (with '=' padding when |pad|) and a NUL, and returns the number
+ * of digits, or 0 when |outlen| cannot hold them and the NUL. */
+size_t wk_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen,
+                        int pad);
+/* Decodes, skipping spaces, tabs and line breaks; padding may be left out
+ * but must be right when present, and the unused low bits must be zero.
+ * Returns the number of bytes, or -1 on bad input or a short |out|. */
+long wk_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
+/* Digits in the padded encoding of |n| bytes. */
+static inline size_t wk_base64_padded_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
 }
 
 #endif

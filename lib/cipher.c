@@ -9,7 +9,7 @@
  * verified, in constant time, before any byte of the payload is handed
  * out; for the classic MAC-then-encrypt mode the first block must be
  * decrypted first to learn the length, and that block is remembered across
- * calls that return WHELK_ERR_AGAIN.
+ * calls that return WK_ERR_AGAIN.
  */
 #include "cipher.h"
 
@@ -77,7 +77,7 @@ struct wk_pkt_dir {
     uint8_t iv[16];          /* GCM: fixed 4 + counter 8 */
     uint32_t seq;
     uint64_t bytes;
-    /* Receive state kept across WHELK_ERR_AGAIN. */
+    /* Receive state kept across WK_ERR_AGAIN. */
     int have_len;
     uint32_t pkt_len;
     uint8_t first[16];       /* decrypted first block (classic MAC mode) */
@@ -248,15 +248,16 @@ static void gcm_next_iv(wk_pkt_dir *d)
 size_t wk_pkt_begin(wk_buf *out)
 {
     size_t start = wk_buf_used(out);
-    if (!wk_buf_extend(out, 5)) return start; /* wk_pkt_end will fail */
-    return start;
+    /* Without its header the payload would be framed from its own first
+     * bytes: the caller must stop at WK_PKT_NONE. */
+    return wk_buf_extend(out, 5) ? start : WK_PKT_NONE;
 }
 
 int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
                void *rand_user)
 {
     size_t total = wk_buf_used(out);
-    if (total < start + 5) return WHELK_ERR_NOMEM;
+    if (start == WK_PKT_NONE || total < start + 5) return WHELK_ERR_NOMEM;
     size_t payload_len = total - start - 5;
     const wk_cipher_alg *c = d->cipher;
     size_t block = c ? c->block : 8;
@@ -331,7 +332,7 @@ int wk_pkt_open(wk_pkt_dir *d, uint8_t *in, size_t len, size_t *consumed,
     int len_clear = !c || c->tag_len || (d->mac && d->mac->etm);
     size_t maclen = c ? (c->tag_len ? c->tag_len : d->mac->mac_len) : 0;
     int ok = 1, outl, rc;
-    if (len < 4) return WHELK_ERR_AGAIN;
+    if (len < 4) return WK_ERR_AGAIN;
 
     if (!d->have_len) {
         uint32_t plen;
@@ -343,7 +344,7 @@ int wk_pkt_open(wk_pkt_dir *d, uint8_t *in, size_t len, size_t *consumed,
         } else if (c && !len_clear) {
             /* The length hides in the first encrypted block. */
             size_t b = c->block;
-            if (len < b) return WHELK_ERR_AGAIN;
+            if (len < b) return WK_ERR_AGAIN;
             if (!EVP_CipherUpdate(d->ctx, d->first, &outl, in, (int)b))
                 return WHELK_ERR_CRYPTO;
             plen = wk_load_u32(d->first);
@@ -356,7 +357,7 @@ int wk_pkt_open(wk_pkt_dir *d, uint8_t *in, size_t len, size_t *consumed,
         d->have_len = 1;
     }
     size_t n = 4 + (size_t)d->pkt_len;
-    if (len < n + maclen) return WHELK_ERR_AGAIN;
+    if (len < n + maclen) return WK_ERR_AGAIN;
     d->have_len = 0;
 
     uint8_t mac[64];

@@ -75,13 +75,15 @@ int wk_pkt_dir_encrypted(const wk_pkt_dir *d);
  * wk_pkt_end pads, encrypts and MACs the packet in place. |rand| fills
  * the padding bytes. */
 size_t wk_pkt_begin(wk_buf *out);
+/* What wk_pkt_begin returns when it could not reserve the header. */
+#define WK_PKT_NONE SIZE_MAX
 int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start,
                whelk_rand_cb rand, void *rand_user);
 
 /* Receiving. Looks at the bytes |in|[0..len) and, when a whole packet is
  * there, authenticates and decrypts it in place and returns 0 with the
  * payload's position and the total bytes the packet took (*consumed).
- * WHELK_ERR_AGAIN when more bytes are needed (call again with the same
+ * WK_ERR_AGAIN when more bytes are needed (call again with the same
  * bytes plus more: the decrypted first block is remembered).
  * Errors: WHELK_ERR_TOOBIG (length above WK_MAX_PACKET_LEN or below the
  * minimum), WHELK_ERR_MAC (bad MAC/tag), WHELK_ERR_PROTO (bad padding or

@@ -6,6 +6,7 @@
  * methods the server lists.
  */
 #include "conn.h"
+#include "callbacks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,40 +154,59 @@ static int on_info_request(whelk_conn *c, const uint8_t *p, size_t n)
 {
     wk_reader r;
     uint8_t t;
-    char name[256], instr[1024], lang[64];
+    const uint8_t *name, *instr, *lang;
+    size_t nl, il, ll;
     uint32_t count;
     whelk_kbdint_prompts pr;
-    char texts[WHELK_KBDINT_MAX_PROMPTS][256];
-    char answers[WHELK_KBDINT_MAX_PROMPTS][256];
+    whelk_kbdint_answers answers;
     memset(&pr, 0, sizeof(pr));
+    memset(&answers, 0, sizeof(answers));
     wk_reader_init(&r, p, n);
     wk_get_u8(&r, &t);
-    int rc = wk_get_cstring(&r, name, sizeof(name));
-    if (!rc) rc = wk_get_cstring(&r, instr, sizeof(instr));
-    if (!rc) rc = wk_get_cstring(&r, lang, sizeof(lang));
+    /* Names, instructions and prompts become C strings for the
+     * application: a NUL inside one would cut it short, so it is
+     * refused. */
+    char text[WK_KBDINT_MAX_TEXT + 1];
+    int rc = wk_get_string(&r, &name, &nl, WK_KBDINT_MAX_TEXT);
+    if (!rc) rc = wk_get_string(&r, &instr, &il, WK_KBDINT_MAX_TEXT);
+    if (!rc) rc = wk_get_string(&r, &lang, &ll, 64);
     if (!rc) rc = wk_get_u32(&r, &count);
-    if (!rc && count > WHELK_KBDINT_MAX_PROMPTS) rc = WHELK_ERR_TOOBIG;
-    for (uint32_t i = 0; !rc && i < count; i++) {
-        rc = wk_get_cstring(&r, texts[i], sizeof(texts[i]));
-        if (!rc) rc = wk_get_bool(&r, &pr.echo[i]);
-        pr.prompt[i] = texts[i];
+    if (!rc && count > WK_KBDINT_MAX) rc = WHELK_ERR_TOOBIG;
+    if (!rc && (memchr(name, 0, nl) || memchr(instr, 0, il)))
+        rc = WHELK_ERR_PROTO;
+    if (!rc) {
+        memcpy(text, name, nl);
+        text[nl] = 0;
+        rc = whelk_kbdint_prompts_set_name(&pr, text);
     }
-    if (rc)
+    if (!rc) {
+        memcpy(text, instr, il);
+        text[il] = 0;
+        rc = whelk_kbdint_prompts_set_instruction(&pr, text);
+    }
+    for (uint32_t i = 0; !rc && i < count; i++) {
+        int echo;
+        rc = wk_get_cstring(&r, text, sizeof(text));
+        if (!rc) rc = wk_get_bool(&r, &echo);
+        if (!rc) rc = whelk_kbdint_prompts_add(&pr, text, echo);
+    }
+    if (rc) {
+        wk_kbdint_prompts_clear(&pr);
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "malformed keyboard-interactive request");
-    pr.name = name;
-    pr.instruction = instr;
-    pr.count = count;
-    memset(answers, 0, sizeof(answers));
-    if (c->cb.client_kbdint(c, &pr, answers, c->user) < 0) count = 0;
-    wk_msg m;
-    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_INFO_RESPONSE);
-    rc = b ? wk_buf_put_u32(b, count) : WHELK_ERR_NOMEM;
-    for (uint32_t i = 0; !rc && i < count; i++) {
-        answers[i][sizeof(answers[i]) - 1] = 0;
-        rc = wk_buf_put_cstring(b, answers[i]);
     }
-    OPENSSL_cleanse(answers, sizeof(answers));
+    /* One empty answer per prompt until the application sets them. */
+    for (uint32_t i = 0; !rc && i < count; i++)
+        rc = wk_kbdint_answers_put(&answers, i, "", 0);
+    if (!rc && c->cb.client_kbdint(c, &pr, &answers, c->user) < 0)
+        count = 0;
+    wk_kbdint_prompts_clear(&pr);
+    wk_msg m;
+    wk_buf *b = rc ? NULL : wk_msg_begin(c, &m, SSH_MSG_USERAUTH_INFO_RESPONSE);
+    if (!rc) rc = b ? wk_buf_put_u32(b, count) : WHELK_ERR_NOMEM;
+    for (uint32_t i = 0; !rc && i < count; i++)
+        rc = wk_buf_put_string(b, answers.answer[i], answers.len[i]);
+    wk_kbdint_answers_clear(&answers);
     return rc ? rc : wk_msg_end(c, &m);
 }
 

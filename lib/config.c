@@ -12,6 +12,7 @@
 
 #include "cipher.h"
 #include "kex.h"
+#include "key.h"
 #include "ssh.h"
 
 /* Most of what the engine draws becomes key material (key exchange
@@ -35,6 +36,7 @@ static const uint64_t setting_defaults[WHELK_SET_COUNT_] = {
     [WHELK_SET_WINDOW] = 2u << 20,
     [WHELK_SET_MAX_PACKET] = 32768,
     [WHELK_SET_OUT_BUFFER] = 2u << 20,
+    [WHELK_SET_CLIENT_ALIVE_COUNT] = 3,
     [WHELK_SET_AUTH_QUERY_DELAY_MS] = 5,
 };
 
@@ -56,13 +58,20 @@ void whelk_config_free(whelk_config *cfg)
     free(cfg->ciphers);
     free(cfg->macs);
     free(cfg->banner);
+    free(cfg->hostkey_algs);
+    free(cfg->pubkey_algs);
     free(cfg);
 }
 
 int whelk_config_add_host_key(whelk_config *cfg, whelk_key *key)
 {
-    if (!key || !whelk_key_has_private(key)) return WHELK_ERR_INVAL;
-    if (cfg->n_host_keys >= WK_MAX_HOST_KEYS) return WHELK_ERR_LIMIT;
+    /* A public half alone is for applications that sign elsewhere (the
+     * sign callback); the key exchange refuses it otherwise. */
+    if (!key) return WHELK_ERR_INVAL;
+    if (cfg->n_host_keys >= WK_MAX_HOST_KEYS) {
+        whelk_key_free(key);
+        return WHELK_ERR_LIMIT;
+    }
     cfg->host_keys[cfg->n_host_keys++] = key;
     return 0;
 }
@@ -117,6 +126,38 @@ int whelk_config_set_macs(whelk_config *cfg, const char *list)
     return set_list(&cfg->macs, list, known_mac);
 }
 
+static int known_sig_alg(const char *n, size_t l)
+{
+    const char *all = wk_key_all_sig_algs();
+    char one[64];
+    if (l >= sizeof(one)) return 0;
+    memcpy(one, n, l);
+    one[l] = 0;
+    return wk_namelist_has((const uint8_t *)all, strlen(all), one);
+}
+
+int whelk_config_set_hostkey_algorithms(whelk_config *cfg, const char *list)
+{
+    return set_list(&cfg->hostkey_algs, list, known_sig_alg);
+}
+
+int whelk_config_set_pubkey_algorithms(whelk_config *cfg, const char *list)
+{
+    return set_list(&cfg->pubkey_algs, list, known_sig_alg);
+}
+
+const char *whelk_algorithms_default(whelk_alg_list which)
+{
+    switch (which) {
+    case WHELK_LIST_KEX: return wk_kex_default_list;
+    case WHELK_LIST_CIPHERS: return wk_cipher_default_list;
+    case WHELK_LIST_MACS: return wk_mac_default_list;
+    case WHELK_LIST_HOSTKEY:
+    case WHELK_LIST_PUBKEY: return wk_key_all_sig_algs();
+    }
+    return NULL;
+}
+
 int whelk_config_set_banner(whelk_config *cfg, const char *text)
 {
     char *copy = NULL;
@@ -129,7 +170,12 @@ int whelk_config_set_banner(whelk_config *cfg, const char *text)
     return 0;
 }
 
-int whelk_config_set(whelk_config *cfg, whelk_setting what, uint64_t value)
+int whelk_config_set_auth_chains(whelk_config *cfg, const char *lists)
+{
+    return wk_auth_chains_parse(lists, &cfg->chains);
+}
+
+int wk_setting_check(whelk_setting what, uint64_t value)
 {
     if ((unsigned)what >= WHELK_SET_COUNT_) return WHELK_ERR_INVAL;
     switch (what) {
@@ -142,17 +188,35 @@ int whelk_config_set(whelk_config *cfg, whelk_setting what, uint64_t value)
             return WHELK_ERR_INVAL;
         break;
     case WHELK_SET_MAX_AUTH_TRIES:
-    case WHELK_SET_MAX_SESSIONS:
         if (value == 0 || value > 1024) return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_MAX_SESSIONS:
+    case WHELK_SET_CLIENT_ALIVE_COUNT:
+        if (value > 1024) return WHELK_ERR_INVAL;
         break;
     case WHELK_SET_AUTH_FAIL_DELAY_MS:
     case WHELK_SET_AUTH_QUERY_DELAY_MS:
         /* Sums with clock values must not wrap. */
         if (value > 60000) return WHELK_ERR_INVAL;
         break;
+    case WHELK_SET_LOGIN_GRACE_MS:
+    case WHELK_SET_VERSION_TIMEOUT_MS:
+    case WHELK_SET_REKEY_MS:
+    case WHELK_SET_CLIENT_ALIVE_MS:
+    case WHELK_SET_UNUSED_TIMEOUT_MS:
+        /* About 139 years: added to the clock, never wraps. */
+        if (value > (1ull << 42)) return WHELK_ERR_INVAL;
+        break;
     default:
         break;
     }
+    return 0;
+}
+
+int whelk_config_set(whelk_config *cfg, whelk_setting what, uint64_t value)
+{
+    int rc = wk_setting_check(what, value);
+    if (rc) return rc;
     cfg->set[what] = value;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "whelk/whelk.h"
 
 #include "buf.h"
+#include "callbacks.h"
 #include "cipher.h"
 #include "config.h"
 #include "kex.h"
@@ -41,11 +42,20 @@ enum wk_kex_phase {
 };
 
 typedef struct wk_auth wk_auth;
+typedef struct wk_kex_reply wk_kex_reply;
 typedef struct wk_chans wk_chans;
 
 struct whelk_conn {
     const whelk_config *cfg;
-    whelk_callbacks cb;
+    /* The config's numeric settings, copied at creation so that one
+     * connection can differ (whelk_conn_set: sshd's Match blocks). */
+    uint64_t set[WHELK_SET_COUNT_];
+    char *banner;            /* this connection's own, else the config's */
+    uint64_t start_ms;       /* the login grace time counts from here */
+    uint64_t auth_ms;        /* when the login succeeded */
+    uint64_t alive_due_ms;   /* next client-alive probe, after login */
+    unsigned alive_unanswered; /* probes since the peer last sent */
+    wk_callbacks cb;
     void *user;
     char peer_addr[64];
     int peer_port;
@@ -61,6 +71,7 @@ struct whelk_conn {
     wk_pkt_dir *rx, *tx;
 
     char v_c[256], v_s[256]; /* identification strings, no CR LF */
+    const char *bad_version; /* a refused peer line, for its event */
 
     /* Key exchange. */
     int kex_phase;
@@ -77,6 +88,9 @@ struct whelk_conn {
     const wk_cipher_alg *enc[2]; /* [0] client to server, [1] back */
     const wk_mac_alg *mac[2];
     char cur_kex[64], cur_hostkey[32], cur_cipher[2][48], cur_mac[2][48];
+    struct wk_kex_reply *reply; /* the server's half while H is signed */
+    int sign_pending;        /* the sign callback has not answered yet */
+    int in_sign_cb;          /* inside it: its answer must not recurse */
     uint8_t session_id[64];
     size_t session_id_len;
     /* Receive keys wait here from our NEWKEYS until the peer's. */
@@ -121,6 +135,19 @@ static inline size_t wk_conn_out_pending(const whelk_conn *c)
     return wk_buf_used(&c->out) + wk_buf_used(&c->deferred);
 }
 
+/* An event as event.c hands it to the application (see whelk.h). */
+struct whelk_event {
+    whelk_event_type type;
+    const char *user, *method, *text, *peer_version;
+    const whelk_key *key;
+    int invalid_user, authenticated, error;
+    uint32_t reason;
+};
+/* Reports |ev|, filling in whether the connection is logged in and, when
+ * the event names none, the user logged in or trying. */
+void wk_event(whelk_conn *c, whelk_event *ev);
+
+/* Diagnostics in the engine's words, for the log callback. */
 void wk_log(whelk_conn *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sends DISCONNECT with |reason|, logs |why| and ends the connection.
@@ -136,9 +163,54 @@ int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
  * that sets user_name, user_log and authenticated. */
 int wk_conn_set_authenticated(whelk_conn *c, const char *user);
 
-/* Tests and fuzzers: skip to an unencrypted connection after key
- * exchange, authenticated as |user| (NULL: authentication still due). */
-int wk_conn_test_authenticate(whelk_conn *c, const char *user);
+
+/* conn.c: non-zero while the output holds so much that input is left
+ * unprocessed (each packet may add a reply). */
+int wk_conn_out_full(const whelk_conn *c);
+/* Non-zero when channels may add data to the output now: not while keys
+ * change, nor while the socket's output is backed up. */
+int wk_conn_may_send_data(const whelk_conn *c);
+/* A packet arrived: the client-alive probes start over. */
+void wk_conn_peer_active(whelk_conn *c);
+/* The banner to send: the connection's own, else the config's (or NULL). */
+const char *wk_conn_banner(const whelk_conn *c);
+/* channel.c: when the connection's last channel closed (or UINT64_MAX
+ * while one is open), and the earliest channel inactivity deadline. */
+uint64_t wk_chans_idle_since(const whelk_conn *c);
+uint64_t wk_chans_expiry(const whelk_conn *c);
+/* Closes the channels whose inactivity timeout passed. */
+int wk_chans_handle_expiry(whelk_conn *c, uint64_t now);
+/* Non-zero while a decision, a delay or a signature holds input back. */
+int wk_conn_input_held(const whelk_conn *c);
+/* Takes up input held back by a decision answered later (auth_done,
+ * user_done, sign_done): the core's job, not the timer entry point's.
+ * Returns 0 or a public fatal code. */
+int wk_conn_resume_input(whelk_conn *c);
+
+/* transport.c */
+/* Our identification string, without CR LF. */
+void wk_transport_ident(char *out, size_t size);
+/* Queues the first flight: identification and KEXINIT. */
+int wk_transport_start(whelk_conn *c);
+/* Processes every complete packet in the input buffer; returns 0 or an
+ * error (the connection may then be over). */
+int wk_transport_process(whelk_conn *c);
+/* Seals the payloads held during a key change, now under the new keys. */
+int wk_flush_deferred(whelk_conn *c);
+/* DISCONNECT straight into the output, whatever the key exchange does. */
+int wk_send_disconnect(whelk_conn *c, int reason, const char *text);
+
+/* kexstate.c */
+int wk_kex_send_init(whelk_conn *c);
+int wk_kex_on_kexinit(whelk_conn *c, const uint8_t *p, size_t n);
+/* The server's KEX_ECDH_INIT, the client's KEX_ECDH_REPLY. */
+int wk_kex_on_init_value(whelk_conn *c, const uint8_t *p, size_t n);
+int wk_kex_on_reply(whelk_conn *c, const uint8_t *p, size_t n);
+int wk_kex_on_newkeys(whelk_conn *c);
+/* Starts a rekey when the volume or time limit is reached. */
+int wk_kex_maybe_rekey(whelk_conn *c);
+/* Frees a reply still waiting for its signature. */
+void wk_kex_reply_free(whelk_conn *c);
 
 /* auth.c */
 int wk_auth_init(whelk_conn *c);

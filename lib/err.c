@@ -1,7 +1,8 @@
 /*
- * err: the error table of whelk.h turned into strings.
+ * err: the error tables of whelk.h and err.h turned into strings, and the
+ * version of the running library.
  */
-#include "whelk/whelk.h"
+#include "err.h"
 
 const char *whelk_strerror(int err)
 {
@@ -10,6 +11,7 @@ const char *whelk_strerror(int err)
     case value:                                                               \
         return text;
         WHELK_ERRNO_MAP(WK_ERR_TEXT_)
+        WK_ERRNO_MAP(WK_ERR_TEXT_)
 #undef WK_ERR_TEXT_
     }
     return "unknown error";
@@ -30,4 +32,14 @@ const char *whelk_err_name(int err)
 int whelk_err_is_fatal(int err)
 {
     return err <= WHELK_ERR_FATAL;
+}
+
+unsigned int whelk_version(void)
+{
+    return WHELK_VERSION_NUM;
+}
+
+const char *whelk_version_string(void)
+{
+    return WHELK_VERSION;
 }

@@ -264,20 +264,22 @@ static void keys_done(uv_work_t *req, int status)
 }
 
 static whelk_auth_result auth_publickey(whelk_conn *conn,
-                                        const whelk_auth_pubkey *req,
+                                        const whelk_pubkey_request *req,
                                         void *user)
 {
     wd_conn *c = user;
     wd_login *l = login_of(user);
     if (!l) return WHELK_AUTH_DENY;
-    int is_signed = req->signature != NULL;
-    if (l->keys.loaded) return key_decision(c, l, req->key, is_signed);
+    int is_signed = whelk_pubkey_request_signature(req, NULL) != NULL;
+    if (l->keys.loaded)
+        return key_decision(c, l, whelk_pubkey_request_key(req), is_signed);
     if (l->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
 
     keys_work *w = calloc(1, sizeof(*w));
     if (!w) return WHELK_AUTH_DENY;
-    if (whelk_key_parse_public_blob(req->key_blob, req->key_blob_len,
-                                    &l->pending_key) != 0) {
+    size_t blob_len;
+    const uint8_t *blob = whelk_pubkey_request_blob(req, &blob_len);
+    if (whelk_key_parse_public_blob(blob, blob_len, &l->pending_key) != 0) {
         free(w);
         return WHELK_AUTH_DENY;
     }
@@ -400,29 +402,25 @@ static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
                           whelk_kbdint_prompts *p, void *user)
 {
     if (!wd_opts->password_file || round > 0) return -1;
-    p->name = "";
-    p->instruction = "";
-    p->count = 1;
-    p->prompt[0] = "Password: ";
-    p->echo[0] = 0;
-    return 0;
+    return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 
 static whelk_auth_result kbdint_answers(whelk_conn *conn, const char *name,
-                                        unsigned round, unsigned count,
-                                        const char *const *answers,
+                                        unsigned round,
+                                        const whelk_kbdint_answers *answers,
                                         int *more, void *user)
 {
     *more = 0;
-    if (count != 1) return WHELK_AUTH_DENY;
-    return check_password(user, name, answers[0], strlen(answers[0]), 1);
+    if (whelk_kbdint_answers_count(answers) != 1) return WHELK_AUTH_DENY;
+    const char *pw = whelk_kbdint_answers_get(answers, 0);
+    return check_password(user, name, pw, strlen(pw), 1);
 }
 
-void wd_auth_callbacks(whelk_callbacks *cb)
+void wd_auth_callbacks(whelk_server_callbacks *cb)
 {
-    cb->user_valid = user_valid;
-    cb->auth_publickey = auth_publickey;
-    cb->auth_password = auth_password;
-    cb->auth_kbdint_prompts = kbdint_prompts;
-    cb->auth_kbdint_answers = kbdint_answers;
+    whelk_server_callbacks_set_user_lookup(cb, user_valid);
+    whelk_server_callbacks_set_auth_publickey(cb, auth_publickey);
+    whelk_server_callbacks_set_auth_password(cb, auth_password);
+    whelk_server_callbacks_set_auth_kbdint_prompts(cb, kbdint_prompts);
+    whelk_server_callbacks_set_auth_kbdint_answers(cb, kbdint_answers);
 }

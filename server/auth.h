@@ -21,7 +21,7 @@ typedef struct wd_login {
     int pending_signed;
 } wd_login;
 
-void wd_auth_callbacks(whelk_callbacks *cb);
+void wd_auth_callbacks(whelk_server_callbacks *cb);
 void wd_login_free(struct wd_login *login);
 
 #endif

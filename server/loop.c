@@ -529,7 +529,7 @@ static void conn_begin(wd_conn *c)
     set_tcp_options(c);
     wd_log(WHELK_LOG_INFO, "Connection from %s port %d on %s port %d",
            c->addr, c->port, c->laddr, c->lport);
-    if (whelk_conn_server_new(&c->engine, srv->cfg, &srv->cb, c, c->addr,
+    if (whelk_conn_server_new(&c->engine, srv->cfg, srv->cb, c, c->addr,
                               c->port, uv_now(srv->loop)) != 0) {
         wd_log(WHELK_LOG_ERROR, "cannot create a connection for %s port %d",
                c->addr, c->port);

@@ -325,10 +325,12 @@ int main(int argc, char **argv)
         if (rc >= 0) return rc; /* the parent, after its workers */
     }
     srv.loop = uv_default_loop();
-    srv.cb.log = on_log;
-    srv.cb.authenticated = on_authenticated;
-    srv.cb.session_open = wd_session_open;
-    wd_auth_callbacks(&srv.cb);
+    if (whelk_server_callbacks_new(&srv.cb) != 0) return 1;
+    whelk_server_callbacks_set_log(srv.cb, on_log);
+    whelk_server_callbacks_set_event(srv.cb, wd_log_event);
+    whelk_server_callbacks_set_authenticated(srv.cb, on_authenticated);
+    whelk_server_callbacks_set_session_open(srv.cb, wd_session_open);
+    wd_auth_callbacks(srv.cb);
     wd_session_init(srv.loop);
 
     if (handoff_fd >= 0) {
@@ -346,6 +348,7 @@ int main(int argc, char **argv)
 
     uv_run(srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(srv.loop);
+    whelk_server_callbacks_free(srv.cb);
     whelk_config_free(srv.cfg);
     return 0;
 toomany:

@@ -47,6 +47,8 @@ extern const wd_options *wd_opts;
 
 void wd_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* events.c: the engine's events written in sshd's words. */
+void wd_log_event(whelk_conn *conn, const whelk_event *ev, void *user);
 /* The log writer's second layer (log.c): |in| with every control
  * character written as \xNN, at most |outsize| bytes with the NUL. */
 size_t wd_log_sanitize(char *out, size_t outsize, const char *in);
@@ -57,7 +59,7 @@ struct wd_conn;
 typedef struct wd_server {
     uv_loop_t *loop;
     whelk_config *cfg;
-    whelk_callbacks cb;
+    whelk_server_callbacks *cb;
     uv_tcp_t listeners[WD_MAX_LISTEN];
     int n_listeners;
     uv_poll_t handoff;  /* a worker of several: connections from the parent */

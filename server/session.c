@@ -51,7 +51,7 @@ typedef struct wd_session {
     int exited;
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
-    whelk_pty pty;
+    wd_tty pty;
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
     uv_poll_t out_poll, err_poll, in_poll;
     int out_polling, err_polling, in_polling;
@@ -710,7 +710,7 @@ static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
         wd_log(WHELK_LOG_INFO, "pty request refused by key option (no-pty)");
         return -1;
     }
-    ss->pty = *pty;
+    wd_tty_from_request(&ss->pty, pty);
     ss->has_pty = 1;
     return 0;
 }
@@ -885,26 +885,33 @@ static void on_closed(whelk_session *s, void *user)
     free_if_idle(ss);
 }
 
-static const whelk_session_handler handler = {
-    .pty_req = on_pty_req,
-    .env = on_env,
-    .shell = on_shell,
-    .exec = on_exec,
-    .subsystem = on_subsystem,
-    .window_change = on_window_change,
-    .signal = on_signal,
-    .brk = on_break,
-    .data = on_data,
-    .eof = on_eof,
-    .closed = on_closed,
-    .stop_writing = on_stop_writing,
-    .start_writing = on_start_writing,
-};
+/* The handler every session gets, made once by wd_session_init. */
+static whelk_session_handler *handler;
+
+static int make_handler(void)
+{
+    if (whelk_session_handler_new(&handler) != 0) return -1;
+    whelk_session_handler_set_pty_req(handler, on_pty_req);
+    whelk_session_handler_set_env(handler, on_env);
+    whelk_session_handler_set_shell(handler, on_shell);
+    whelk_session_handler_set_exec(handler, on_exec);
+    whelk_session_handler_set_subsystem(handler, on_subsystem);
+    whelk_session_handler_set_window_change(handler, on_window_change);
+    whelk_session_handler_set_signal(handler, on_signal);
+    whelk_session_handler_set_break(handler, on_break);
+    whelk_session_handler_set_data(handler, on_data);
+    whelk_session_handler_set_eof(handler, on_eof);
+    whelk_session_handler_set_closed(handler, on_closed);
+    whelk_session_handler_set_stop_writing(handler, on_stop_writing);
+    whelk_session_handler_set_start_writing(handler, on_start_writing);
+    return 0;
+}
 
 int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
 {
     wd_conn *c = user;
     if (!c->login || !c->login->have_user) return -1;
+    if (!handler && make_handler() != 0) return -1;
     wd_session *ss = calloc(1, sizeof(*ss));
     if (!ss) return -1;
     ss->s = s;
@@ -913,6 +920,6 @@ int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
     ss->in_fd = ss->out_fd = ss->err_fd = -1;
     ss->out_polling = ss->err_polling = ss->in_polling = -2;
     c->sessions++;
-    whelk_session_set_handler(s, &handler, ss);
+    whelk_session_set_handler(s, handler, ss);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "ttymodes.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <unistd.h>
 
 typedef struct flag_map {
@@ -66,11 +67,23 @@ static speed_t speed_of(uint32_t baud)
     return best;
 }
 
-void wd_apply_tty_modes(const whelk_pty *pty, struct termios *t)
+void wd_tty_from_request(wd_tty *t, const whelk_pty *pty)
 {
-    for (unsigned m = 0; m < pty->n_modes; m++) {
-        uint8_t op = pty->modes[m].opcode;
-        uint32_t v = pty->modes[m].value;
+    snprintf(t->term, sizeof(t->term), "%s", whelk_pty_term(pty));
+    whelk_pty_size(pty, &t->cols, &t->rows, &t->width_px, &t->height_px);
+    t->n_modes = 0;
+    unsigned n = whelk_pty_mode_count(pty);
+    for (unsigned i = 0; i < n && t->n_modes < WHELK_MAX_TTY_MODES; i++)
+        if (whelk_pty_mode(pty, i, &t->modes[t->n_modes].op,
+                           &t->modes[t->n_modes].value) == 0)
+            t->n_modes++;
+}
+
+void wd_apply_tty_modes(const wd_tty *tty, struct termios *t)
+{
+    for (unsigned m = 0; m < tty->n_modes; m++) {
+        uint8_t op = tty->modes[m].op;
+        uint32_t v = tty->modes[m].value;
         if (op == WHELK_TTY_OP_ISPEED) {
             cfsetispeed(t, speed_of(v));
             continue;

@@ -26,7 +26,7 @@ whelk_config *h_config(void)
 }
 
 /* A connection past key exchange, logged in as |user| unless NULL. */
-static int server_as(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+static int server_as(h_peer *p, whelk_config *cfg, const whelk_server_callbacks *cb,
                      void *app, const char *user)
 {
     memset(p, 0, sizeof(*p));
@@ -40,13 +40,13 @@ static int server_as(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
     return wk_conn_test_authenticate(p->conn, user);
 }
 
-int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_server_callbacks *cb,
                      void *user)
 {
     return server_as(p, cfg, cb, user, NULL);
 }
 
-int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+int h_server(h_peer *p, whelk_config *cfg, const whelk_server_callbacks *cb,
              void *user)
 {
     return server_as(p, cfg, cb, user, "tester");

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cipher.h"
 #include "conn.h"
+#include "conn_test.h"
 
 typedef struct h_peer {
     whelk_conn *conn;
@@ -26,10 +27,10 @@ typedef struct h_peer {
 
 /* A config with one ed25519 host key and deterministic randomness. */
 whelk_config *h_config(void);
-int h_server(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+int h_server(h_peer *p, whelk_config *cfg, const whelk_server_callbacks *cb,
              void *user);
 /* The same, but key exchange only: authentication is still to come. */
-int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_callbacks *cb,
+int h_server_preauth(h_peer *p, whelk_config *cfg, const whelk_server_callbacks *cb,
                      void *user);
 void h_free(h_peer *p);
 /* Feeds one packet with |payload|; returns whelk_conn_recv's result. */

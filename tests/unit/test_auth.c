@@ -22,28 +22,50 @@ typedef struct state {
     int user_answer;          /* what user_valid returns */
     unsigned user_calls;
     int pw_pending;           /* auth_password defers */
-    unsigned invalid_lines, change_lines, failed_invalid;
+    unsigned invalid_lines, change_lines, failed_invalid, partials;
+    const char *chains;       /* set per connection in the look-up */
 } state;
 
-static void log_cb(whelk_conn *c, int level, const char *msg, void *u)
+/* Counts the events whelkd turns into sshd's "Invalid user", "Change of
+ * username or service not allowed" and "Failed password for invalid user"
+ * lines. */
+static void event_cb(whelk_conn *c, const whelk_event *ev, void *u)
 {
     state *s = u;
-    if (strstr(msg, "Invalid user")) s->invalid_lines++;
-    if (strstr(msg, "Change of username or service not allowed: "
-                    "(alice,ssh-connection) -> (bob,ssh-connection)"))
-        s->change_lines++;
-    if (strstr(msg, "Failed password for invalid user alice")) s->failed_invalid++;
+    const char *user = whelk_event_user(ev);
+    switch (whelk_event_get_type(ev)) {
+    case WHELK_EVENT_INVALID_USER:
+        s->invalid_lines++;
+        break;
+    case WHELK_EVENT_AUTH_PARTIAL:
+        s->partials++;
+        break;
+    case WHELK_EVENT_DISCONNECT:
+        if (strstr(whelk_event_text(ev),
+                   "Change of username or service not allowed: "
+                   "(alice,ssh-connection) -> (bob,ssh-connection)"))
+            s->change_lines++;
+        break;
+    case WHELK_EVENT_AUTH_FAILURE:
+        if (whelk_event_invalid_user(ev) && user && !strcmp(user, "alice") &&
+            !strcmp(whelk_event_method(ev), "password"))
+            s->failed_invalid++;
+        break;
+    default:
+        break;
+    }
 }
 
 static int user_valid(whelk_conn *c, const char *name, void *u)
 {
     state *s = u;
     s->user_calls++;
+    if (s->chains) assert_int_equal(whelk_conn_set_auth_chains(c, s->chains), 0);
     return s->user_answer;
 }
 
-static whelk_auth_result deny_keys(whelk_conn *c, const whelk_auth_pubkey *r,
-                                   void *u)
+static whelk_auth_result deny_keys(whelk_conn *c,
+                                   const whelk_pubkey_request *r, void *u)
 {
     return WHELK_AUTH_DENY;
 }
@@ -56,18 +78,41 @@ static whelk_auth_result password(whelk_conn *c, const char *user,
     return strcmp(pw, "right") == 0 ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY;
 }
 
-static void start(h_peer *p, state *s, int answer)
+static int prompts(whelk_conn *c, const char *user, unsigned round,
+                   whelk_kbdint_prompts *p, void *u)
+{
+    return whelk_kbdint_prompts_add(p, "Code: ", 1);
+}
+
+static whelk_auth_result answers(whelk_conn *c, const char *user,
+                                 unsigned round, const whelk_kbdint_answers *a,
+                                 int *more, void *u)
+{
+    return !strcmp(whelk_kbdint_answers_get(a, 0), "right") ? WHELK_AUTH_ALLOW
+                                                            : WHELK_AUTH_DENY;
+}
+
+static void start_with(h_peer *p, state *s, int answer, const char *chains)
 {
     memset(s, 0, sizeof(*s));
     s->user_answer = answer;
     whelk_config *cfg = h_config();
     whelk_config_set(cfg, WHELK_SET_AUTH_METHODS,
-                     WHELK_AUTH_METHOD_PUBLICKEY | WHELK_AUTH_METHOD_PASSWORD);
-    whelk_callbacks cb = {.log = log_cb,
+                     WHELK_AUTH_METHOD_PUBLICKEY | WHELK_AUTH_METHOD_PASSWORD |
+                         WHELK_AUTH_METHOD_KBDINT);
+    if (chains) assert_int_equal(whelk_config_set_auth_chains(cfg, chains), 0);
+    whelk_server_callbacks cb = {.cb = {.event = event_cb,
                           .user_valid = user_valid,
                           .auth_publickey = deny_keys,
-                          .auth_password = password};
+                          .auth_password = password,
+                          .auth_kbdint_prompts = prompts,
+                          .auth_kbdint_answers = answers}};
     assert_int_equal(h_server_preauth(p, cfg, &cb, s), 0);
+}
+
+static void start(h_peer *p, state *s, int answer)
+{
+    start_with(p, s, answer, NULL);
 }
 
 static void request(wk_buf *b, const char *user, const char *method)
@@ -105,6 +150,128 @@ static uint8_t next_type(h_peer *p)
     const uint8_t *pl;
     size_t n;
     return h_next(p, &pl, &n) && n > 0 ? pl[0] : 0;
+}
+
+/* The next FAILURE's method list and partial-success flag. */
+static void expect_failure(h_peer *p, const char *methods, int partial)
+{
+    const uint8_t *pl;
+    size_t n;
+    assert_true(h_expect(p, SSH_MSG_USERAUTH_FAILURE, &pl, &n));
+    wk_reader r;
+    const uint8_t *list;
+    size_t ll;
+    uint8_t t;
+    int part;
+    wk_reader_init(&r, pl, n);
+    wk_get_u8(&r, &t);
+    assert_int_equal(wk_get_string(&r, &list, &ll, 256), 0);
+    assert_int_equal(wk_get_bool(&r, &part), 0);
+    assert_int_equal(ll, strlen(methods));
+    assert_memory_equal(list, methods, ll);
+    assert_int_equal(part, partial);
+}
+
+static int send_kbdint(h_peer *p, const char *user, const char *answer,
+                       uint64_t now)
+{
+    wk_buf b;
+    request(&b, user, "keyboard-interactive");
+    wk_buf_put_cstring(&b, "");
+    wk_buf_put_cstring(&b, "");
+    int rc = h_send_at(p, wk_buf_data(&b), wk_buf_used(&b), now);
+    wk_buf_free(&b);
+    if (rc || !answer) return rc;
+    const uint8_t *pl;
+    size_t n;
+    assert_true(h_expect(p, SSH_MSG_USERAUTH_PK_OK /* 60: INFO_REQUEST */, &pl, &n));
+    wk_buf_init(&b, 1024);
+    wk_buf_put_u8(&b, SSH_MSG_USERAUTH_INFO_RESPONSE);
+    wk_buf_put_u32(&b, 1);
+    wk_buf_put_cstring(&b, answer);
+    rc = h_send_at(p, wk_buf_data(&b), wk_buf_used(&b), now);
+    wk_buf_free(&b);
+    return rc;
+}
+
+/* AuthenticationMethods "password,keyboard-interactive": only the next
+ * step of the chain is offered or taken, a success before the last is
+ * partial, and the last logs in. */
+static void test_chain_of_methods(void **st)
+{
+    for (int per_conn = 0; per_conn < 2; per_conn++) {
+        h_peer p;
+        state s;
+        const char *chains = "password,keyboard-interactive";
+        start_with(&p, &s, WHELK_USER_VALID, per_conn ? NULL : chains);
+        if (per_conn) s.chains = chains; /* set in the look-up */
+        assert_int_equal(send_none(&p, "alice", 2000), 0);
+        expect_failure(&p, "password", 0);
+        /* Out of order: refused, not a step. */
+        assert_int_equal(send_kbdint(&p, "alice", NULL, 3000), 0);
+        assert_int_equal(whelk_conn_handle_expiry(p.conn, 4000), 0);
+        expect_failure(&p, "password", 0);
+        assert_int_equal(send_password(&p, "alice", "right", 5000), 0);
+        expect_failure(&p, "keyboard-interactive", 1);
+        assert_int_equal(s.partials, 1);
+        assert_false(whelk_conn_user_name(p.conn));
+        /* A password again is not the next step. */
+        assert_int_equal(send_password(&p, "alice", "right", 6000), 0);
+        assert_int_equal(whelk_conn_handle_expiry(p.conn, 7000), 0);
+        expect_failure(&p, "keyboard-interactive", 0);
+        assert_int_equal(send_kbdint(&p, "alice", "right", 8000), 0);
+        const uint8_t *pl;
+        size_t n;
+        assert_true(h_expect(&p, SSH_MSG_USERAUTH_SUCCESS, &pl, &n));
+        assert_string_equal(whelk_conn_user_name(p.conn), "alice");
+        h_free(&p);
+    }
+}
+
+static void test_chain_syntax(void **st)
+{
+    wk_auth_chains ch;
+    assert_int_equal(wk_auth_chains_parse("any", &ch), 0);
+    assert_int_equal(ch.n, 0);
+    assert_int_equal(wk_auth_chains_parse(NULL, &ch), 0);
+    assert_int_equal(wk_auth_chains_parse(
+                         "publickey,password publickey,keyboard-interactive",
+                         &ch),
+                     0);
+    assert_int_equal(ch.n, 2);
+    assert_int_equal(ch.len[1], 2);
+    assert_int_equal(ch.step[1][1], WHELK_AUTH_METHOD_KBDINT);
+    assert_int_equal(wk_auth_chains_parse("publickey,bogus", &ch),
+                     WHELK_ERR_UNSUPPORTED);
+    assert_int_equal(wk_auth_chains_parse("", &ch), WHELK_ERR_INVAL);
+    assert_int_equal(wk_auth_chains_parse("publickey,", &ch),
+                     WHELK_ERR_UNSUPPORTED);
+    assert_int_equal(wk_auth_chains_parse("a b c d e f g h i", &ch),
+                     WHELK_ERR_UNSUPPORTED);
+    assert_int_equal(wk_auth_chains_parse("password password password "
+                                          "password password password "
+                                          "password password password",
+                                          &ch),
+                     WHELK_ERR_LIMIT);
+}
+
+/* One connection's own MaxAuthTries (a Match block), not the config's. */
+static void test_per_connection_setting(void **st)
+{
+    h_peer p;
+    state s;
+    start(&p, &s, WHELK_USER_VALID);
+    assert_int_equal(whelk_conn_set(p.conn, WHELK_SET_MAX_AUTH_TRIES, 0),
+                     WHELK_ERR_INVAL);
+    assert_int_equal(whelk_conn_set(p.conn, WHELK_SET_MAX_AUTH_TRIES, 1), 0);
+    assert_int_equal(whelk_conn_get(p.conn, WHELK_SET_MAX_AUTH_TRIES), 1);
+    assert_int_equal(whelk_config_get(p.cfg, WHELK_SET_MAX_AUTH_TRIES), 6);
+    assert_int_equal(send_password(&p, "alice", "wrong", 2000), 0);
+    assert_int_equal(whelk_conn_handle_expiry(p.conn, 3000), 0);
+    expect_failure(&p, "publickey,password,keyboard-interactive", 0);
+    assert_true(whelk_err_is_fatal(send_password(&p, "alice", "wrong", 4000)));
+    assert_true(whelk_conn_is_closed(p.conn));
+    h_free(&p);
 }
 
 static void test_user_answered_later(void **st)
@@ -212,7 +379,7 @@ static void test_rejected_query_waits(void **st)
         h_peer p;
         state s;
         start(&p, &s, WHELK_USER_VALID);
-        if (zero) whelk_config_set(p.cfg, WHELK_SET_AUTH_QUERY_DELAY_MS, 0);
+        if (zero) whelk_conn_set(p.conn, WHELK_SET_AUTH_QUERY_DELAY_MS, 0);
         whelk_key *k;
         assert_int_equal(whelk_key_generate_ed25519(&k), 0);
         size_t blob_len;
@@ -270,6 +437,9 @@ static void test_failure_time_counts_from_arrival(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chain_of_methods),
+        cmocka_unit_test(test_chain_syntax),
+        cmocka_unit_test(test_per_connection_setting),
         cmocka_unit_test(test_user_answered_later),
         cmocka_unit_test(test_user_refused_or_unknown_later),
         cmocka_unit_test(test_change_of_user_disconnects),

@@ -277,16 +277,22 @@ static void test_password_dummy_scheme(void **state)
 
 static void test_tty_modes(void **state)
 {
-    whelk_pty pty;
-    memset(&pty, 0, sizeof(pty));
-    whelk_tty_mode modes[] = {
+    static const struct {
+        uint8_t op;
+        uint32_t value;
+    } modes[] = {
         {WHELK_TTY_VINTR, 3},   {WHELK_TTY_VERASE, 127}, {WHELK_TTY_ECHO, 0},
         {WHELK_TTY_ICRNL, 1},   {WHELK_TTY_ONLCR, 1},    {WHELK_TTY_CS8, 1},
         {WHELK_TTY_VEOF, 255},  {99, 7},
         {WHELK_TTY_OP_OSPEED, 38400},
     };
+    wd_tty pty;
+    memset(&pty, 0, sizeof(pty));
     pty.n_modes = sizeof(modes) / sizeof(*modes);
-    memcpy(pty.modes, modes, sizeof(modes));
+    for (unsigned i = 0; i < pty.n_modes; i++) {
+        pty.modes[i].op = modes[i].op;
+        pty.modes[i].value = modes[i].value;
+    }
     struct termios t;
     memset(&t, 0, sizeof(t));
     t.c_lflag = ECHO | ICANON;

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "session.h"
 #include "harness.h"
 
 /* What the session handler saw. */
@@ -92,7 +93,7 @@ static void on_closed(whelk_session *s, void *u)
 static void on_stop(whelk_session *s, void *u) { ((seen *)u)->stops++; }
 static void on_start(whelk_session *s, void *u) { ((seen *)u)->starts++; }
 
-static const whelk_session_handler handler = {
+static const whelk_session_handler handler = {.h = {
     .pty_req = on_pty,
     .env = on_env,
     .shell = on_shell,
@@ -105,7 +106,7 @@ static const whelk_session_handler handler = {
     .closed = on_closed,
     .stop_writing = on_stop,
     .start_writing = on_start,
-};
+}};
 
 static int session_open(whelk_conn *c, whelk_session *s, void *u)
 {
@@ -125,7 +126,7 @@ typedef struct fixture {
 static int setup_with(void **state, uint64_t out_bound)
 {
     fixture *f = calloc(1, sizeof(*f));
-    whelk_callbacks cb = {.session_open = session_open};
+    whelk_server_callbacks cb = {.cb = {.session_open = session_open}};
     whelk_config *cfg = h_config();
     if (out_bound) whelk_config_set(cfg, WHELK_SET_OUT_BUFFER, out_bound);
     wk_buf_init(&f->w.data, 64u << 20);
@@ -300,8 +301,12 @@ static void test_ids_not_reused(void **state)
     open_session(f, 1, 1000, 1000);
     assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
     assert_int_equal(wk_load_u32(pl + 5), 1); /* not 0 again */
-    /* The freed id is now unknown: referring to it is fatal. */
+    /* A message for the closed channel (one that raced our CLOSE) is
+     * dropped; one for a channel that never was is fatal. */
     send_chan_msg(f, SSH_MSG_CHANNEL_EOF, 0);
+    assert_false(whelk_conn_is_closed(f->p.conn));
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    send_chan_msg(f, SSH_MSG_CHANNEL_EOF, 2);
     assert_true(whelk_conn_is_closed(f->p.conn));
 }
 
@@ -544,15 +549,24 @@ static void test_pty_req_parsing(void **state)
     wk_buf_put_string(&f->m, modes, sizeof(modes));
     h_send_buf(&f->p, &f->m);
     assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_SUCCESS);
-    assert_string_equal(f->w.pty.term, "xterm-256color");
-    assert_int_equal(f->w.pty.cols, 132);
-    assert_int_equal(f->w.pty.rows, 43);
-    assert_int_equal(f->w.pty.width_px, 640);
-    assert_int_equal(f->w.pty.n_modes, 4);
-    assert_int_equal(f->w.pty.modes[0].opcode, WHELK_TTY_VINTR);
-    assert_int_equal(f->w.pty.modes[0].value, 3);
-    assert_int_equal(f->w.pty.modes[2].opcode, 99);
-    assert_int_equal(f->w.pty.modes[3].value, 38400);
+    /* Read back through the public accessors. */
+    const whelk_pty *pty = &f->w.pty;
+    uint32_t cols, rows, wpx, hpx, v;
+    uint8_t op;
+    assert_string_equal(whelk_pty_term(pty), "xterm-256color");
+    whelk_pty_size(pty, &cols, &rows, &wpx, &hpx);
+    assert_int_equal(cols, 132);
+    assert_int_equal(rows, 43);
+    assert_int_equal(wpx, 640);
+    assert_int_equal(whelk_pty_mode_count(pty), 4);
+    assert_int_equal(whelk_pty_mode(pty, 0, &op, &v), 0);
+    assert_int_equal(op, WHELK_TTY_VINTR);
+    assert_int_equal(v, 3);
+    assert_int_equal(whelk_pty_mode(pty, 2, &op, &v), 0);
+    assert_int_equal(op, 99);
+    assert_int_equal(whelk_pty_mode(pty, 3, &op, &v), 0);
+    assert_int_equal(v, 38400);
+    assert_int_equal(whelk_pty_mode(pty, 4, &op, &v), WHELK_ERR_INVAL);
     /* A second pty-req is refused. */
     begin_request(f, 0, "pty-req", 1);
     wk_buf_put_cstring(&f->m, "vt100");
@@ -739,10 +753,111 @@ static void test_stderr_and_eow(void **state)
     assert_true(whelk_session_write(f->w.s, "x", 1) < 0);
 }
 
+/* sshd's ChannelTimeout: a session whose kind matches is closed after
+ * that long without data; others are left alone. */
+static void test_channel_inactivity_timeout(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "session:comm*", 3000),
+                     0);
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "", 1), WHELK_ERR_INVAL);
+    open_and_exec(f); /* at 2000 */
+    assert_int_equal(whelk_conn_expiry(c), 5000);
+    /* Data at 3000 moves the deadline. */
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_DATA);
+    wk_buf_put_u32(&f->m, 0);
+    wk_buf_put_string(&f->m, "x", 1);
+    assert_int_equal(h_send_at(&f->p, wk_buf_data(&f->m), wk_buf_used(&f->m),
+                               3000),
+                     0);
+    wk_buf_reset(&f->m);
+    assert_int_equal(whelk_conn_expiry(c), 6000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 5999), 0);
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 6000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+    /* A shell is another kind: no timeout. */
+    open_session(f, 8, 1u << 20, 32768);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    begin_request(f, 1, "shell", 1);
+    h_send_buf(&f->p, &f->m);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_SUCCESS);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+}
+
+/* sshd's UnusedConnectionTimeout: no channel for that long after login
+ * ends the connection; an open channel holds it off. */
+static void test_unused_connection_timeout(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_UNUSED_TIMEOUT_MS, 4000), 0);
+    assert_int_equal(whelk_conn_expiry(c), 5000); /* logged in at 1000 */
+    open_session(f, 7, 1u << 20, 32768); /* at 2000 */
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+    send_chan_msg(f, SSH_MSG_CHANNEL_CLOSE, 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(whelk_conn_expiry(c), 6000); /* closed at 2000 */
+    assert_int_equal(whelk_conn_handle_expiry(c, 5999), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 6000), WHELK_ERR_TIMEOUT);
+    assert_true(whelk_conn_is_closed(c));
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_DISCONNECT);
+}
+
+/* sshd's ClientAliveInterval/CountMax: probes while the client is silent,
+ * any packet from it resets the count, too many unanswered end it. */
+static void test_client_alive_probes(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_CLIENT_ALIVE_COUNT, 2), 0);
+    assert_int_equal(whelk_conn_set(c, WHELK_SET_CLIENT_ALIVE_MS, 1000), 0);
+    assert_int_equal(whelk_conn_expiry(c), 2000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 2000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    wk_reader r;
+    const uint8_t *name;
+    size_t nl;
+    uint8_t t;
+    int want;
+    wk_reader_init(&r, pl, n);
+    wk_get_u8(&r, &t);
+    assert_int_equal(wk_get_string(&r, &name, &nl, 64), 0);
+    assert_int_equal(wk_get_bool(&r, &want), 0);
+    assert_memory_equal(name, "keepalive@openssh.com", nl);
+    assert_true(want);
+    /* The client answers: the count starts again. */
+    uint8_t reply = SSH_MSG_REQUEST_FAILURE;
+    assert_int_equal(h_send_at(&f->p, &reply, 1, 2500), 0);
+    assert_int_equal(whelk_conn_expiry(c), 3500);
+    assert_int_equal(whelk_conn_handle_expiry(c, 3500), 0);
+    assert_int_equal(whelk_conn_handle_expiry(c, 4500), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_GLOBAL_REQUEST);
+    assert_false(whelk_conn_is_closed(c));
+    assert_int_equal(whelk_conn_handle_expiry(c, 5500), WHELK_ERR_TIMEOUT);
+    assert_true(whelk_conn_is_closed(c));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_confirm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_inactivity_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unused_connection_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_alive_probes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_data_kept, setup,

@@ -29,22 +29,24 @@ static int exec_ok(whelk_session *s, const char *cmd, void *u) { return 0; }
 static int session_open(whelk_conn *c, whelk_session *s, void *u)
 {
     fixture *f = u;
-    static const whelk_session_handler h = {.exec = exec_ok};
+    static const whelk_session_handler h = {.h = {.exec = exec_ok}};
     f->s = s;
     whelk_session_set_handler(s, &h, f);
     return 0;
 }
 
-static void count_log(whelk_conn *c, int level, const char *msg, void *u)
+/* The engine's DISCONNECT events: whelkd's "Disconnecting" lines. */
+static void count_log(whelk_conn *c, const whelk_event *ev, void *u)
 {
     fixture *f = u;
-    if (strstr(msg, "Disconnecting")) f->logs++;
+    if (whelk_event_get_type(ev) == WHELK_EVENT_DISCONNECT) f->logs++;
 }
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    whelk_callbacks cb = {.session_open = session_open, .log = count_log};
+    whelk_server_callbacks cb = {.cb = {.session_open = session_open,
+                                        .event = count_log}};
     assert_int_equal(h_server(&f->p, h_config(), &cb, f), 0);
     *state = f;
     return 0;

@@ -87,7 +87,7 @@ static void test_wire_roundtrip(void **state)
     assert_int_equal(wk_get_mpint(&r, &m, &ml, 64), 0);
     assert_int_equal(ml, 0);
     assert_int_equal(wk_reader_end(&r), 0);
-    assert_int_equal(wk_get_u8(&r, &u8), WHELK_ERR_TRUNCATED);
+    assert_int_equal(wk_get_u8(&r, &u8), WK_ERR_TRUNCATED);
     assert_true(wk_namelist_has((const uint8_t *)"a,bc,d", 6, "bc"));
     assert_false(wk_namelist_has((const uint8_t *)"a,bc,d", 6, "b"));
     wk_buf_free(&b);
@@ -102,7 +102,7 @@ static void test_wire_rejects(void **state)
     /* A string claiming more bytes than there are. */
     static const uint8_t trunc[] = {0, 0, 0, 9, 'a', 'b'};
     wk_reader_init(&r, trunc, sizeof(trunc));
-    assert_int_equal(wk_get_string(&r, &p, &n, 100), WHELK_ERR_TRUNCATED);
+    assert_int_equal(wk_get_string(&r, &p, &n, 100), WK_ERR_TRUNCATED);
     assert_int_equal(r.pos, 0);
     static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 0};
     wk_reader_init(&r, huge, sizeof(huge));
@@ -201,7 +201,7 @@ static void test_codec_every_pair(void **state)
                     for (size_t n = 1; n < total; n++)
                         assert_int_equal(wk_pkt_open(rx, wk_buf_data(&out),
                                                      n, &used, &pl, &pn),
-                                         WHELK_ERR_AGAIN);
+                                         WK_ERR_AGAIN);
                 }
                 assert_int_equal(wk_pkt_open(rx, wk_buf_data(&out), total,
                                              &used, &pl, &pn),

@@ -43,12 +43,13 @@ typedef struct world {
     int client_authed, server_authed;
 } world;
 
-static whelk_auth_result s_pubkey(whelk_conn *c, const whelk_auth_pubkey *r,
-                                  void *u)
+static whelk_auth_result s_pubkey(whelk_conn *c,
+                                  const whelk_pubkey_request *r, void *u)
 {
     world *w = u;
-    return whelk_key_equal_public(r->key, w->user_key) ? WHELK_AUTH_ALLOW
-                                                       : WHELK_AUTH_DENY;
+    return whelk_key_equal_public(whelk_pubkey_request_key(r), w->user_key)
+               ? WHELK_AUTH_ALLOW
+               : WHELK_AUTH_DENY;
 }
 static void s_authed(whelk_conn *c, const char *user, const char *m, void *u)
 {
@@ -79,12 +80,12 @@ static void setup(world *w, const char *server_kex, const char *client_kex)
                      WHELK_AUTH_METHOD_PUBLICKEY);
     assert_int_equal(whelk_config_set_kex(w->scfg, server_kex), 0);
     assert_int_equal(whelk_config_set_kex(w->ccfg, client_kex), 0);
-    whelk_callbacks scb = {.log = log_cb,
+    whelk_server_callbacks scb = {.cb = {.log = log_cb,
                            .auth_publickey = s_pubkey,
-                           .authenticated = s_authed};
-    whelk_callbacks ccb = {.log = log_cb,
+                           .authenticated = s_authed}};
+    whelk_client_callbacks ccb = {.cb = {.log = log_cb,
                            .host_key_check = c_host,
-                           .authenticated = c_authed};
+                           .authenticated = c_authed}};
     assert_int_equal(whelk_conn_server_new(&w->server, w->scfg, &scb, w,
                                            "127.0.0.1", 1234, 0),
                      0);
@@ -220,8 +221,8 @@ static int run(const attempt *a)
              !whelk_conn_is_closed(w.server) &&
              !whelk_conn_is_closed(w.client);
     if (ok) {
-        assert_string_equal(whelk_conn_algorithm(w.server, "kex"), a->kex);
-        assert_string_equal(whelk_conn_algorithm(w.client, "kex"), a->kex);
+        assert_string_equal(whelk_conn_algorithm(w.server, WHELK_ALG_KEX), a->kex);
+        assert_string_equal(whelk_conn_algorithm(w.client, WHELK_ALG_KEX), a->kex);
         assert_int_equal(w.server->strict, a->strict);
         assert_int_equal(w.client->strict, a->strict);
         assert_false(w.server->ignore_guess || w.client->ignore_guess);
