@@ -34,6 +34,15 @@ int whelk_session_handler_new(whelk_session_handler **out)
 
 void whelk_session_handler_free(whelk_session_handler *h) { free(h); }
 
+int whelk_channel_handler_new(whelk_channel_handler **out)
+{
+    if (!out) return WHELK_ERR_INVAL;
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : WHELK_ERR_NOMEM;
+}
+
+void whelk_channel_handler_free(whelk_channel_handler *h) { free(h); }
+
 /* One setter per member; a NULL object is ignored rather than crashed on,
  * since these run at start-up where a failed _new is checked anyway. */
 #define WK_SETTER(object, member, type, field)                                \
@@ -58,6 +67,12 @@ WK_SETTER(server_callbacks, authenticated, whelk_authenticated_cb,
 WK_SETTER(server_callbacks, session_open, whelk_session_open_cb,
           cb.session_open)
 WK_SETTER(server_callbacks, sign, whelk_sign_cb, cb.sign)
+WK_SETTER(server_callbacks, channel_open, whelk_channel_open_cb,
+          cb.channel_open)
+WK_SETTER(server_callbacks, global_request, whelk_global_request_cb,
+          cb.global_request)
+WK_SETTER(server_callbacks, global_reply, whelk_global_reply_cb,
+          cb.global_reply)
 
 WK_SETTER(client_callbacks, log, whelk_log_cb, cb.log)
 WK_SETTER(client_callbacks, event, whelk_event_cb, cb.event)
@@ -69,6 +84,12 @@ WK_SETTER(client_callbacks, kbdint, whelk_client_kbdint_cb, cb.client_kbdint)
 WK_SETTER(client_callbacks, authenticated, whelk_authenticated_cb,
           cb.authenticated)
 WK_SETTER(client_callbacks, auth_failed, whelk_auth_failed_cb, cb.auth_failed)
+WK_SETTER(client_callbacks, channel_open, whelk_channel_open_cb,
+          cb.channel_open)
+WK_SETTER(client_callbacks, global_request, whelk_global_request_cb,
+          cb.global_request)
+WK_SETTER(client_callbacks, global_reply, whelk_global_reply_cb,
+          cb.global_reply)
 
 WK_SETTER(session_handler, pty_req, whelk_pty_req_cb, h.pty_req)
 WK_SETTER(session_handler, env, whelk_env_cb, h.env)
@@ -87,6 +108,15 @@ WK_SETTER(session_handler, eof, whelk_eof_cb, h.eof)
 WK_SETTER(session_handler, closed, whelk_closed_cb, h.closed)
 WK_SETTER(session_handler, stop_writing, whelk_flow_cb, h.stop_writing)
 WK_SETTER(session_handler, start_writing, whelk_flow_cb, h.start_writing)
+WK_SETTER(session_handler, agent_req, whelk_agent_req_cb, h.agent_req)
+WK_SETTER(session_handler, x11_req, whelk_x11_req_cb, h.x11_req)
+
+WK_SETTER(channel_handler, opened, whelk_channel_opened_cb, h.opened)
+WK_SETTER(channel_handler, data, whelk_channel_data_cb, h.data)
+WK_SETTER(channel_handler, eof, whelk_channel_cb, h.eof)
+WK_SETTER(channel_handler, closed, whelk_channel_cb, h.closed)
+WK_SETTER(channel_handler, stop_writing, whelk_channel_cb, h.stop_writing)
+WK_SETTER(channel_handler, start_writing, whelk_channel_cb, h.start_writing)
 
 #undef WK_SETTER
 

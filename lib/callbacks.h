@@ -19,6 +19,9 @@ typedef struct wk_callbacks {
     whelk_log_cb log;
     whelk_event_cb event;
     whelk_authenticated_cb authenticated;
+    whelk_channel_open_cb channel_open;
+    whelk_global_request_cb global_request;
+    whelk_global_reply_cb global_reply;
     /* Server role. */
     whelk_user_lookup_cb user_valid;
     whelk_auth_publickey_cb auth_publickey;
@@ -58,10 +61,25 @@ typedef struct wk_session_handler {
     whelk_closed_cb closed;
     whelk_flow_cb stop_writing;
     whelk_flow_cb start_writing;
+    whelk_agent_req_cb agent_req;
+    whelk_x11_req_cb x11_req;
 } wk_session_handler;
 
 struct whelk_session_handler {
     wk_session_handler h;
+};
+
+typedef struct wk_channel_handler {
+    whelk_channel_opened_cb opened;
+    whelk_channel_data_cb data;
+    whelk_channel_cb eof;
+    whelk_channel_cb closed;
+    whelk_channel_cb stop_writing;
+    whelk_channel_cb start_writing;
+} wk_channel_handler;
+
+struct whelk_channel_handler {
+    wk_channel_handler h;
 };
 
 /* A publickey request (auth.c fills it for the decision callback). */

@@ -44,6 +44,9 @@ void wk_chan_free(wk_channel *ch)
         }
     }
     if (!t->list) t->idle_since = c->now_ms;
+    t->count--;
+    t->window_granted -= ch->local_window_max;
+    t->queued -= wk_buf_used(&ch->outq) + wk_buf_used(&ch->errq);
     wk_buf_free(&ch->outq);
     wk_buf_free(&ch->errq);
     /* The owner goes last, after the table forgot the channel; it frees
@@ -68,26 +71,76 @@ static wk_channel *chan_find(whelk_conn *c, uint32_t id)
     return NULL;
 }
 
-void wk_chan_attach(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
-                    uint32_t sender, uint32_t window, uint32_t maxpkt,
-                    const char *kind)
+/* The parts of attaching common to both directions: our id, window
+ * and packet, within the connection's limits. */
+static int attach(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
+                  const char *kind)
 {
     wk_chans *t = c->chans;
+    uint64_t left = c->set[WHELK_SET_CONN_WINDOW] > t->window_granted
+                        ? c->set[WHELK_SET_CONN_WINDOW] - t->window_granted
+                        : 0;
+    uint64_t window = c->set[WHELK_SET_WINDOW];
+    if (window > left) window = left;
+    if (t->count >= c->set[WHELK_SET_MAX_CHANNELS] || window < 65536 ||
+        t->next_id == UINT32_MAX)
+        return WHELK_ERR_LIMIT;
     ch->conn = c;
     ch->ops = ops;
     ch->local_id = t->next_id++;
-    ch->remote_id = sender;
-    ch->remote_window = window;
-    ch->remote_maxpkt = maxpkt;
-    ch->local_window = ch->local_window_max =
-        (uint32_t)c->set[WHELK_SET_WINDOW];
+    ch->local_window = ch->local_window_max = (uint32_t)window;
     ch->local_maxpkt = (uint32_t)c->set[WHELK_SET_MAX_PACKET];
     ch->out_bound = c->set[WHELK_SET_OUT_BUFFER];
     wk_buf_init(&ch->outq, ch->out_bound);
     wk_buf_init(&ch->errq, ch->out_bound);
     ch->next = t->list;
     t->list = ch;
+    t->count++;
+    t->window_granted += window;
     wk_chan_set_kind(ch, kind);
+    return 0;
+}
+
+int wk_chan_attach(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
+                   uint32_t sender, uint32_t window, uint32_t maxpkt,
+                   const char *kind)
+{
+    int rc = attach(ch, c, ops, kind);
+    if (rc) return rc;
+    ch->remote_id = sender;
+    ch->remote_window = window;
+    ch->remote_maxpkt = maxpkt;
+    return 0;
+}
+
+int wk_chan_open_local(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
+                       const char *type, const uint8_t *data, size_t len,
+                       const char *kind)
+{
+    int rc = attach(ch, c, ops, kind);
+    if (rc) return rc;
+    /* Nothing goes to the peer before it confirms: no window yet, and
+     * control messages wait (chan_pump). */
+    ch->opening = ch->ours = 1;
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_CHANNEL_OPEN);
+    rc = b ? 0 : WHELK_ERR_NOMEM;
+    if (!rc) rc = wk_buf_put_cstring(b, type);
+    if (!rc) rc = wk_buf_put_u32(b, ch->local_id);
+    if (!rc) rc = wk_buf_put_u32(b, ch->local_window);
+    if (!rc) rc = wk_buf_put_u32(b, ch->local_maxpkt);
+    if (!rc && len) rc = wk_buf_put(b, data, len);
+    if (!rc) rc = wk_msg_end(c, &m);
+    if (rc) {
+        /* Taken out again, before its owner ever saw it. */
+        wk_chans *t = c->chans;
+        t->list = ch->next;
+        t->count--;
+        t->window_granted -= ch->local_window_max;
+        wk_buf_free(&ch->outq);
+        wk_buf_free(&ch->errq);
+    }
+    return rc;
 }
 
 int wk_chan_confirm(wk_channel *ch)
@@ -170,6 +223,7 @@ static int flush_queue(wk_channel *ch, wk_buf *q, int ext)
     whelk_ssize n = send_data(ch, ext, wk_buf_data(q), wk_buf_used(q));
     if (n < 0) return (int)n;
     wk_buf_consume(q, (size_t)n);
+    ch->conn->chans->queued -= (size_t)n;
     /* An idle channel keeps no queue memory. */
     if (wk_buf_used(q) == 0) wk_buf_free(q);
     return 0;
@@ -185,12 +239,13 @@ static size_t queued(const wk_channel *ch)
 static int chan_pump(wk_channel *ch)
 {
     whelk_conn *c = ch->conn;
-    if (ch->sent_close) return 0;
+    if (ch->sent_close || ch->opening) return 0;
     int rc = flush_queue(ch, &ch->outq, 0);
     if (!rc) rc = flush_queue(ch, &ch->errq, 1);
     if (rc) return rc;
-    if (ch->stopped && queued(ch) <= ch->out_bound / 2 && !ch->closing &&
-        !ch->sent_eof) {
+    if (ch->stopped && queued(ch) <= ch->out_bound / 2 &&
+        c->chans->queued <= c->set[WHELK_SET_CONN_OUT_BUFFER] / 2 &&
+        !ch->closing && !ch->sent_eof) {
         ch->stopped = 0;
         ch->ops->start_writing(ch);
         if (ch->sent_close) return 0;
@@ -244,18 +299,22 @@ whelk_ssize wk_chan_write(wk_channel *ch, int ext, const void *data,
     wk_buf *q = ext ? &ch->errq : &ch->outq;
     const uint8_t *p = data;
     size_t done = 0;
-    /* Straight to the wire when nothing is waiting ahead of it. */
-    if (queued(ch) == 0) {
+    /* Straight to the wire when nothing is waiting ahead of it and the
+     * open has been answered. */
+    if (queued(ch) == 0 && !ch->opening) {
         whelk_ssize n = send_data(ch, ext, p, len);
         if (n < 0) return n;
         done = (size_t)n;
     }
     size_t before = queued(ch);
-    size_t room = ch->out_bound > before ? ch->out_bound - before : 0;
+    size_t room = wk_chan_write_room(ch);
     size_t take = len - done < room ? len - done : room;
     if (take && wk_buf_put(q, p + done, take) != 0) take = 0;
+    ch->conn->chans->queued += take;
     done += take;
-    if ((done < len || before + take >= ch->out_bound) && !ch->stopped) {
+    if ((done < len || before + take >= ch->out_bound ||
+         wk_chan_write_room(ch) == 0) &&
+        !ch->stopped) {
         ch->stopped = 1;
         ch->ops->stop_writing(ch);
     }
@@ -265,8 +324,12 @@ whelk_ssize wk_chan_write(wk_channel *ch, int ext, const void *data,
 size_t wk_chan_write_room(const wk_channel *ch)
 {
     if (wk_chan_write_done(ch)) return 0;
-    size_t q = queued(ch);
-    return ch->out_bound > q ? ch->out_bound - q : 0;
+    const whelk_conn *c = ch->conn;
+    size_t q = queued(ch), all = c->chans->queued;
+    size_t room = ch->out_bound > q ? ch->out_bound - q : 0;
+    uint64_t limit = c->set[WHELK_SET_CONN_OUT_BUFFER];
+    size_t conn_room = limit > all ? (size_t)(limit - all) : 0;
+    return room < conn_room ? room : conn_room;
 }
 
 static int queue_ctrl(wk_channel *ch, uint8_t what, uint8_t arg)
@@ -382,6 +445,7 @@ static int on_close(wk_channel *ch)
     /* The peer is gone: what was queued for it is dropped; the owner's
      * control messages already asked for (exit-status) still go out,
      * then our CLOSE. */
+    ch->conn->chans->queued -= queued(ch);
     wk_buf_free(&ch->outq);
     wk_buf_free(&ch->errq);
     int rc = 0;
@@ -412,9 +476,6 @@ static int on_open(whelk_conn *c, wk_reader *r)
     if (maxpkt == 0)
         return wk_chan_refuse(c, sender, SSH_OPEN_CONNECT_FAILED,
                               "maximum packet size of zero");
-    if (c->chans->next_id == UINT32_MAX)
-        return wk_chan_refuse(c, sender, SSH_OPEN_RESOURCE_SHORTAGE,
-                              "channel ids exhausted");
     if (strcmp(tname, "session") == 0) {
         if (wk_reader_end(r) != 0)
             return wk_fatal(c, WHELK_ERR_PROTO,
@@ -422,6 +483,9 @@ static int on_open(whelk_conn *c, wk_reader *r)
                             "malformed session open");
         return wk_session_open(c, sender, window, maxpkt);
     }
+    /* Every other type goes to the application when it takes channels. */
+    if (c->cb.channel_open)
+        return wk_tunnel_open(c, type, tl, sender, window, maxpkt, r);
     static const char *const known[] = {
         "direct-tcpip", "forwarded-tcpip", "x11", "auth-agent@openssh.com",
         "direct-streamlocal@openssh.com", "tun@openssh.com"};
@@ -436,27 +500,44 @@ static int on_open(whelk_conn *c, wk_reader *r)
                           "unknown channel type");
 }
 
-static int on_global_request(whelk_conn *c, wk_reader *r)
+static int on_open_confirmation(wk_channel *ch, wk_reader *r)
 {
-    const uint8_t *name;
-    size_t nl;
-    int want;
-    if (wk_get_string(r, &name, &nl, 256) || wk_get_bool(r, &want))
-        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
-                        "malformed global request");
-    int ok = 0;
-    if (nl == 28 && !memcmp(name, "no-more-sessions@openssh.com", 28)) {
-        c->chans->no_more_sessions = 1;
-        ok = 1;
-    }
-    /* keepalive@openssh.com and every unknown request: failure, which is
-     * what OpenSSH's clients expect of a live server. */
-    if (!want) return 0;
-    wk_msg m;
-    if (!wk_msg_begin(c, &m, ok ? SSH_MSG_REQUEST_SUCCESS
-                                : SSH_MSG_REQUEST_FAILURE))
-        return WHELK_ERR_NOMEM;
-    return wk_msg_end(c, &m);
+    uint32_t sender, window, maxpkt;
+    if (wk_get_u32(r, &sender) || wk_get_u32(r, &window) ||
+        wk_get_u32(r, &maxpkt))
+        return wk_fatal(ch->conn, WHELK_ERR_PROTO,
+                        WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed channel open confirmation");
+    /* Type-specific data may follow; none of ours has any. */
+    ch->opening = 0;
+    ch->remote_id = sender;
+    ch->remote_window = window;
+    ch->remote_maxpkt = maxpkt ? maxpkt : 1;
+    ch->ops->opened(ch, 0, "");
+    /* What was written or asked for meanwhile goes now. */
+    int rc = chan_pump(ch);
+    return rc < 0 ? rc : 0;
+}
+
+static int on_open_failure(wk_channel *ch, wk_reader *r)
+{
+    uint32_t reason;
+    const uint8_t *desc = (const uint8_t *)"";
+    size_t dl = 0;
+    if (wk_get_u32(r, &reason) || wk_get_string(r, &desc, &dl, 1024))
+        return wk_fatal(ch->conn, WHELK_ERR_PROTO,
+                        WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "malformed channel open failure");
+    char text[1025];
+    const uint8_t *nul = memchr(desc, 0, dl);
+    if (nul) dl = (size_t)(nul - desc);
+    memcpy(text, desc, dl);
+    text[dl] = 0;
+    ch->opening = 0;
+    ch->peer_close = ch->sent_close = 1; /* nothing more either way */
+    ch->ops->opened(ch, reason ? reason : SSH_OPEN_CONNECT_FAILED, text);
+    wk_chan_free(ch);
+    return 0;
 }
 
 static int on_request(wk_channel *ch, wk_reader *r)
@@ -490,10 +571,10 @@ int wk_chans_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
     uint8_t t;
     wk_reader_init(&r, payload, len);
     wk_get_u8(&r, &t);
-    if (type == SSH_MSG_GLOBAL_REQUEST) return on_global_request(c, &r);
+    if (type == SSH_MSG_GLOBAL_REQUEST || type == SSH_MSG_REQUEST_SUCCESS ||
+        type == SSH_MSG_REQUEST_FAILURE)
+        return wk_global_dispatch(c, type, &r);
     if (type == SSH_MSG_CHANNEL_OPEN) return on_open(c, &r);
-    if (type == SSH_MSG_REQUEST_SUCCESS || type == SSH_MSG_REQUEST_FAILURE)
-        return 0; /* replies to keepalive probes: any packet counts */
 
     uint32_t id;
     if (type < SSH_MSG_CHANNEL_OPEN_CONFIRMATION ||
@@ -513,7 +594,20 @@ int wk_chans_dispatch(whelk_conn *c, uint8_t type, const uint8_t *payload,
         return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
                         "message %u referred to nonexistent channel %u",
                         type, id);
+    /* An open's answer only for one of ours still opening; nothing at
+     * all for one of the peer's we have not answered yet. */
+    int answer = type == SSH_MSG_CHANNEL_OPEN_CONFIRMATION ||
+                 type == SSH_MSG_CHANNEL_OPEN_FAILURE;
+    if (answer != (ch->opening && ch->ours) || (ch->opening && !ch->ours))
+        return wk_fatal(c, WHELK_ERR_PROTO, WHELK_DISCONNECT_PROTOCOL_ERROR,
+                        "channel %u: message %u %s", id, type,
+                        ch->opening ? "before its open was answered"
+                                    : "for an open channel");
     switch (type) {
+    case SSH_MSG_CHANNEL_OPEN_CONFIRMATION:
+        return on_open_confirmation(ch, &r);
+    case SSH_MSG_CHANNEL_OPEN_FAILURE:
+        return on_open_failure(ch, &r);
     case SSH_MSG_CHANNEL_WINDOW_ADJUST: {
         uint32_t add;
         if (wk_get_u32(&r, &add) || wk_reader_end(&r))

@@ -33,6 +33,9 @@ typedef struct wk_channel_ops {
     /* The owner's queued control message |what| is due, after the output
      * queued before it (wk_chan_queue_owner). */
     int (*control)(wk_channel *ch, int what);
+    /* Our own open was confirmed (|failure| 0) or refused (then the
+     * channel is freed right after, closed called). */
+    void (*opened)(wk_channel *ch, uint32_t failure, const char *text);
     /* The channel is gone: the owner frees itself (and |ch|). */
     void (*closed)(wk_channel *ch);
 } wk_channel_ops;
@@ -69,6 +72,9 @@ struct wk_channel {
     unsigned sent_close : 1;   /* our CLOSE is out */
     unsigned closing : 1;      /* wk_chan_close was called */
     unsigned stopped : 1;      /* stop_writing was signalled */
+    unsigned opening : 1;      /* no traffic yet: ours unconfirmed, or
+                                  the peer's not yet answered */
+    unsigned ours : 1;         /* opened by this side */
 
     /* Inactivity (sshd's ChannelTimeout): the timeout of the channel's
      * kind, 0 for none, and when data last moved either way. */
@@ -78,10 +84,18 @@ struct wk_channel {
 
 #define WK_MAX_CHANNEL_TIMEOUTS 16
 
+/* Global requests: replies owed to the peer go out in request order, so
+ * answers given out of order wait here; replies the peer owes us come in
+ * the order of ours, so the kind of each is remembered. */
+#define WK_MAX_GLOBAL_PENDING 16
+
 struct wk_chans {
     wk_channel *list;
     uint32_t next_id;          /* ids are never reused on a connection */
+    unsigned count;            /* channels of every type in the table */
     unsigned sessions;         /* session channels open, not yet freed */
+    uint64_t window_granted;   /* sum of the windows of those channels */
+    size_t queued;             /* output queued in all of them */
     int no_more_sessions;
     uint64_t idle_since;       /* when the last channel went */
     /* Inactivity timeouts by channel kind pattern, first match wins. */
@@ -90,14 +104,32 @@ struct wk_chans {
         uint64_t ms;
     } timeouts[WK_MAX_CHANNEL_TIMEOUTS];
     unsigned n_timeouts;
+    struct {
+        uint32_t id, port;
+        uint8_t answered, ok;
+    } owed[WK_MAX_GLOBAL_PENDING];
+    unsigned owed_head, owed_n;
+    uint32_t next_global_id;
+    int in_global_cb;          /* inside the global_request callback */
+    uint8_t awaited[WK_MAX_GLOBAL_PENDING]; /* 1: the application's */
+    unsigned awaited_head, awaited_n;
 };
 
 /* Sets up |ch| for an open from the peer (its id, window, packet) and
  * enters it into the table, with our window and packet from the
- * connection's settings. |kind| as wk_chan_set_kind. */
-void wk_chan_attach(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
-                    uint32_t sender, uint32_t window, uint32_t maxpkt,
-                    const char *kind);
+ * connection's settings. |kind| as wk_chan_set_kind. Returns 0, or
+ * WHELK_ERR_LIMIT when the connection has no channel or window left
+ * (nothing is entered then: refuse with RESOURCE_SHORTAGE). */
+int wk_chan_attach(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
+                   uint32_t sender, uint32_t window, uint32_t maxpkt,
+                   const char *kind);
+/* The same for a channel we open: sends CHANNEL_OPEN of |type| with
+ * |data| after the window and packet size; the channel is "opening"
+ * until ops->opened. Returns 0, WHELK_ERR_LIMIT, or an error (nothing
+ * entered then). */
+int wk_chan_open_local(wk_channel *ch, whelk_conn *c, const wk_channel_ops *ops,
+                       const char *type, const uint8_t *data, size_t len,
+                       const char *kind);
 /* Takes |ch| out of the table and hands it to its owner's closed. */
 void wk_chan_free(wk_channel *ch);
 /* The OPEN_CONFIRMATION for an attached channel. */
@@ -133,5 +165,21 @@ void wk_chan_set_kind(wk_channel *ch, const char *kind);
  * channel confirmed or refused) or a fatal error. */
 int wk_session_open(whelk_conn *c, uint32_t sender, uint32_t window,
                     uint32_t maxpkt);
+/* tunnel.c: an open of another type |type| (|tl| bytes) from the peer,
+ * its type-specific data in |r|. */
+int wk_tunnel_open(whelk_conn *c, const uint8_t *type, size_t tl,
+                   uint32_t sender, uint32_t window, uint32_t maxpkt,
+                   wk_reader *r);
+
+/* globalreq.c: GLOBAL_REQUEST and its replies (REQUEST_SUCCESS and
+ * _FAILURE) from the peer. */
+int wk_global_dispatch(whelk_conn *c, uint8_t type, wk_reader *r);
+/* Sends a global request; with |want_reply| its reply is awaited, by the
+ * application (|app|) or the engine (keepalive probes). */
+int wk_global_send(whelk_conn *c, const char *name, const uint8_t *data,
+                   size_t len, int want_reply, int app);
+/* Non-zero while the peer's requests owe so many replies that input
+ * waits. */
+int wk_global_blocked(const whelk_conn *c);
 
 #endif

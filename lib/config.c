@@ -37,6 +37,9 @@ static const uint64_t setting_defaults[WHELK_SET_COUNT_] = {
     [WHELK_SET_MAX_PACKET] = 32768,
     [WHELK_SET_OUT_BUFFER] = 2u << 20,
     [WHELK_SET_CLIENT_ALIVE_COUNT] = 3,
+    [WHELK_SET_MAX_CHANNELS] = 1024,
+    [WHELK_SET_CONN_WINDOW] = 256u << 20,
+    [WHELK_SET_CONN_OUT_BUFFER] = 64u << 20,
     [WHELK_SET_AUTH_QUERY_DELAY_MS] = 5,
 };
 
@@ -193,6 +196,13 @@ int wk_setting_check(whelk_setting what, uint64_t value)
     case WHELK_SET_MAX_SESSIONS:
     case WHELK_SET_CLIENT_ALIVE_COUNT:
         if (value > 1024) return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_MAX_CHANNELS:
+        if (value == 0 || value > 16384) return WHELK_ERR_INVAL;
+        break;
+    case WHELK_SET_CONN_WINDOW:
+    case WHELK_SET_CONN_OUT_BUFFER:
+        if (value < 65536 || value > (1ull << 40)) return WHELK_ERR_INVAL;
         break;
     case WHELK_SET_AUTH_FAIL_DELAY_MS:
     case WHELK_SET_AUTH_QUERY_DELAY_MS:

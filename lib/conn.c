@@ -8,7 +8,7 @@
  * a user in, resuming input held for a decision, telling channels
  * whether data may go out.
  */
-#include "conn.h"
+#include "channel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,12 +396,11 @@ static int client_alive(whelk_conn *c)
     if (c->alive_unanswered >= c->set[WHELK_SET_CLIENT_ALIVE_COUNT])
         return wk_fatal(c, WHELK_ERR_TIMEOUT, WHELK_DISCONNECT_BY_APPLICATION,
                         "Timeout, client not responding");
-    wk_msg m;
-    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_GLOBAL_REQUEST);
-    if (!b || wk_buf_put_cstring(b, "keepalive@openssh.com") ||
-        wk_buf_put_bool(b, 1))
-        return WHELK_ERR_NOMEM;
-    int rc = wk_msg_end(c, &m);
+    int rc = wk_global_send(c, "keepalive@openssh.com", NULL, 0, 1, 0);
+    /* The peer owing many replies is a peer not answering. */
+    if (rc == WHELK_ERR_LIMIT)
+        return wk_fatal(c, WHELK_ERR_TIMEOUT, WHELK_DISCONNECT_BY_APPLICATION,
+                        "Timeout, client not responding");
     if (rc) return rc;
     c->alive_unanswered++;
     c->alive_due_ms = c->now_ms + c->set[WHELK_SET_CLIENT_ALIVE_MS];
@@ -460,7 +459,7 @@ int whelk_conn_handle_expiry(whelk_conn *c, uint64_t now_ms)
 
 int wk_conn_input_held(const whelk_conn *c)
 {
-    return c->sign_pending || wk_auth_blocked(c);
+    return c->sign_pending || wk_auth_blocked(c) || wk_global_blocked(c);
 }
 
 int wk_conn_resume_input(whelk_conn *c)

@@ -9,7 +9,8 @@
  * Rules enforced here, whatever the handler does: one shell, exec or
  * subsystem per channel; pty-req and env only before it; window-change
  * only after a pty was granted; a malformed or truncated request is
- * refused, never trusted; x11 and agent forwarding are refused.
+ * refused, never trusted; x11 and agent forwarding are refused unless
+ * the handler takes them.
  */
 #include "session.h"
 
@@ -158,6 +159,28 @@ static int req_break(whelk_session *s, wk_reader *r)
     return s->h.brk(s, ms, s->user) < 0 ? 0 : 1;
 }
 
+/* auth-agent-req@openssh.com has no fields (OpenSSH's PROTOCOL 4.2). */
+static int req_agent(whelk_session *s, wk_reader *r)
+{
+    if (wk_reader_end(r) || !s->h.agent_req) return 0;
+    return s->h.agent_req(s, s->user) < 0 ? 0 : 1;
+}
+
+/* x11-req (RFC 4254 section 6.3.1): before the program starts. */
+static int req_x11(whelk_session *s, wk_reader *r)
+{
+    int single;
+    char proto[65], cookie[1025];
+    uint32_t screen;
+    if (wk_get_bool(r, &single) || wk_get_cstring(r, proto, sizeof(proto)) ||
+        wk_get_cstring(r, cookie, sizeof(cookie)) ||
+        wk_get_u32(r, &screen) || wk_reader_end(r))
+        return 0;
+    if (s->started || !s->h.x11_req) return 0;
+    return s->h.x11_req(s, single, proto, cookie, screen, s->user) < 0 ? 0
+                                                                        : 1;
+}
+
 static int req_xon_xoff(whelk_session *s, wk_reader *r)
 {
     int can;
@@ -178,7 +201,9 @@ static int session_request(wk_channel *ch, const char *type, wk_reader *r)
     if (!strcmp(type, "signal")) return req_signal(s, r);
     if (!strcmp(type, "break")) return req_break(s, r);
     if (!strcmp(type, "xon-xoff")) return req_xon_xoff(s, r);
-    /* x11-req, auth-agent-req@openssh.com and anything unknown. */
+    if (!strcmp(type, "auth-agent-req@openssh.com")) return req_agent(s, r);
+    if (!strcmp(type, "x11-req")) return req_x11(s, r);
+    /* Anything unknown. */
     char esc[4 * 64 + 1];
     whelk_escape(esc, sizeof(esc), type, strlen(type));
     wk_log(s->ch.conn, WHELK_LOG_DEBUG, "channel %u: refusing request %s",
@@ -335,8 +360,12 @@ int wk_session_open(whelk_conn *c, uint32_t sender, uint32_t window,
                               "too many sessions");
     whelk_session *s = calloc(1, sizeof(*s));
     if (!s) return WHELK_ERR_NOMEM;
-    wk_chan_attach(&s->ch, c, &session_ops, sender, window, maxpkt,
-                   "session");
+    if (wk_chan_attach(&s->ch, c, &session_ops, sender, window, maxpkt,
+                       "session") != 0) {
+        free(s);
+        return wk_chan_refuse(c, sender, SSH_OPEN_RESOURCE_SHORTAGE,
+                              "too many channels");
+    }
     wk_buf_init(&s->prestart, s->ch.local_window_max);
     t->sessions++;
     if (!c->cb.session_open || c->cb.session_open(c, s, c->user) < 0) {

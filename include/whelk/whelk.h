@@ -309,6 +309,18 @@ typedef enum whelk_setting {
     /* After login, a connection with no channel open for this long ends
      * (sshd's UnusedConnectionTimeout); default 0, none. */
     WHELK_SET_UNUSED_TIMEOUT_MS,
+    /* Channels of every type a connection may have open at once, default
+     * 1024 (1..16384); an open beyond it is refused (RESOURCE_SHORTAGE). */
+    WHELK_SET_MAX_CHANNELS,
+    /* The sum of the windows a connection grants its channels, default
+     * 256 MiB: what a peer can make it hold of data the application has
+     * not taken yet. A channel opened with less left gets a smaller
+     * window, one with under 64 KiB left is refused. */
+    WHELK_SET_CONN_WINDOW,
+    /* The sum of output queued for the peer across a connection's
+     * channels, default 64 MiB; each channel is bounded by OUT_BUFFER
+     * too. */
+    WHELK_SET_CONN_OUT_BUFFER,
     WHELK_SET_COUNT_
 } whelk_setting;
 /* Returns WHELK_ERR_INVAL for an unknown setting or a value out of its
@@ -338,6 +350,10 @@ typedef struct whelk_pubkey_request whelk_pubkey_request;
 typedef struct whelk_kbdint_prompts whelk_kbdint_prompts;
 typedef struct whelk_kbdint_answers whelk_kbdint_answers;
 typedef struct whelk_pty whelk_pty;
+typedef struct whelk_channel whelk_channel;
+typedef struct whelk_channel_handler whelk_channel_handler;
+typedef struct whelk_channel_open whelk_channel_open;
+typedef struct whelk_global_request whelk_global_request;
 
 enum whelk_log_level {
     WHELK_LOG_ERROR = 0,
@@ -433,6 +449,25 @@ typedef void (*whelk_event_cb)(whelk_conn *conn, const whelk_event *ev,
 typedef void (*whelk_authenticated_cb)(whelk_conn *conn,
                                        const char *user_name,
                                        const char *method, void *user);
+/* The peer opens a channel other than a session (see "Other channels"
+ * below): answer with whelk_channel_accept or whelk_channel_refuse,
+ * during the call or later. Without this callback every such open is
+ * refused. */
+typedef void (*whelk_channel_open_cb)(whelk_conn *conn, whelk_channel *ch,
+                                      const whelk_channel_open *open,
+                                      void *user);
+/* The peer sent a global request the engine does not handle itself
+ * (tcpip-forward and the rest; see "Global requests" below): answer
+ * with whelk_conn_global_reply, during the call or later, when it wants
+ * a reply. Without this callback such requests fail. */
+typedef void (*whelk_global_request_cb)(whelk_conn *conn,
+                                        const whelk_global_request *req,
+                                        void *user);
+/* The peer's reply to a global request this side sent wanting one
+ * (whelk_conn_send_global_request), in the order they were sent. */
+typedef void (*whelk_global_reply_cb)(whelk_conn *conn, int ok,
+                                      const uint8_t *data, size_t len,
+                                      void *user);
 
 /* ------------------------------------------------------------------------
  * Server role: decisions and session opens.
@@ -524,6 +559,15 @@ whelk_server_callbacks_set_session_open(whelk_server_callbacks *cbs,
                                         whelk_session_open_cb cb);
 WHELK_EXTERN void whelk_server_callbacks_set_sign(whelk_server_callbacks *cbs,
                                                   whelk_sign_cb cb);
+WHELK_EXTERN void
+whelk_server_callbacks_set_channel_open(whelk_server_callbacks *cbs,
+                                        whelk_channel_open_cb cb);
+WHELK_EXTERN void
+whelk_server_callbacks_set_global_request(whelk_server_callbacks *cbs,
+                                          whelk_global_request_cb cb);
+WHELK_EXTERN void
+whelk_server_callbacks_set_global_reply(whelk_server_callbacks *cbs,
+                                        whelk_global_reply_cb cb);
 
 /* The publickey request of whelk_auth_publickey_cb. */
 WHELK_EXTERN const char *
@@ -623,6 +667,15 @@ whelk_client_callbacks_set_authenticated(whelk_client_callbacks *cbs,
 WHELK_EXTERN void
 whelk_client_callbacks_set_auth_failed(whelk_client_callbacks *cbs,
                                        whelk_auth_failed_cb cb);
+WHELK_EXTERN void
+whelk_client_callbacks_set_channel_open(whelk_client_callbacks *cbs,
+                                        whelk_channel_open_cb cb);
+WHELK_EXTERN void
+whelk_client_callbacks_set_global_request(whelk_client_callbacks *cbs,
+                                          whelk_global_request_cb cb);
+WHELK_EXTERN void
+whelk_client_callbacks_set_global_reply(whelk_client_callbacks *cbs,
+                                        whelk_global_reply_cb cb);
 
 /* ------------------------------------------------------------------------
  * Connections.
@@ -849,6 +902,16 @@ typedef int (*whelk_signal_cb)(whelk_session *s, const char *name,
 typedef int (*whelk_break_cb)(whelk_session *s, uint32_t ms, void *user);
 typedef int (*whelk_xon_xoff_cb)(whelk_session *s, int client_can_do,
                                  void *user);
+/* auth-agent-req@openssh.com: the client offers its agent; the server
+ * then opens WHELK_CHANNEL_AUTH_AGENT channels to it. */
+typedef int (*whelk_agent_req_cb)(whelk_session *s, void *user);
+/* x11-req (RFC 4254 section 6.3.1): |auth_protocol| and |auth_cookie|
+ * (hex) are for xauth; the server then opens WHELK_CHANNEL_X11
+ * channels, only one when |single_connection|. */
+typedef int (*whelk_x11_req_cb)(whelk_session *s, int single_connection,
+                                const char *auth_protocol,
+                                const char *auth_cookie, uint32_t screen,
+                                void *user);
 /* Client data (stdin), in order, only after the program started. The
  * bytes count against the window until whelk_session_consumed. */
 typedef void (*whelk_data_cb)(whelk_session *s, const uint8_t *data,
@@ -906,6 +969,11 @@ whelk_session_handler_set_stop_writing(whelk_session_handler *h,
 WHELK_EXTERN void
 whelk_session_handler_set_start_writing(whelk_session_handler *h,
                                         whelk_flow_cb cb);
+WHELK_EXTERN void
+whelk_session_handler_set_agent_req(whelk_session_handler *h,
+                                    whelk_agent_req_cb cb);
+WHELK_EXTERN void whelk_session_handler_set_x11_req(whelk_session_handler *h,
+                                                    whelk_x11_req_cb cb);
 
 /* Attaches |h| (copied: it may be freed afterwards) and |user| to a
  * session; usually called from the session_open callback. NULL detaches
@@ -956,6 +1024,183 @@ WHELK_EXTERN int whelk_session_peer_eof(const whelk_session *s);
 
 /* The peer's current receive window (diagnostics and tests). */
 WHELK_EXTERN uint32_t whelk_session_peer_window(const whelk_session *s);
+
+/* ------------------------------------------------------------------------
+ * Other channels (RFC 4254 sections 6.3 and 7, OpenSSH's PROTOCOL): TCP
+ * and Unix-socket tunnels, agent and X11 connections, opened by either
+ * side. They have the session's flow control, stop/start-writing and
+ * EOF/CLOSE rules (both are users of one channel layer), with a handler
+ * of their own.
+ */
+
+typedef enum whelk_channel_type {
+    WHELK_CHANNEL_DIRECT_TCPIP = 1,        /* "direct-tcpip" (ssh -L, -D) */
+    WHELK_CHANNEL_FORWARDED_TCPIP = 2,     /* "forwarded-tcpip" (ssh -R) */
+    WHELK_CHANNEL_DIRECT_STREAMLOCAL = 3,  /* direct-streamlocal@openssh.com */
+    WHELK_CHANNEL_FORWARDED_STREAMLOCAL = 4, /* forwarded-streamlocal@... */
+    WHELK_CHANNEL_AUTH_AGENT = 5,          /* auth-agent@openssh.com */
+    WHELK_CHANNEL_X11 = 6,                 /* "x11" */
+    WHELK_CHANNEL_OTHER = 99               /* another name: read the data */
+} whelk_channel_type;
+
+/* CHANNEL_OPEN_FAILURE reason codes (RFC 4254 section 5.1). */
+enum whelk_open_failure {
+    WHELK_OPEN_ADMINISTRATIVELY_PROHIBITED = 1,
+    WHELK_OPEN_CONNECT_FAILED = 2,
+    WHELK_OPEN_UNKNOWN_CHANNEL_TYPE = 3,
+    WHELK_OPEN_RESOURCE_SHORTAGE = 4
+};
+
+/* A channel open from the peer, valid during the channel_open callback.
+ * Strings carry no NUL (an open naming one is refused before) and are
+ * the peer's: escape them for log lines. */
+WHELK_EXTERN whelk_channel_type
+whelk_channel_open_type(const whelk_channel_open *open);
+/* The type's name as sent ("direct-tcpip"). */
+WHELK_EXTERN const char *
+whelk_channel_open_type_name(const whelk_channel_open *open);
+/* direct-tcpip: the host to connect to; forwarded-tcpip: the address that
+ * was connected to; the streamlocal types: the socket path; else NULL. */
+WHELK_EXTERN const char *
+whelk_channel_open_address(const whelk_channel_open *open);
+/* The port that goes with the address (0 for none). */
+WHELK_EXTERN uint32_t whelk_channel_open_port(const whelk_channel_open *open);
+/* The originator's address and port (the TCP types and x11), else NULL
+ * and 0. */
+WHELK_EXTERN const char *
+whelk_channel_open_originator(const whelk_channel_open *open);
+WHELK_EXTERN uint32_t
+whelk_channel_open_originator_port(const whelk_channel_open *open);
+/* The type-specific bytes after the window and packet size, as sent. */
+WHELK_EXTERN const uint8_t *
+whelk_channel_open_data(const whelk_channel_open *open, size_t *len);
+
+/* A channel's callbacks, every one optional; arguments valid only during
+ * the call. */
+/* Our open was confirmed (|failure| 0) or refused (a whelk_open_failure
+ * reason and the peer's |text|; closed follows). */
+typedef void (*whelk_channel_opened_cb)(whelk_channel *ch, uint32_t failure,
+                                        const char *text, void *user);
+/* Data from the peer, in order; it counts against the window until
+ * whelk_channel_consumed. */
+typedef void (*whelk_channel_data_cb)(whelk_channel *ch, const uint8_t *data,
+                                      size_t len, void *user);
+/* EOF from the peer; the channel is gone (|ch| invalid after); output
+ * over the bound (stop writing) or below half of it (start again). */
+typedef void (*whelk_channel_cb)(whelk_channel *ch, void *user);
+
+WHELK_EXTERN int whelk_channel_handler_new(whelk_channel_handler **out);
+WHELK_EXTERN void whelk_channel_handler_free(whelk_channel_handler *h);
+WHELK_EXTERN void
+whelk_channel_handler_set_opened(whelk_channel_handler *h,
+                                 whelk_channel_opened_cb cb);
+WHELK_EXTERN void whelk_channel_handler_set_data(whelk_channel_handler *h,
+                                                 whelk_channel_data_cb cb);
+WHELK_EXTERN void whelk_channel_handler_set_eof(whelk_channel_handler *h,
+                                                whelk_channel_cb cb);
+WHELK_EXTERN void whelk_channel_handler_set_closed(whelk_channel_handler *h,
+                                                   whelk_channel_cb cb);
+WHELK_EXTERN void
+whelk_channel_handler_set_stop_writing(whelk_channel_handler *h,
+                                       whelk_channel_cb cb);
+WHELK_EXTERN void
+whelk_channel_handler_set_start_writing(whelk_channel_handler *h,
+                                        whelk_channel_cb cb);
+
+/* Attaches |h| (copied) and |user| to a channel before its open is
+ * answered: needed to answer later, since the handler's closed callback
+ * then tells when the channel goes (the connection ended) before the
+ * answer. */
+WHELK_EXTERN void whelk_channel_set_handler(whelk_channel *ch,
+                                            const whelk_channel_handler *h,
+                                            void *user);
+/* Accepts the peer's open (CHANNEL_OPEN_CONFIRMATION), with |h| (copied)
+ * and |user|: during the channel_open callback or later. Returns 0,
+ * WHELK_ERR_STATE when already answered, or a fatal whelk_err. */
+WHELK_EXTERN int whelk_channel_accept(whelk_channel *ch,
+                                      const whelk_channel_handler *h,
+                                      void *user);
+/* Refuses it with a whelk_open_failure |reason| and |text| (may be NULL);
+ * |ch| is invalid afterwards. Returns like whelk_channel_accept. */
+WHELK_EXTERN int whelk_channel_refuse(whelk_channel *ch, uint32_t reason,
+                                      const char *text);
+
+/* Opens a channel of |type| to the peer: forwarded-tcpip (|address| and
+ * |port| connected to, the originator's), forwarded-streamlocal
+ * (|address| is the socket path), auth-agent and x11 (the originator's
+ * address and port). The handler's opened callback tells the answer;
+ * output written meanwhile is queued. Returns 0, WHELK_ERR_INVAL (a NULL
+ * or over-long string, a type this side may not open), WHELK_ERR_STATE
+ * (not logged in), WHELK_ERR_LIMIT (MAX_CHANNELS), WHELK_ERR_NOMEM, or a
+ * fatal whelk_err. */
+WHELK_EXTERN int whelk_conn_open_channel(whelk_conn *conn, whelk_channel **out,
+                                         whelk_channel_type type,
+                                         const char *address, uint32_t port,
+                                         const char *originator,
+                                         uint32_t originator_port,
+                                         const whelk_channel_handler *h,
+                                         void *user);
+
+WHELK_EXTERN void *whelk_channel_user(const whelk_channel *ch);
+WHELK_EXTERN whelk_conn *whelk_channel_conn(const whelk_channel *ch);
+WHELK_EXTERN uint32_t whelk_channel_id(const whelk_channel *ch);
+WHELK_EXTERN whelk_channel_type whelk_channel_get_type(const whelk_channel *ch);
+/* As whelk_session_write / _write_room / _consumed / _send_eof / _close
+ * (same return values), for the other channels. */
+WHELK_EXTERN whelk_ssize whelk_channel_write(whelk_channel *ch,
+                                             const void *data, size_t len);
+WHELK_EXTERN size_t whelk_channel_write_room(const whelk_channel *ch);
+WHELK_EXTERN void whelk_channel_consumed(whelk_channel *ch, size_t n);
+WHELK_EXTERN int whelk_channel_send_eof(whelk_channel *ch);
+WHELK_EXTERN int whelk_channel_close(whelk_channel *ch);
+/* Non-zero once the peer sent EOF. */
+WHELK_EXTERN int whelk_channel_peer_eof(const whelk_channel *ch);
+
+/* ------------------------------------------------------------------------
+ * Global requests (RFC 4254 section 4): port forwarding requests from
+ * the peer, and requests of one's own.
+ */
+
+typedef enum whelk_global_type {
+    WHELK_GLOBAL_TCPIP_FORWARD = 1,        /* ssh -R */
+    WHELK_GLOBAL_CANCEL_TCPIP_FORWARD = 2,
+    WHELK_GLOBAL_STREAMLOCAL_FORWARD = 3,  /* streamlocal-forward@openssh.com */
+    WHELK_GLOBAL_CANCEL_STREAMLOCAL_FORWARD = 4,
+    WHELK_GLOBAL_OTHER = 99
+} whelk_global_type;
+
+/* A request from the peer, valid during the global_request callback. */
+WHELK_EXTERN whelk_global_type
+whelk_global_request_type(const whelk_global_request *req);
+WHELK_EXTERN const char *
+whelk_global_request_name(const whelk_global_request *req);
+/* The address to bind (the TCP types) or the socket path (streamlocal). */
+WHELK_EXTERN const char *
+whelk_global_request_address(const whelk_global_request *req);
+/* The port to bind; 0 asks the server to choose one. */
+WHELK_EXTERN uint32_t
+whelk_global_request_port(const whelk_global_request *req);
+WHELK_EXTERN const uint8_t *
+whelk_global_request_data(const whelk_global_request *req, size_t *len);
+/* Non-zero when the peer wants a reply: then whelk_conn_global_reply
+ * must follow, now or later, with this request's id. */
+WHELK_EXTERN int whelk_global_request_want_reply(const whelk_global_request *req);
+WHELK_EXTERN uint32_t whelk_global_request_id(const whelk_global_request *req);
+
+/* Answers request |id|: |ok| or not; |port| the port chosen for a
+ * tcpip-forward asking for port 0 (else 0). Replies go out in the order
+ * of the requests, whatever order they are answered in. Returns 0,
+ * WHELK_ERR_STATE (no such request waiting), or a fatal whelk_err. */
+WHELK_EXTERN int whelk_conn_global_reply(whelk_conn *conn, uint32_t id, int ok,
+                                         uint32_t port);
+/* Sends a global request of our own: |name|, then |data| (the request's
+ * own fields, already encoded). With |want_reply| the global_reply
+ * callback gets the answer. Returns 0, WHELK_ERR_INVAL,
+ * WHELK_ERR_LIMIT (16 replies awaited), or a fatal whelk_err. */
+WHELK_EXTERN int whelk_conn_send_global_request(whelk_conn *conn,
+                                                const char *name,
+                                                const uint8_t *data,
+                                                size_t len, int want_reply);
 
 #ifdef __cplusplus
 }
