@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "keywords.h"
+#include "log.h"
 #include "whelk/whelk.h"
 
 #define WD_MAX_LISTEN 16
@@ -45,13 +46,8 @@ typedef struct wd_options {
 
 extern const wd_options *wd_opts;
 
-void wd_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* events.c: the engine's events written in sshd's words. */
 void wd_log_event(whelk_conn *conn, const whelk_event *ev, void *user);
-/* The log writer's second layer (log.c): |in| with every control
- * character written as \xNN, at most |outsize| bytes with the NUL. */
-size_t wd_log_sanitize(char *out, size_t outsize, const char *in);
 
 struct wd_login;
 struct wd_conn;
