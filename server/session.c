@@ -66,7 +66,7 @@ typedef struct wd_session {
     int peer_eof;          /* client EOF not yet applied */
     int stdin_dead;        /* program closed its stdin */
     int pipe_grown;        /* stdin pipe enlarged after it first filled */
-    int staged;            /* on conn->staged, until the read is done */
+    int staged;            /* on the staged list, until the read is done */
     struct wd_session *next_staged;
     uint8_t *inbuf;        /* client data the program has not taken yet */
     size_t in_len, in_cap;
@@ -77,6 +77,11 @@ typedef struct wd_session {
 } wd_session;
 
 static wd_session *live;   /* sessions with a running child */
+/* Sessions with client data staged during the socket read in progress.
+ * A loop handles one read at a time and sessions stage only inside one
+ * (wd_conn_in_read), so all of them belong to the connection whose
+ * read is under way, and the list is empty between reads. */
+static wd_session *staged;
 static uv_signal_t sigchld;
 static int sigchld_on;
 
@@ -140,7 +145,7 @@ static void on_output(uv_poll_t *p, int status, int events)
         }
         ssize_t n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
         if (n > 0) {
-            if (ss->conn) ss->conn->answered = 1; /* see loop.c */
+            if (ss->conn) wd_conn_note_output(ss->conn);
             if (is_err)
                 whelk_session_write_stderr(ss->s, buf, (size_t)n);
             else
@@ -290,14 +295,14 @@ static void stage_input(wd_session *ss)
 {
     if (ss->staged || !ss->conn) return;
     ss->staged = 1;
-    ss->next_staged = ss->conn->staged;
-    ss->conn->staged = ss;
+    ss->next_staged = staged;
+    staged = ss;
 }
 
 static void unstage_input(wd_session *ss)
 {
     if (!ss->staged) return;
-    for (wd_session **p = &ss->conn->staged; *p; p = &(*p)->next_staged) {
+    for (wd_session **p = &staged; *p; p = &(*p)->next_staged) {
         if (*p == ss) {
             *p = ss->next_staged;
             break;
@@ -309,8 +314,9 @@ static void unstage_input(wd_session *ss)
 
 void wd_session_flush_staged(wd_conn *c)
 {
-    while (c->staged) {
-        wd_session *ss = c->staged;
+    (void)c; /* every staged session is |c|'s: see |staged| */
+    while (staged) {
+        wd_session *ss = staged;
         unstage_input(ss); /* the head: no search */
         write_input(ss);
     }
@@ -324,7 +330,7 @@ static void on_data(whelk_session *s, const uint8_t *data, size_t len,
         whelk_session_consumed(s, len);
         return;
     }
-    int staging = ss->conn && ss->conn->receiving;
+    int staging = ss->conn && wd_conn_in_read(ss->conn);
     /* Outside a socket read (data held back until the program started),
      * straight to the program when nothing is queued ahead: no copy. */
     if (ss->in_len == 0 && !staging) {
@@ -766,7 +772,7 @@ static void on_closed(whelk_session *s, void *user)
         write_input(ss);
     }
     if (ss->pid > 0 && !ss->exited) wd_spawn_hangup(ss->pid);
-    if (ss->conn) ss->conn->sessions--;
+    if (ss->conn) wd_conn_session_closed(ss->conn);
     ss->s = NULL;
     ss->conn = NULL;
     close_fd(ss, &ss->err_fd, &ss->err_poll, &ss->err_polling);
@@ -809,7 +815,7 @@ int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
     ss->loop = c->tcp.loop;
     ss->in_fd = ss->out_fd = ss->err_fd = -1;
     ss->out_polling = ss->err_polling = ss->in_polling = -2;
-    c->sessions++;
+    wd_conn_session_opened(c);
     whelk_session_set_handler(s, handler, ss);
     return 0;
 }
