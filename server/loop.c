@@ -268,6 +268,26 @@ static void set_rcv_batching(wd_conn *c, int on)
         c->rcv_batching = on;
 }
 
+int wd_conn_in_read(const wd_conn *c)
+{
+    return c->receiving;
+}
+
+void wd_conn_note_output(wd_conn *c)
+{
+    c->answered = 1; /* acted on after the next read: rcv_after_read */
+}
+
+void wd_conn_session_opened(wd_conn *c)
+{
+    c->sessions++;
+}
+
+void wd_conn_session_closed(wd_conn *c)
+{
+    c->sessions--;
+}
+
 /* After each read: batch a one-way stream, stop when answers flow. */
 static void rcv_after_read(wd_conn *c, size_t n)
 {

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "keywords.h"
+#include "log.h"
 #include "whelk/whelk.h"
 
 #define WD_MAX_LISTEN 16
@@ -45,13 +46,8 @@ typedef struct wd_options {
 
 extern const wd_options *wd_opts;
 
-void wd_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* events.c: the engine's events written in sshd's words. */
 void wd_log_event(whelk_conn *conn, const whelk_event *ev, void *user);
-/* The log writer's second layer (log.c): |in| with every control
- * character written as \xNN, at most |outsize| bytes with the NUL. */
-size_t wd_log_sanitize(char *out, size_t outsize, const char *in);
 
 struct wd_login;
 struct wd_conn;
@@ -93,13 +89,14 @@ typedef struct wd_conn {
     size_t write_left;  /* its bytes libuv still held at progress_at */
     uint64_t progress_at; /* when the output last moved */
     int handles;        /* open handles and pending work: free at 0 */
-    int sessions;       /* live sessions holding the connection */
     int handed_off;     /* came from the parent: counted in its balance */
+    /* The read path's state, loop.c's alone (session.c reaches it
+     * through the wd_conn_* functions below). */
+    int sessions;       /* live sessions holding the connection */
     int rcv_batching;   /* SO_RCVLOWAT raised for a one-way stream */
     int answered;       /* a session sent output since the last read */
     unsigned unanswered; /* reads in a row with no output in between */
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
-    struct wd_session *staged; /* sessions with staged client data */
     struct wd_login *login;
 } wd_conn;
 
@@ -119,6 +116,19 @@ void wd_conn_engine_result(wd_conn *c, ssize_t rc, const char *what);
 void wd_conn_authenticated(wd_conn *c);
 /* Drops one reference (a closed handle, finished work); frees at zero. */
 void wd_conn_release(wd_conn *c);
+/* The read path, between loop.c and the sessions (session.c); see
+ * "receive batching" in loop.c. */
+/* 1 while the engine handles one socket read of |c|: a session then
+ * stages client data and writes it once the read is done
+ * (wd_session_flush_staged), one write per read instead of per packet. */
+int wd_conn_in_read(const wd_conn *c);
+/* A session of |c| sent output: its peer may be waiting for answers, so
+ * the reads that follow are not batched (the receive mark drops). */
+void wd_conn_note_output(wd_conn *c);
+/* A session opened on |c|, or closed: while any is open, a stream may
+ * be batched, and TCP_QUICKACK is no longer re-armed. */
+void wd_conn_session_opened(wd_conn *c);
+void wd_conn_session_closed(wd_conn *c);
 void wd_stop(wd_server *srv);
 /* Returns freed heap pages to the system soon (debounced). */
 void wd_schedule_trim(uv_loop_t *loop);

@@ -12,13 +12,18 @@
  * all its output has been read, exit-status (or exit-signal), EOF and
  * CLOSE go out in that order. Children are reaped through a SIGCHLD
  * watcher: no zombies, no blocking wait on the loop.
+ *
+ * Starting, signalling and reaping the program go through spawn.h, the
+ * seam privilege separation will turn into messages; this file keeps
+ * the event-loop side (the polls on the program's descriptors, the
+ * SIGCHLD watcher) and what the SSH session decides (which program,
+ * its environment through childenv.h, which signals are allowed).
  */
 #include "session.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +34,11 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "childenv.h"
 #include "server.h"
 #include "sftp.h"
+#include "spawn.h"
 #include "ttymodes.h"
-#include "usersig.h"
 
 #define MAX_ENV 64
 #define READ_CHUNK (64 * 1024)
@@ -60,17 +66,22 @@ typedef struct wd_session {
     int peer_eof;          /* client EOF not yet applied */
     int stdin_dead;        /* program closed its stdin */
     int pipe_grown;        /* stdin pipe enlarged after it first filled */
-    int staged;            /* on conn->staged, until the read is done */
+    int staged;            /* on the staged list, until the read is done */
     struct wd_session *next_staged;
     uint8_t *inbuf;        /* client data the program has not taken yet */
     size_t in_len, in_cap;
     char *env[MAX_ENV];    /* accepted client variables, NAME=value */
     int n_env;
     char kind[16];
-    int internal_sftp;     /* 1: the child serves SFTP; -1: it refuses */
+    wd_spawn_run run;      /* a program, or internal-sftp (or its refusal) */
 } wd_session;
 
 static wd_session *live;   /* sessions with a running child */
+/* Sessions with client data staged during the socket read in progress.
+ * A loop handles one read at a time and sessions stage only inside one
+ * (wd_conn_in_read), so all of them belong to the connection whose
+ * read is under way, and the list is empty between reads. */
+static wd_session *staged;
 static uv_signal_t sigchld;
 static int sigchld_on;
 
@@ -134,7 +145,7 @@ static void on_output(uv_poll_t *p, int status, int events)
         }
         ssize_t n = read(*fd, buf, room < sizeof(buf) ? room : sizeof(buf));
         if (n > 0) {
-            if (ss->conn) ss->conn->answered = 1; /* see loop.c */
+            if (ss->conn) wd_conn_note_output(ss->conn);
             if (is_err)
                 whelk_session_write_stderr(ss->s, buf, (size_t)n);
             else
@@ -284,14 +295,14 @@ static void stage_input(wd_session *ss)
 {
     if (ss->staged || !ss->conn) return;
     ss->staged = 1;
-    ss->next_staged = ss->conn->staged;
-    ss->conn->staged = ss;
+    ss->next_staged = staged;
+    staged = ss;
 }
 
 static void unstage_input(wd_session *ss)
 {
     if (!ss->staged) return;
-    for (wd_session **p = &ss->conn->staged; *p; p = &(*p)->next_staged) {
+    for (wd_session **p = &staged; *p; p = &(*p)->next_staged) {
         if (*p == ss) {
             *p = ss->next_staged;
             break;
@@ -303,8 +314,9 @@ static void unstage_input(wd_session *ss)
 
 void wd_session_flush_staged(wd_conn *c)
 {
-    while (c->staged) {
-        wd_session *ss = c->staged;
+    (void)c; /* every staged session is |c|'s: see |staged| */
+    while (staged) {
+        wd_session *ss = staged;
         unstage_input(ss); /* the head: no search */
         write_input(ss);
     }
@@ -318,7 +330,7 @@ static void on_data(whelk_session *s, const uint8_t *data, size_t len,
         whelk_session_consumed(s, len);
         return;
     }
-    int staging = ss->conn && ss->conn->receiving;
+    int staging = ss->conn && wd_conn_in_read(ss->conn);
     /* Outside a socket read (data held back until the program started),
      * straight to the program when nothing is queued ahead: no copy. */
     if (ss->in_len == 0 && !staging) {
@@ -444,25 +456,29 @@ static void free_if_idle(wd_session *ss)
     free(ss);
 }
 
+/* The reap notification (spawn.h): |pid| ended with wait status |st|. */
+static void program_exited(pid_t pid, int st)
+{
+    for (wd_session *ss = live; ss; ss = ss->next_live) {
+        if (ss->pid != pid) continue;
+        ss->exited = 1;
+        ss->status = st;
+        if (ss->s && ss->conn && ss->conn->login)
+            wd_log(WHELK_LOG_DEBUG, "session %u: program %d exited",
+                   whelk_session_id(ss->s), (int)pid);
+        /* A pty keeps no pipe EOF for us: after exit, whatever the
+         * master still holds is read until EIO. */
+        finish_if_done(ss);
+        free_if_idle(ss);
+        return;
+    }
+}
+
 static void on_sigchld(uv_signal_t *h, int sig)
 {
     int st;
     pid_t pid;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        for (wd_session *ss = live; ss; ss = ss->next_live) {
-            if (ss->pid != pid) continue;
-            ss->exited = 1;
-            ss->status = st;
-            if (ss->s && ss->conn && ss->conn->login)
-                wd_log(WHELK_LOG_DEBUG, "session %u: program %d exited",
-                       whelk_session_id(ss->s), (int)pid);
-            /* A pty keeps no pipe EOF for us: after exit, whatever the
-             * master still holds is read until EIO. */
-            finish_if_done(ss);
-            free_if_idle(ss);
-            break;
-        }
-    }
+    while (wd_spawn_reap(&pid, &st)) program_exited(pid, st);
 }
 
 void wd_session_init(uv_loop_t *loop)
@@ -475,7 +491,7 @@ void wd_session_init(uv_loop_t *loop)
 void wd_session_shutdown(void)
 {
     for (wd_session *ss = live; ss; ss = ss->next_live)
-        if (ss->pid > 0 && !ss->exited) kill(-ss->pid, SIGHUP);
+        if (ss->pid > 0 && !ss->exited) wd_spawn_hangup(ss->pid);
     if (sigchld_on) {
         uv_signal_stop(&sigchld);
         uv_close((uv_handle_t *)&sigchld, NULL);
@@ -487,175 +503,11 @@ void wd_session_shutdown(void)
  * Starting the program.
  */
 
-static int env_add(char **env, int *n, const char *name, const char *value)
+/* Watches the program's descriptors. The pty master serves as both
+ * stdin and stdout, so a pty gets one handle, for reading; its writes
+ * retry on readable events and on the next data. */
+static void start_polls(wd_session *ss)
 {
-    if (*n >= MAX_ENV * 2 - 1) return -1;
-    size_t nl = strlen(name);
-    for (int i = 0; i < *n; i++)
-        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
-            return 0; /* the first (server) value wins */
-    size_t len = nl + strlen(value) + 2;
-    char *e = malloc(len);
-    if (!e) return -1;
-    snprintf(e, len, "%s=%s", name, value);
-    env[(*n)++] = e;
-    env[*n] = NULL;
-    return 0;
-}
-
-static int spawn(wd_session *ss, const char *command, const char *original)
-{
-    wd_conn *c = ss->conn;
-    wd_login *l = c->login;
-    const wd_user *u = &l->user;
-    char *envp[MAX_ENV * 2];
-    int n = 0;
-    envp[0] = NULL;
-    char buf[512];
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    int master = -1, slave = -1;
-    char tty[64] = "";
-
-    if (ss->has_pty) {
-        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (master < 0 || grantpt(master) || unlockpt(master) ||
-            ptsname_r(master, tty, sizeof(tty)))
-            goto fail;
-        slave = open(tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (slave < 0) goto fail;
-        struct termios t;
-        if (tcgetattr(slave, &t) == 0) {
-            wd_apply_tty_modes(&ss->pty, &t);
-            tcsetattr(slave, TCSANOW, &t);
-        }
-        struct winsize ws = {(unsigned short)ss->pty.rows,
-                             (unsigned short)ss->pty.cols,
-                             (unsigned short)ss->pty.width_px,
-                             (unsigned short)ss->pty.height_px};
-        ioctl(slave, TIOCSWINSZ, &ws);
-        if (geteuid() == 0) {
-            if (fchown(slave, u->uid, -1) != 0 || fchmod(slave, 0620) != 0)
-                wd_log(WHELK_LOG_INFO, "cannot hand %s to %s", tty, u->name);
-        }
-    } else if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) ||
-               pipe2(perr, O_CLOEXEC)) {
-        goto fail;
-    }
-
-    /* The environment sshd gives; server-set variables win. */
-    env_add(envp, &n, "USER", u->name);
-    env_add(envp, &n, "LOGNAME", u->name);
-    env_add(envp, &n, "HOME", u->home);
-    env_add(envp, &n, "SHELL", u->shell);
-    env_add(envp, &n, "PATH",
-            u->uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                          "/usr/bin:/sbin:/bin"
-                        : "/usr/local/bin:/usr/bin:/bin:/usr/games");
-    snprintf(buf, sizeof(buf), "/var/mail/%s", u->name);
-    env_add(envp, &n, "MAIL", buf);
-    snprintf(buf, sizeof(buf), "%s %d %d", c->addr, c->port, c->lport);
-    env_add(envp, &n, "SSH_CLIENT", buf);
-    snprintf(buf, sizeof(buf), "%s %d %s %d", c->addr, c->port, c->laddr,
-             c->lport);
-    env_add(envp, &n, "SSH_CONNECTION", buf);
-    if (ss->has_pty) {
-        env_add(envp, &n, "SSH_TTY", tty);
-        env_add(envp, &n, "TERM", ss->pty.term[0] ? ss->pty.term : "dumb");
-    }
-    if (original) env_add(envp, &n, "SSH_ORIGINAL_COMMAND", original);
-    if (l->have_opts)
-        for (unsigned i = 0; i < l->opts.nenv; i++) {
-            char *eq = strchr(l->opts.env[i], '=');
-            *eq = 0;
-            env_add(envp, &n, l->opts.env[i], eq + 1);
-            *eq = '=';
-        }
-    for (int i = 0; i < ss->n_env; i++) {
-        char *eq = strchr(ss->env[i], '=');
-        *eq = 0;
-        env_add(envp, &n, ss->env[i], eq + 1);
-        *eq = '=';
-    }
-
-    const char *base = strrchr(u->shell, '/');
-    base = base ? base + 1 : u->shell;
-    char argv0[300];
-    snprintf(argv0, sizeof(argv0), "%s%s", command ? "" : "-", base);
-    char *argv[4] = {argv0, command ? "-c" : NULL, (char *)command, NULL};
-    int root = geteuid() == 0;
-    int nologin = wd_nologin_applies(u); /* sshd's do_nologin() */
-    int sftp_log = -1; /* internal-sftp: whelkd's log, for its lines */
-
-    pid_t pid = fork();
-    if (pid < 0) goto fail;
-    if (pid == 0) {
-        /* Child: async-signal-safe calls only until execve. */
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-        setsid();
-        if (ss->internal_sftp) sftp_log = fcntl(STDERR_FILENO, F_DUPFD, 3);
-        if (slave >= 0) {
-            ioctl(slave, TIOCSCTTY, 0);
-            dup2(slave, 0);
-            dup2(slave, 1);
-            dup2(slave, 2);
-        } else {
-            dup2(pin[0], 0);
-            dup2(pout[1], 1);
-            dup2(perr[1], 2);
-        }
-        if (nologin) {
-            wd_nologin_print(2);
-            _exit(254);
-        }
-        if (root && (setgroups((size_t)u->ngroups, u->groups) != 0 ||
-                     setgid(u->gid) != 0 || setuid(u->uid) != 0 ||
-                     (u->uid != 0 && setuid(0) == 0))) {
-            static const char msg[] = "whelkd: cannot switch to the user\n";
-            ssize_t w = write(2, msg, sizeof(msg) - 1);
-            (void)w;
-            _exit(1);
-        }
-        if (chdir(u->home) != 0) {
-            static const char msg[] = "Could not chdir to home directory\n";
-            ssize_t w = write(2, msg, sizeof(msg) - 1);
-            (void)w;
-            if (chdir("/") != 0) _exit(1);
-        }
-        if (ss->internal_sftp) /* serves here instead of exec'ing */
-            wd_sftp_child(ss->internal_sftp > 0 ? command : NULL, envp,
-                          sftp_log);
-        execve(u->shell, argv, envp);
-        static const char msg[] = "whelkd: cannot run the shell\n";
-        ssize_t w = write(2, msg, sizeof(msg) - 1);
-        (void)w;
-        _exit(127);
-    }
-    for (int i = 0; i < n; i++) free(envp[i]);
-    ss->pid = pid;
-    ss->next_live = live;
-    live = ss;
-    if (ss->has_pty) {
-        close(slave);
-        ss->in_fd = ss->out_fd = master;
-        ss->err_fd = -1;
-    } else {
-        close(pin[0]);
-        close(pout[1]);
-        close(perr[1]);
-        ss->in_fd = pin[1];
-        ss->out_fd = pout[0];
-        ss->err_fd = perr[0];
-    }
-    int fds[3] = {ss->in_fd, ss->out_fd, ss->err_fd};
-    for (int i = 0; i < 3; i++)
-        if (fds[i] >= 0)
-            fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-    /* Poll handles: stdin (the pty master is shared by in and out, so a
-     * pty gets one handle for reading; writes retry on readable events
-     * and on the next data). */
     uv_poll_init(ss->loop, &ss->out_poll, ss->out_fd);
     ss->out_poll.data = ss;
     ss->handles++;
@@ -677,25 +529,69 @@ static int spawn(wd_session *ss, const char *command, const char *original)
         ss->in_polling = -2;
     }
     update_out_polls(ss);
-    const char *who = c->login ? c->login->user.name : "?";
+}
+
+/* Runs |command| (NULL: the login shell) for the session's user; the
+ * client's own command, under a forced one, is |original|. */
+static int start_program(wd_session *ss, const char *command,
+                         const char *original)
+{
+    wd_conn *c = ss->conn;
+    wd_login *l = c->login;
+    const wd_user *u = &l->user;
+    wd_childenv env;
+    wd_childenv_in in = {
+        .user = u,
+        .addr = c->addr,
+        .port = c->port,
+        .laddr = c->laddr,
+        .lport = c->lport,
+        .pty = ss->has_pty,
+        .term = ss->pty.term,
+        .original = original,
+        .key_env = l->have_opts ? l->opts.env : NULL,
+        .n_key_env = l->have_opts ? l->opts.nenv : 0,
+        .client_env = ss->env,
+        .n_client_env = (unsigned)ss->n_env,
+    };
+    if (wd_childenv_build(&env, &in) != 0) {
+        wd_log(WHELK_LOG_ERROR, "cannot start a program: %s",
+               strerror(ENOMEM));
+        return -1;
+    }
+    wd_spawn_request req = {
+        .user = u,
+        .command = command,
+        .envp = env.v,
+        .pty = ss->has_pty ? &ss->pty : NULL,
+        .run = ss->run,
+        .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
+    };
+    wd_spawn_result res;
+    int rc = wd_spawn(&req, &res);
+    int err = errno;
+    wd_childenv_free(&env);
+    if (rc != 0) {
+        wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(err));
+        return -1;
+    }
+    ss->pid = res.pid;
+    ss->next_live = live;
+    live = ss;
+    ss->in_fd = res.in_fd;
+    ss->out_fd = res.out_fd;
+    ss->err_fd = res.err_fd;
+    start_polls(ss);
     if (ss->has_pty)
         wd_log(WHELK_LOG_INFO,
                "Starting session: %s on %s for %s from %s port %d id %u",
-               ss->kind, tty + 5, who, c->addr, c->port,
+               ss->kind, res.tty + 5, u->name, c->addr, c->port,
                whelk_session_id(ss->s));
     else
         wd_log(WHELK_LOG_INFO,
                "Starting session: %s for %s from %s port %d id %u", ss->kind,
-               who, c->addr, c->port, whelk_session_id(ss->s));
+               u->name, c->addr, c->port, whelk_session_id(ss->s));
     return 0;
-fail:
-    wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(errno));
-    for (int i = 0; i < n; i++) free(envp[i]);
-    int all[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], master,
-                 slave};
-    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
-        if (all[i] >= 0) close(all[i]);
-    return -1;
 }
 
 /* ------------------------------------------------------------------------
@@ -752,7 +648,7 @@ static void mark_internal_sftp(wd_session *ss, const char *command,
                                int subsystem)
 {
     if (!wd_sftp_is_internal(command)) return;
-    ss->internal_sftp = subsystem ? 1 : -1;
+    ss->run = subsystem ? WD_SPAWN_SFTP : WD_SPAWN_SFTP_REFUSE;
     if (!subsystem)
         wd_log(WHELK_LOG_ERROR,
                "Connection from %s port %d: refusing non-sftp session",
@@ -764,7 +660,7 @@ static int on_shell(whelk_session *s, void *user)
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "shell");
     mark_internal_sftp(ss, forced(ss), 0);
-    return spawn(ss, forced(ss), NULL);
+    return start_program(ss, forced(ss), NULL);
 }
 
 static int on_exec(whelk_session *s, const char *command, void *user)
@@ -773,7 +669,7 @@ static int on_exec(whelk_session *s, const char *command, void *user)
     snprintf(ss->kind, sizeof(ss->kind), "command");
     const char *f = forced(ss);
     mark_internal_sftp(ss, f, 0);
-    return spawn(ss, f ? f : command, f ? command : NULL);
+    return start_program(ss, f ? f : command, f ? command : NULL);
 }
 
 static int on_subsystem(whelk_session *s, const char *name, void *user)
@@ -783,12 +679,12 @@ static int on_subsystem(whelk_session *s, const char *name, void *user)
     const char *f = forced(ss);
     if (f) {
         mark_internal_sftp(ss, f, 1);
-        return spawn(ss, f, name);
+        return start_program(ss, f, name);
     }
     for (int i = 0; i < wd_opts->n_subsys; i++)
         if (strcmp(wd_opts->subsys_name[i], name) == 0) {
             mark_internal_sftp(ss, wd_opts->subsys_cmd[i], 1);
-            return spawn(ss, wd_opts->subsys_cmd[i], NULL);
+            return start_program(ss, wd_opts->subsys_cmd[i], NULL);
         }
     char esc[4 * 64 + 1];
     whelk_escape(esc, sizeof(esc), name, strlen(name));
@@ -836,8 +732,8 @@ static int on_signal(whelk_session *s, const char *name, void *user)
     }
     for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++) {
         if (strcmp(table[i].name, name) != 0) continue;
-        if (wd_killpg_as(ss->pid, table[i].sig,
-                         ss->conn->login->user.uid) == 0)
+        if (wd_spawn_signal(ss->pid, table[i].sig,
+                            ss->conn->login->user.uid) == 0)
             return 0;
         wd_log(WHELK_LOG_DEBUG, "session %u: signal %s: %s",
                whelk_session_id(s), name, strerror(errno));
@@ -875,8 +771,8 @@ static void on_closed(whelk_session *s, void *user)
         unstage_input(ss);
         write_input(ss);
     }
-    if (ss->pid > 0 && !ss->exited) kill(-ss->pid, SIGHUP);
-    if (ss->conn) ss->conn->sessions--;
+    if (ss->pid > 0 && !ss->exited) wd_spawn_hangup(ss->pid);
+    if (ss->conn) wd_conn_session_closed(ss->conn);
     ss->s = NULL;
     ss->conn = NULL;
     close_fd(ss, &ss->err_fd, &ss->err_poll, &ss->err_polling);
@@ -919,7 +815,7 @@ int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
     ss->loop = c->tcp.loop;
     ss->in_fd = ss->out_fd = ss->err_fd = -1;
     ss->out_polling = ss->err_polling = ss->in_polling = -2;
-    c->sessions++;
+    wd_conn_session_opened(c);
     whelk_session_set_handler(s, handler, ss);
     return 0;
 }

@@ -1,0 +1,293 @@
+/*
+ * spawn: see spawn.h. Opens the pty or the pipes, forks, and in the
+ * child sets up the terminal or the pipes, drops to the user and execs
+ * the user's shell.
+ *
+ * Between fork and execve the child may call only async-signal-safe
+ * functions (signal-safety(7)): the worker has threads (libuv's pool,
+ * which may be inside malloc, crypt or an NSS look-up at the moment of
+ * the fork), and a lock one of them held stays locked for ever in the
+ * child. Everything the child needs (argv, the environment with the
+ * terminal's name) is therefore made before the fork. Each call in
+ * child() says why it is safe. The one exception is internal-sftp,
+ * which serves SFTP in the child without an exec (wd_sftp_child); see
+ * SECURITY.md, "The internal SFTP server".
+ */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sftp.h"
+#include "usersig.h"
+
+/* The descriptors the program gets as 0, 1 and 2 (a pty's slave three
+ * times, or one end of each pipe). */
+typedef struct stdio_fds {
+    int fd[3];
+} stdio_fds;
+
+static void say(const char *msg)
+{
+    ssize_t w = write(STDERR_FILENO, msg, strlen(msg)); /* both listed */
+    (void)w;
+}
+
+/* Makes |from| the child's 0, 1 and 2. Each is first copied above 2
+ * (close-on-exec), so that a source which is itself 0, 1 or 2 (whelkd
+ * started with one of them closed) is neither overwritten by another's
+ * dup2 nor left close-on-exec by a dup2 onto itself. fcntl and dup2
+ * are listed. */
+static int set_stdio(const stdio_fds *from)
+{
+    int high[3];
+    for (int i = 0; i < 3; i++) {
+        high[i] = fcntl(from->fd[i], F_DUPFD_CLOEXEC, 3);
+        if (high[i] < 0) return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (dup2(high[i], i) != i) return -1; /* clears close-on-exec */
+    return 0;
+}
+
+/* As root: the user's groups, gid and uid, each checked, then a check
+ * that neither root's uid nor its gid can be had back (as sshd's
+ * permanently_set_uid). setgid and setuid are listed. setgroups is not
+ * (it is not POSIX); glibc's wrapper, like those of setgid and setuid,
+ * applies the change to every thread of the process under a lock that
+ * glibc's fork re-initialises in the child, where there is one thread:
+ * it cannot wait on a lock another thread held. */
+static int drop_privileges(const wd_user *u)
+{
+    if (setgroups((size_t)u->ngroups, u->groups) != 0) return -1;
+    if (setgid(u->gid) != 0) return -1;
+    if (setuid(u->uid) != 0) return -1;
+    if (u->uid != 0 && setuid(0) == 0) return -1;
+    if (u->uid != 0 && u->gid != 0 && setgid(0) == 0) return -1;
+    return 0;
+}
+
+static void child(const wd_spawn_request *req, int pty,
+                  const stdio_fds *io, char *const argv[], char **envp,
+                  int root) __attribute__((noreturn));
+
+static void child(const wd_spawn_request *req, int pty,
+                  const stdio_fds *io, char *const argv[], char **envp,
+                  int root)
+{
+    /* whelkd's handlers (libuv's, which write to the loop's signal
+     * pipe) must not run here. Every signal is blocked since before the
+     * fork; each goes back to its default, then none is blocked, and a
+     * signal sent meanwhile (wd_spawn_hangup) acts only now. signal and
+     * sigprocmask are listed (sigemptyset too). SIGPIPE, ignored by
+     * whelkd, is thereby restored as well. */
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A session and process group of its own (listed), so the pty can
+     * become its controlling terminal and signals reach the whole
+     * group. It cannot fail: a fresh child leads no group. */
+    setsid();
+    /* internal-sftp logs to whelkd's stderr, which 2 is about to stop
+     * being: a copy above 2 (fcntl, listed). */
+    int log_fd = -1;
+    if (req->run != WD_SPAWN_PROGRAM)
+        log_fd = fcntl(STDERR_FILENO, F_DUPFD, 3);
+    if (set_stdio(io) != 0) {
+        say("whelkd: cannot set up the program's descriptors\n");
+        _exit(1);
+    }
+    /* The pty becomes the controlling terminal. TIOCSCTTY is not in
+     * POSIX's list, which names no ioctl at all; glibc's ioctl is the
+     * bare system call, taking no lock. */
+    if (pty && ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0) {
+        say("whelkd: cannot make the pty the controlling terminal\n");
+        _exit(1);
+    }
+    if (req->nologin) {
+        wd_nologin_print(STDERR_FILENO); /* open, read, write, close */
+        _exit(254);
+    }
+    if (root && drop_privileges(req->user) != 0) {
+        say("whelkd: cannot switch to the user\n");
+        _exit(1);
+    }
+    if (chdir(req->user->home) != 0) { /* listed */
+        say("Could not chdir to home directory\n");
+        if (chdir("/") != 0) _exit(1);
+    }
+    if (req->run != WD_SPAWN_PROGRAM) /* serves here: see the top */
+        wd_sftp_child(req->run == WD_SPAWN_SFTP ? req->command : NULL, envp,
+                      log_fd);
+    execve(req->user->shell, argv, envp);
+    say("whelkd: cannot run the shell\n");
+    _exit(127);
+}
+
+/* The pty, set up before the fork: its modes and size as the client
+ * asked, and as root owned by the user (mode 0620, as sshd's
+ * pty_setowner) so that the user's programs may change its modes. */
+static int open_pty(const wd_spawn_request *req, int *master, int *slave,
+                    char *name, size_t len)
+{
+    const wd_tty *tty = req->pty;
+    *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*master < 0 || grantpt(*master) != 0 || unlockpt(*master) != 0)
+        return -1;
+    int err = ptsname_r(*master, name, len);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    *slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*slave < 0) return -1;
+    struct termios t;
+    if (tcgetattr(*slave, &t) == 0) {
+        wd_apply_tty_modes(tty, &t);
+        tcsetattr(*slave, TCSANOW, &t);
+    }
+    struct winsize ws = {(unsigned short)tty->rows, (unsigned short)tty->cols,
+                         (unsigned short)tty->width_px,
+                         (unsigned short)tty->height_px};
+    ioctl(*slave, TIOCSWINSZ, &ws);
+    if (geteuid() == 0 && (fchown(*slave, req->user->uid, (gid_t)-1) != 0 ||
+                           fchmod(*slave, 0620) != 0))
+        wd_log(WHELK_LOG_INFO, "cannot hand %s to %s", name,
+               req->user->name);
+    return 0;
+}
+
+/* The child's environment: the request's, with the terminal's name in
+ * the place of its first SSH_TTY entry (childenv.c reserves one) or
+ * added at the end, and any other SSH_TTY left out. The strings stay
+ * the request's; |ssh_tty| holds the new one. */
+static char **child_env(char *const *envp, const char *tty, char *ssh_tty,
+                        size_t len)
+{
+    static const char name[] = "SSH_TTY=";
+    size_t n = 0;
+    while (envp[n]) n++;
+    char **out = malloc((n + 2) * sizeof(*out));
+    if (!out) return NULL;
+    size_t o = 0;
+    int placed = 0;
+    if (tty[0]) snprintf(ssh_tty, len, "%s%s", name, tty);
+    for (size_t i = 0; i < n; i++) {
+        if (tty[0] && strncmp(envp[i], name, sizeof(name) - 1) == 0) {
+            if (!placed) out[o++] = ssh_tty;
+            placed = 1;
+            continue;
+        }
+        out[o++] = envp[i];
+    }
+    if (tty[0] && !placed) out[o++] = ssh_tty;
+    out[o] = NULL;
+    return out;
+}
+
+static void set_nonblocking(int fd)
+{
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
+{
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    int master = -1, slave = -1;
+    char **envp = NULL;
+    char ssh_tty[sizeof(res->tty) + 16];
+    res->pid = -1;
+    res->in_fd = res->out_fd = res->err_fd = -1;
+    res->tty[0] = 0;
+
+    if (req->pty) {
+        if (open_pty(req, &master, &slave, res->tty, sizeof(res->tty)) != 0)
+            goto fail;
+    } else if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) ||
+               pipe2(perr, O_CLOEXEC)) {
+        goto fail;
+    }
+    envp = child_env(req->envp, res->tty, ssh_tty, sizeof(ssh_tty));
+    if (!envp) goto fail;
+    const char *base = strrchr(req->user->shell, '/');
+    base = base ? base + 1 : req->user->shell;
+    char argv0[sizeof(req->user->shell) + 1];
+    snprintf(argv0, sizeof(argv0), "%s%s", req->command ? "" : "-", base);
+    char *argv[4] = {argv0, req->command ? "-c" : NULL,
+                     (char *)req->command, NULL};
+    stdio_fds io = {{pin[0], pout[1], perr[1]}};
+    if (slave >= 0) io = (stdio_fds){{slave, slave, slave}};
+    int root = geteuid() == 0;
+    sigset_t every, mask;
+    sigfillset(&every);
+    pthread_sigmask(SIG_SETMASK, &every, &mask);
+    pid_t pid = fork();
+    if (pid == 0) child(req, slave >= 0, &io, argv, envp, root);
+    int fork_err = errno;
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    if (pid < 0) {
+        errno = fork_err;
+        goto fail;
+    }
+    free(envp);
+    res->pid = pid;
+    if (req->pty) {
+        close(slave);
+        res->in_fd = res->out_fd = master;
+    } else {
+        close(pin[0]);
+        close(pout[1]);
+        close(perr[1]);
+        res->in_fd = pin[1];
+        res->out_fd = pout[0];
+        res->err_fd = perr[0];
+    }
+    set_nonblocking(res->in_fd);
+    if (res->out_fd != res->in_fd) set_nonblocking(res->out_fd);
+    set_nonblocking(res->err_fd);
+    return 0;
+fail:;
+    int err = errno;
+    free(envp);
+    int all[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], master,
+                 slave};
+    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        if (all[i] >= 0) close(all[i]);
+    res->tty[0] = 0;
+    errno = err;
+    return -1;
+}
+
+int wd_spawn_signal(pid_t pid, int sig, uid_t uid)
+{
+    return wd_killpg_as(pid, sig, uid);
+}
+
+void wd_spawn_hangup(pid_t pid)
+{
+    /* Right after wd_spawn (a CLOSE in the same read as the exec) the
+     * child may not have made its group yet: then it is alone, and the
+     * signal waits, blocked, until its handlers are the defaults. */
+    if (kill(-pid, SIGHUP) != 0 && errno == ESRCH) kill(pid, SIGHUP);
+}
+
+int wd_spawn_reap(pid_t *pid, int *status)
+{
+    pid_t p = waitpid(-1, status, WNOHANG);
+    if (p <= 0) return 0;
+    *pid = p;
+    return 1;
+}
