@@ -4,6 +4,7 @@ even when a test fails) and an sshd started on a free 127.0.0.1 port
 with UsePAM no, so the same case runs against both servers."""
 
 import contextlib
+import fcntl
 import os
 import pwd
 import socket
@@ -26,28 +27,43 @@ def remove_user(name):
 
 
 @contextlib.contextmanager
+def user_name_lock(name):
+    """Held while a test owns the system user |name|: two test runs on one
+    machine (two checkouts) then take turns with it instead of deleting
+    each other's user."""
+    with open(f"/run/lock/whelk-test-user-{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
 def made_user(name, pubkey_file=None, password_hash="*", shell="/bin/sh"):
     """A user with a home, a shell and, when given, the key in
     ~/.ssh/authorized_keys. The default password field "*" means "no
     password" and is not locked; useradd's own default, "!", is."""
     assert name.startswith("wka_")
-    remove_user(name)
-    subprocess.run(["useradd", "-m", "-s", shell, "-p", password_hash, name],
-                   check=True)
-    try:
-        pw = pwd.getpwnam(name)
-        if pubkey_file:
-            ssh_dir = os.path.join(pw.pw_dir, ".ssh")
-            os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
-            ak = os.path.join(ssh_dir, "authorized_keys")
-            with open(pubkey_file) as src, open(ak, "w") as dst:
-                dst.write(src.read())
-            os.chmod(ak, 0o600)
-            os.chown(ssh_dir, pw.pw_uid, pw.pw_gid)
-            os.chown(ak, pw.pw_uid, pw.pw_gid)
-        yield pw
-    finally:
+    with user_name_lock(name):
         remove_user(name)
+        subprocess.run(["useradd", "-m", "-s", shell, "-p", password_hash,
+                        name], check=True)
+        try:
+            yield _fill_home(name, pubkey_file)
+        finally:
+            remove_user(name)
+
+
+def _fill_home(name, pubkey_file):
+    pw = pwd.getpwnam(name)
+    if pubkey_file:
+        ssh_dir = os.path.join(pw.pw_dir, ".ssh")
+        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+        ak = os.path.join(ssh_dir, "authorized_keys")
+        with open(pubkey_file) as src, open(ak, "w") as dst:
+            dst.write(src.read())
+        os.chmod(ak, 0o600)
+        os.chown(ssh_dir, pw.pw_uid, pw.pw_gid)
+        os.chown(ak, pw.pw_uid, pw.pw_gid)
+    return pw
 
 
 class Sshd:

@@ -12,6 +12,7 @@ import paramiko
 import pytest
 
 from conftest import USER
+from accounts import user_name_lock
 
 
 # Tests run as root, and whelkd (like sshd) lets root log in with a key
@@ -190,24 +191,25 @@ def test_invalid_user_logged(whelkd, tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to add a user")
 def test_session_runs_as_user(whelkd, keys, tmp_path):
     name = "whelktest"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    subprocess.run(["groupadd", "-f", "whelkextra"], check=True)
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-G", "whelkextra",
-                    "-p", "*", name], check=True)
-    try:
-        s = whelkd()
-        args = s.ssh_args(keys["ed25519"])
-        args[-1] = f"{name}@127.0.0.1"
-        r = subprocess.run(args + ["id; pwd"], capture_output=True,
-                           text=True, timeout=30)
-        want = subprocess.run(["id", name], capture_output=True,
-                              text=True).stdout
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.splitlines()[0] == want.strip()
-        assert r.stdout.splitlines()[1] == f"/home/{name}"
-    finally:
+    with user_name_lock(name):
         subprocess.run(["userdel", "-r", name], capture_output=True)
-        subprocess.run(["groupdel", "whelkextra"], capture_output=True)
+        subprocess.run(["groupadd", "-f", "whelkextra"], check=True)
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-G", "whelkextra",
+                        "-p", "*", name], check=True)
+        try:
+            s = whelkd()
+            args = s.ssh_args(keys["ed25519"])
+            args[-1] = f"{name}@127.0.0.1"
+            r = subprocess.run(args + ["id; pwd"], capture_output=True,
+                               text=True, timeout=30)
+            want = subprocess.run(["id", name], capture_output=True,
+                                  text=True).stdout
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.splitlines()[0] == want.strip()
+            assert r.stdout.splitlines()[1] == f"/home/{name}"
+        finally:
+            subprocess.run(["userdel", "-r", name], capture_output=True)
+            subprocess.run(["groupdel", "whelkextra"], capture_output=True)
 
 
 def test_fail2ban_counts(whelkd, tmp_path):

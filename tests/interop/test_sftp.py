@@ -16,6 +16,7 @@ import paramiko
 import pytest
 
 from conftest import USER, Sshd
+from accounts import user_name_lock
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 BACKENDS = {"internal": "internal-sftp", "openssh": SFTP_SERVER}
@@ -348,35 +349,36 @@ def test_forced_internal_sftp_same_as_sshd(whelkd, keys, tmp_path,
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to add a user")
 def test_runs_as_the_user(whelkd, keys, tmp_path, data):
     name = "wks_sftp"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", "*", name],
-                   check=True)
-    try:
-        home = f"/home/{name}"
-        s = whelkd("-s", "sftp=internal-sftp")
-        src = tmp_path / "src.bin"
-        src.write_bytes(data[:1 << 20])
-        os.chmod(tmp_path, 0o755)
-        os.chmod(src, 0o644)
-        r = sftp_batch(s.port, keys["ed25519"],
-                       f"pwd\nput {src} mine.bin\n-put {src} /root/theirs\n"
-                       f"-ls /root/.ssh\n", user=name)
-        assert r.returncode == 0, r.stderr
-        assert f"Remote working directory: {home}" in r.stdout
-        st = os.stat(f"{home}/mine.bin")
-        assert st.st_uid == int(subprocess.run(
-            ["id", "-u", name], capture_output=True, text=True).stdout)
-        assert not os.path.exists("/root/theirs")
-        assert "Permission denied" in r.stderr
-        # scp's "~/" is the home; expand-path resolves "~user/".
-        r = scp(s.port, keys["ed25519"], str(src), f"{name}@127.0.0.1:~/t1")
-        assert r.returncode == 0, r.stderr
-        r = scp(s.port, keys["ed25519"], str(src),
-                f"{name}@127.0.0.1:~{name}/t2")
-        assert r.returncode == 0, r.stderr
-        assert os.path.exists(f"{home}/t1") and os.path.exists(f"{home}/t2")
-    finally:
+    with user_name_lock(name):
         subprocess.run(["userdel", "-r", name], capture_output=True)
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", "*", name],
+                       check=True)
+        try:
+            home = f"/home/{name}"
+            s = whelkd("-s", "sftp=internal-sftp")
+            src = tmp_path / "src.bin"
+            src.write_bytes(data[:1 << 20])
+            os.chmod(tmp_path, 0o755)
+            os.chmod(src, 0o644)
+            r = sftp_batch(s.port, keys["ed25519"],
+                           f"pwd\nput {src} mine.bin\n-put {src} /root/theirs\n"
+                           f"-ls /root/.ssh\n", user=name)
+            assert r.returncode == 0, r.stderr
+            assert f"Remote working directory: {home}" in r.stdout
+            st = os.stat(f"{home}/mine.bin")
+            assert st.st_uid == int(subprocess.run(
+                ["id", "-u", name], capture_output=True, text=True).stdout)
+            assert not os.path.exists("/root/theirs")
+            assert "Permission denied" in r.stderr
+            # scp's "~/" is the home; expand-path resolves "~user/".
+            r = scp(s.port, keys["ed25519"], str(src), f"{name}@127.0.0.1:~/t1")
+            assert r.returncode == 0, r.stderr
+            r = scp(s.port, keys["ed25519"], str(src),
+                    f"{name}@127.0.0.1:~{name}/t2")
+            assert r.returncode == 0, r.stderr
+            assert os.path.exists(f"{home}/t1") and os.path.exists(f"{home}/t2")
+        finally:
+            subprocess.run(["userdel", "-r", name], capture_output=True)
 
 
 def test_read_only_same_as_sftp_server(whelkd, keys, tmp_path):

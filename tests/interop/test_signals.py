@@ -15,6 +15,7 @@ import pytest
 from asyncssh.packet import String
 
 from conftest import USER
+from accounts import user_name_lock
 
 ROOT_HELPER = r"""
 #include <signal.h>
@@ -62,54 +63,55 @@ def real_uid(pid):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to add a user")
 def test_signal_sent_with_the_users_credentials(whelkd, keys, tmp_path):
     name = "wkc_sig"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    hashed = subprocess.run(["openssl", "passwd", "-6", os.urandom(8).hex()],
-                            capture_output=True, text=True,
-                            check=True).stdout.strip()
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", hashed, name],
-                   check=True)
-    helper_pid = None
-    try:
-        home = f"/home/{name}"
-        src = tmp_path / "rootsleep.c"
-        src.write_text(ROOT_HELPER)
-        helper = os.path.join(home, "rootsleep")
-        subprocess.run(["cc", "-o", helper, str(src)], check=True)
-        os.chown(helper, 0, 0)
-        os.chmod(helper, 0o4755)
-        s = whelkd()
-
-        async def go():
-            async with connect(s, keys, user=name) as conn:
-                # A non-interactive sh keeps background jobs in its own
-                # process group; the shell then becomes the sleep.
-                proc = await conn.create_process(
-                    "./rootsleep </dev/null >/dev/null 2>&1 & "
-                    "echo $! $$; exec sleep 100")
-                line = await asyncio.wait_for(proc.stdout.readline(), 10)
-                root_pid, leader = (int(x) for x in line.split())
-                nonlocal helper_pid
-                helper_pid = root_pid
-                deadline = time.time() + 10
-                while real_uid(root_pid) != 0:
-                    assert time.time() < deadline, "helper did not become root"
-                    await asyncio.sleep(0.05)
-                assert os.getpgid(root_pid) == leader
-                assert real_uid(leader) != 0
-                assert await signal_reply(proc, "TERM") is True
-                await asyncio.wait_for(proc.wait(), 10)
-                return proc.exit_signal, root_pid
-
-        sig, root_pid = asyncio.run(go())
-        # The user's program got it ...
-        assert sig is not None and sig[0] == "TERM", sig
-        # ... the root process in the same group did not.
-        time.sleep(0.5)
-        assert process_state(root_pid) not in (None, "Z"), s.log()[-2000:]
-    finally:
-        if helper_pid and process_state(helper_pid):
-            os.kill(helper_pid, signal.SIGKILL)
+    with user_name_lock(name):
         subprocess.run(["userdel", "-r", name], capture_output=True)
+        hashed = subprocess.run(["openssl", "passwd", "-6", os.urandom(8).hex()],
+                                capture_output=True, text=True,
+                                check=True).stdout.strip()
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", "-p", hashed, name],
+                       check=True)
+        helper_pid = None
+        try:
+            home = f"/home/{name}"
+            src = tmp_path / "rootsleep.c"
+            src.write_text(ROOT_HELPER)
+            helper = os.path.join(home, "rootsleep")
+            subprocess.run(["cc", "-o", helper, str(src)], check=True)
+            os.chown(helper, 0, 0)
+            os.chmod(helper, 0o4755)
+            s = whelkd()
+
+            async def go():
+                async with connect(s, keys, user=name) as conn:
+                    # A non-interactive sh keeps background jobs in its own
+                    # process group; the shell then becomes the sleep.
+                    proc = await conn.create_process(
+                        "./rootsleep </dev/null >/dev/null 2>&1 & "
+                        "echo $! $$; exec sleep 100")
+                    line = await asyncio.wait_for(proc.stdout.readline(), 10)
+                    root_pid, leader = (int(x) for x in line.split())
+                    nonlocal helper_pid
+                    helper_pid = root_pid
+                    deadline = time.time() + 10
+                    while real_uid(root_pid) != 0:
+                        assert time.time() < deadline, "helper did not become root"
+                        await asyncio.sleep(0.05)
+                    assert os.getpgid(root_pid) == leader
+                    assert real_uid(leader) != 0
+                    assert await signal_reply(proc, "TERM") is True
+                    await asyncio.wait_for(proc.wait(), 10)
+                    return proc.exit_signal, root_pid
+
+            sig, root_pid = asyncio.run(go())
+            # The user's program got it ...
+            assert sig is not None and sig[0] == "TERM", sig
+            # ... the root process in the same group did not.
+            time.sleep(0.5)
+            assert process_state(root_pid) not in (None, "Z"), s.log()[-2000:]
+        finally:
+            if helper_pid and process_state(helper_pid):
+                os.kill(helper_pid, signal.SIGKILL)
+            subprocess.run(["userdel", "-r", name], capture_output=True)
 
 
 def test_signal_refused_on_subsystem_and_forced_command(whelkd, keys,
