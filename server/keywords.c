@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_ARGS 8
+#define MAX_ARGS 256
 #define MAX_LINE 4096
 
 static int is_space(char ch)
@@ -81,6 +81,86 @@ const char *wd_root_mode_name(int mode)
     return "?";
 }
 
+/* The keywords of the issue-12 fixes: PermitRootLogin,
+ * PermitUserEnvironment and the algorithm lists, one argument each. */
+static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
+                         char *err, size_t errlen)
+{
+    if (strcasecmp(key, "PermitRootLogin") != 0 &&
+        strcasecmp(key, "PermitUserEnvironment") != 0 &&
+        strcasecmp(key, "KexAlgorithms") != 0 &&
+        strcasecmp(key, "Ciphers") != 0 && strcasecmp(key, "MACs") != 0)
+        return WD_KW_NOT_MINE;
+    if (ac > 1) {
+        snprintf(err, errlen, "keyword %s extra arguments at end of line",
+                 key);
+        return -1;
+    }
+    const char *arg = av[0];
+
+    if (strcasecmp(key, "PermitRootLogin") == 0) {
+        int mode = -1;
+        for (size_t i = 0; i < sizeof(root_modes) / sizeof(*root_modes); i++)
+            if (strcasecmp(arg, root_modes[i].name) == 0)
+                mode = root_modes[i].value;
+        if (mode < 0) {
+            snprintf(err, errlen, "unsupported option \"%s\".", arg);
+            return -1;
+        }
+        if (!kw->root_set) {
+            kw->permit_root_login = mode;
+            kw->root_set = 1;
+        }
+        return WD_KW_DONE;
+    }
+    if (strcasecmp(key, "PermitUserEnvironment") == 0) {
+        /* As sshd: exactly "yes" or "no" (case matters there), anything
+         * else is a pattern list of the variable names allowed. */
+        if (kw->env_set) return WD_KW_DONE;
+        kw->env_set = 1;
+        kw->permit_user_env = strcmp(arg, "no") != 0;
+        kw->permit_user_env_list[0] = 0;
+        if (kw->permit_user_env && strcmp(arg, "yes") != 0) {
+            if (strlen(arg) >= sizeof(kw->permit_user_env_list)) {
+                snprintf(err, errlen, "keyword %s: pattern list too long",
+                         key);
+                return -1;
+            }
+            snprintf(kw->permit_user_env_list,
+                     sizeof(kw->permit_user_env_list), "%s", arg);
+        }
+        return WD_KW_DONE;
+    }
+    static const struct {
+        const char *name;
+        size_t off;
+    } lists[] = {{"KexAlgorithms", offsetof(wd_keywords, kex)},
+                 {"Ciphers", offsetof(wd_keywords, ciphers)},
+                 {"MACs", offsetof(wd_keywords, macs)}};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
+        if (strcasecmp(key, lists[i].name) != 0) continue;
+        char *slot = (char *)kw + lists[i].off;
+        if (slot[0]) return WD_KW_DONE; /* the first value counts */
+        if (strlen(arg) >= sizeof(kw->kex)) {
+            snprintf(err, errlen, "keyword %s: list too long", key);
+            return -1;
+        }
+        snprintf(slot, sizeof(kw->kex), "%s", arg);
+        return WD_KW_DONE;
+    }
+    return WD_KW_NOT_MINE;
+}
+
+/* Each area's keywords are one handler (keywords.h); the first that
+ * knows a keyword takes it. */
+static const wd_keyword_fn handlers[] = {
+    keywords_core,
+    /* configuration (issue 15) */
+    /* forwarding (issue 16) */
+    /* accounts and logging (issue 17) */
+    /* lifecycle (issue 17) */
+};
+
 int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
                     size_t errlen)
 {
@@ -132,68 +212,11 @@ int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
         snprintf(err, errlen, "keyword %s missing argument", key);
         return -1;
     }
-    if (ac > 1) {
-        snprintf(err, errlen, "keyword %s extra arguments at end of line",
-                 key);
-        return -1;
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(*handlers); i++) {
+        int rc = handlers[i](kw, key, ac, av, err, errlen);
+        if (rc != WD_KW_NOT_MINE) return rc < 0 ? -1 : 0;
     }
-    const char *arg = av[0];
-
-    if (strcasecmp(key, "PermitRootLogin") == 0) {
-        int mode = -1;
-        for (size_t i = 0; i < sizeof(root_modes) / sizeof(*root_modes); i++)
-            if (strcasecmp(arg, root_modes[i].name) == 0)
-                mode = root_modes[i].value;
-        if (mode < 0) {
-            snprintf(err, errlen, "unsupported option \"%s\".", arg);
-            return -1;
-        }
-        if (!kw->root_set) {
-            kw->permit_root_login = mode;
-            kw->root_set = 1;
-        }
-        return 0;
-    }
-    if (strcasecmp(key, "PermitUserEnvironment") == 0) {
-        /* As sshd: exactly "yes" or "no" (case matters there), anything
-         * else is a pattern list of the variable names allowed. */
-        if (kw->env_set) return 0;
-        kw->env_set = 1;
-        kw->permit_user_env = strcmp(arg, "no") != 0;
-        kw->permit_user_env_list[0] = 0;
-        if (kw->permit_user_env && strcmp(arg, "yes") != 0) {
-            if (strlen(arg) >= sizeof(kw->permit_user_env_list)) {
-                snprintf(err, errlen, "keyword %s: pattern list too long",
-                         key);
-                return -1;
-            }
-            snprintf(kw->permit_user_env_list,
-                     sizeof(kw->permit_user_env_list), "%s", arg);
-        }
-        return 0;
-    }
-    static const struct {
-        const char *name;
-        size_t off;
-    } lists[] = {{"KexAlgorithms", offsetof(wd_keywords, kex)},
-                 {"Ciphers", offsetof(wd_keywords, ciphers)},
-                 {"MACs", offsetof(wd_keywords, macs)}};
-    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
-        if (strcasecmp(key, lists[i].name) != 0) continue;
-        char *slot = (char *)kw + lists[i].off;
-        if (slot[0]) return 0; /* the first value counts */
-        if (strlen(arg) >= sizeof(kw->kex)) {
-            snprintf(err, errlen, "keyword %s: list too long", key);
-            return -1;
-        }
-        snprintf(slot, sizeof(kw->kex), "%s", arg);
-        return 0;
-    }
-    snprintf(err, errlen,
-             "Bad configuration option: %s (whelkd supports "
-             "PermitRootLogin, PermitUserEnvironment, KexAlgorithms, "
-             "Ciphers and MACs)",
-             key);
+    snprintf(err, errlen, "Bad configuration option: %s", key);
     return -1;
 }
 

@@ -2,6 +2,8 @@
  * keywords: the sshd_config keywords whelkd takes (so far only with -o;
  * the configuration-file issue adds the file and the other keywords):
  * PermitRootLogin, PermitUserEnvironment, KexAlgorithms, Ciphers, MACs.
+ * Each area keeps its keywords in its own handler (wd_keyword_fn) and its
+ * values in its own block of wd_keywords, so areas grow independently.
  */
 #ifndef WHELKD_KEYWORDS_H
 #define WHELKD_KEYWORDS_H
@@ -27,7 +29,24 @@ typedef struct wd_keywords {
     /* KexAlgorithms, Ciphers, MACs: the lists offered, "" for the
      * default (checked by whelk_config_set_* when applied). */
     char kex[1024], ciphers[1024], macs[1024];
+
+    /* configuration (issue 15) */
+
+    /* forwarding (issue 16) */
+
+    /* accounts and logging (issue 17) */
+
+    /* lifecycle (issue 17) */
 } wd_keywords;
+
+/* A keyword handler: one area's keywords. Called with the keyword (as
+ * written; compare case-insensitively) and its |ac| >= 1 arguments,
+ * already split and unquoted. Returns WD_KW_NOT_MINE for a keyword it
+ * does not know, WD_KW_DONE when taken (or ignored: the first value
+ * counts, as in sshd), WD_KW_ERROR with a message in |err|. */
+enum { WD_KW_ERROR = -1, WD_KW_NOT_MINE = 0, WD_KW_DONE = 1 };
+typedef int (*wd_keyword_fn)(struct wd_keywords *kw, const char *key,
+                             int ac, char **av, char *err, size_t errlen);
 
 void wd_keywords_defaults(wd_keywords *kw);
 /* One "Keyword value" / "Keyword=value" line. Returns 0, or -1 with a
