@@ -114,7 +114,7 @@ static int root_allowed(wd_conn *c, const wd_login *l, int by_key,
                         int forced)
 {
     if (l->user.uid != 0) return 1;
-    switch (wd_opts->kw.permit_root_login) {
+    switch (wd_conn_kw(c)->permit_root_login) {
     case WD_ROOT_YES:
         return 1;
     case WD_ROOT_PROHIBIT_PASSWORD:
@@ -346,7 +346,7 @@ static void pw_done(uv_work_t *req, int status)
          * silently; a keyboard-interactive success goes through
          * auth_root_allowed(), which logs the refusal. */
         if (ok && l->user.uid == 0 &&
-            wd_opts->kw.permit_root_login != WD_ROOT_YES) {
+            wd_conn_kw(c)->permit_root_login != WD_ROOT_YES) {
             if (w->kbdint) root_allowed(c, l, 0, 0);
             ok = 0;
         }

@@ -161,6 +161,31 @@ static const wd_keyword_fn handlers[] = {
     /* lifecycle (issue 17) */
 };
 
+static void dump_core(const wd_keywords *kw, FILE *out)
+{
+    fprintf(out, "permitrootlogin %s\n",
+            wd_root_mode_name(kw->permit_root_login));
+    fprintf(out, "permituserenvironment %s\n",
+            !kw->permit_user_env          ? "no"
+            : kw->permit_user_env_list[0] ? kw->permit_user_env_list
+                                          : "yes");
+}
+
+/* Each area's -T lines, in the same order as handlers[]. */
+static const wd_keyword_dump_fn dumpers[] = {
+    dump_core,
+    /* configuration (issue 15) */
+    /* forwarding (issue 16) */
+    /* accounts and logging (issue 17) */
+    /* lifecycle (issue 17) */
+};
+
+void wd_keywords_dump(const wd_keywords *kw, FILE *out)
+{
+    for (size_t i = 0; i < sizeof(dumpers) / sizeof(*dumpers); i++)
+        dumpers[i](kw, out);
+}
+
 int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
                     size_t errlen)
 {

@@ -9,6 +9,7 @@
 #define WHELKD_KEYWORDS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* PermitRootLogin, with sshd's meanings. */
 enum wd_root_mode {
@@ -55,5 +56,10 @@ int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
                     size_t errlen);
 /* The name sshd -T prints for a PermitRootLogin mode. */
 const char *wd_root_mode_name(int mode);
+
+/* An area's part of `whelkd -T`: its keywords' values as sshd -T
+ * prints them, one lowercase "keyword value" line each. */
+typedef void (*wd_keyword_dump_fn)(const struct wd_keywords *kw, FILE *out);
+void wd_keywords_dump(const wd_keywords *kw, FILE *out);
 
 #endif

@@ -100,6 +100,15 @@ typedef struct wd_conn {
     struct wd_login *login;
 } wd_conn;
 
+/* The sshd_config keywords in force for one connection: read policy
+ * through this, never wd_opts->kw directly, so that Match blocks
+ * (the configuration issue) can give a connection its own values. */
+static inline const wd_keywords *wd_conn_kw(const wd_conn *c)
+{
+    (void)c;
+    return &wd_opts->kw;
+}
+
 /* loop.c */
 /* A bound, listening, non-blocking socket for HOST:PORT, [V6]:PORT or
  * PORT; -1 after a message on stderr. */
