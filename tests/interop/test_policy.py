@@ -4,6 +4,7 @@ and beside it OpenSSH's sshd given the same lines; the method switches
 (PubkeyAuthentication, PasswordAuthentication, PermitEmptyPasswords) and
 MaxAuthTries."""
 
+import grp
 import os
 import subprocess
 
@@ -209,5 +210,139 @@ def test_max_auth_tries(whelkd, tmp_path, tries):
             assert s.wait_log("maximum authentication attempts exceeded "
                               f"for {NAME} from 127.0.0.1"), s.log()
             assert failed in (tries, tries + 1), failed
+        finally:
+            t.close()
+
+
+def _own(path, pw):
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+@pytest.mark.parametrize("where", ["first", "second", "neither"])
+def test_authorized_keys_file_tokens_and_two_files(whelkd, keys, tmp_path,
+                                                   where):
+    lines = ["AuthorizedKeysFile .ssh/first_%u %h/.ssh/second"]
+    with made_user(NAME) as pw:
+        ssh_dir = os.path.join(pw.pw_dir, ".ssh")
+        os.makedirs(ssh_dir, mode=0o700)
+        _own(ssh_dir, pw)
+        key = open(keys["ed25519"] + ".pub").read()
+        other = open(keys["ecdsa"] + ".pub").read()
+        for name, holds in ((f"first_{NAME}", where == "first"),
+                            ("second", where == "second"),
+                            ("authorized_keys", True)):
+            p = os.path.join(ssh_dir, name)
+            with open(p, "w") as f:
+                # The default file holds the key: not read any more.
+                f.write(key if holds and name != "authorized_keys"
+                        else other)
+                if name == "authorized_keys":
+                    f.seek(0)
+                    f.write(key)
+            os.chmod(p, 0o600)
+            _own(p, pw)
+        for s in each_server(whelkd, tmp_path, keys, lines):
+            r = login(s, keys)
+            if where == "neither":
+                assert r.returncode == 255, r.stdout + s.log()[-2000:]
+                assert "Permission denied" in r.stderr
+            else:
+                assert r.returncode == 0 and r.stdout == "in\n", \
+                    r.stderr + s.log()[-2000:]
+
+
+def test_authorized_keys_file_none(whelkd, keys, tmp_path):
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys,
+                             ["AuthorizedKeysFile none"]):
+            r = login(s, keys)
+            assert r.returncode == 255 and "Permission denied" in r.stderr
+
+
+@pytest.mark.parametrize("what", ["home", ".ssh", "authorized_keys"])
+def test_strict_modes(whelkd, keys, tmp_path, what):
+    with made_user(NAME, keys["ed25519"] + ".pub") as pw:
+        target = {"home": pw.pw_dir,
+                  ".ssh": os.path.join(pw.pw_dir, ".ssh"),
+                  "authorized_keys": os.path.join(pw.pw_dir, ".ssh",
+                                                  "authorized_keys")}[what]
+        # Writable by a group other than the user's own: Debian's sshd
+        # allows group-write by a private group that holds only the user
+        # (its user-group-modes patch); a shared group is refused by both.
+        os.chown(target, pw.pw_uid, grp.getgrnam("users").gr_gid)
+        os.chmod(target, os.stat(target).st_mode | 0o020)  # g+w
+        for s in each_server(whelkd, tmp_path, keys, []):
+            r = login(s, keys)
+            assert r.returncode == 255 and "Permission denied" in r.stderr, \
+                r.stdout
+            assert s.wait_log("Authentication refused: bad ownership or "
+                              "modes for "), s.log()[-2000:]
+        for s in each_server(whelkd, tmp_path, keys, ["StrictModes no"]):
+            r = login(s, keys)
+            assert r.returncode == 0 and r.stdout == "in\n", \
+                r.stderr + s.log()[-2000:]
+
+
+def sshpass_login(s, keys, password):
+    """Key first, then password, as OpenSSH's ssh tries them."""
+    args = s.ssh_args(keys["ed25519"], "-o",
+                      "PreferredAuthentications=publickey,password",
+                      "-o", "NumberOfPasswordPrompts=1", batch=False,
+                      user=NAME)
+    return subprocess.run(["sshpass", "-p", password] + args + ["echo in"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_authentication_methods_key_then_password(whelkd, keys, tmp_path):
+    h = sha512("cp-pass")
+    pw = tmp_path / "passwd"
+    pw.write_text(f"{NAME}:{h}\n")
+    line = "AuthenticationMethods publickey,password"
+    with made_user(NAME, keys["ed25519"] + ".pub", password_hash=h):
+        w = whelkd("-w", "1", "-P", str(pw), "-o", line,
+                   authorized_keys=False)
+        # sshd logs the partial success at VERBOSE only.
+        with sshd(tmp_path, keys, line + "\nLogLevel VERBOSE\n") as o:
+            for s in (w, o):
+                # The key alone: partial success, then nothing more.
+                r = login(s, keys)
+                assert r.returncode == 255, r.stdout
+                assert "Authenticated using \"publickey\" with partial " \
+                    "success" in r.stderr or \
+                    "Permission denied (password)" in r.stderr, r.stderr
+                assert s.wait_log(f"Partial publickey for {NAME} from "
+                                  "127.0.0.1"), s.log()[-2000:]
+                # The password alone is not enough either.
+                assert not try_password(s, NAME, "cp-pass")
+                # Key then password logs in.
+                r = sshpass_login(s, keys, "cp-pass")
+                assert r.returncode == 0 and r.stdout == "in\n", \
+                    r.stderr + s.log()[-2000:]
+                assert s.wait_log(f"Accepted password for {NAME} from "
+                                  "127.0.0.1"), s.log()[-2000:]
+                # Key then a wrong password does not.
+                r = sshpass_login(s, keys, "wrong")
+                assert r.returncode != 0 and r.stdout == "", r.stderr
+
+
+def test_authentication_methods_protocol(whelkd, keys, tmp_path):
+    """RFC 4252 5.1: the key's reply is FAILURE with partial success and
+    the methods that may come next."""
+    h = sha512("cp-pass")
+    pw = tmp_path / "passwd"
+    pw.write_text(f"{NAME}:{h}\n")
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        s = whelkd("-w", "1", "-P", str(pw), "-o",
+                   "AuthenticationMethods publickey,password "
+                   "publickey,keyboard-interactive", authorized_keys=False)
+        t = paramiko.Transport(("127.0.0.1", s.port))
+        try:
+            t.start_client(timeout=10)
+            k = paramiko.Ed25519Key.from_private_key_file(keys["ed25519"])
+            rest = t.auth_publickey(NAME, k)
+            assert sorted(rest) == ["keyboard-interactive", "password"]
+            assert not t.is_authenticated()
+            t.auth_password(NAME, "cp-pass", fallback=False)
+            assert t.is_authenticated()
         finally:
             t.close()
