@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "access.h"
+#include "akcmd.h"
 #include "cryptq.h"
 #include "keyfile.h"
 #include "keysrc.h"
@@ -192,6 +195,8 @@ typedef struct keys_work {
     int have_user;
     int flags;
     wd_kw_list paths;   /* AuthorizedKeysFile, expanded (keysrc.c) */
+    const wd_keywords *kw;
+    wd_akcmd_key key;   /* the offered key, for the command's tokens */
     wd_keycache cache;
 } keys_work;
 
@@ -199,12 +204,19 @@ static void keys_run(uv_work_t *req)
 {
     keys_work *w = req->data;
     if (w->have_user) {
-        wd_keysrc_load(&w->paths, &w->user, w->flags, &w->cache);
+        char *cmd_out = NULL;
+        size_t cmd_len = 0;
+        if (w->kw->authorized_keys_command[0])
+            wd_akcmd_run(w->kw, &w->user, &w->key, WD_AUTHKEYS_MAX_FILE,
+                         &cmd_out, &cmd_len);
+        wd_keysrc_load(&w->paths, &w->user, w->flags, cmd_out, cmd_len,
+                       &w->cache);
+        free(cmd_out);
         return;
     }
     /* The same shape for a user who does not exist: the rights of a
      * stand-in, opens that fail, a parse. */
-    wd_keysrc_load(&w->paths, &w->user, w->flags, &w->cache);
+    wd_keysrc_load(&w->paths, &w->user, w->flags, NULL, 0, &w->cache);
     wd_keycache_free(&w->cache);
     wd_keycache_load(&w->cache, "-", dummy_keys, sizeof(dummy_keys) - 1, 0);
     wd_keycache_free(&w->cache);
@@ -264,6 +276,19 @@ static void keys_done(uv_work_t *req, int status)
     wd_conn_release(c);
 }
 
+/* %f %k %t of AuthorizedKeysCommand. The command runs once per
+ * connection, with the first key offered: its output is cached with the
+ * files'. */
+static void akcmd_key_tokens(const whelk_key *k, const uint8_t *blob,
+                             size_t blob_len, wd_akcmd_key *out)
+{
+    whelk_key_fingerprint(k, out->fingerprint, sizeof(out->fingerprint));
+    snprintf(out->type, sizeof(out->type), "%s", whelk_key_type_name(k));
+    out->blob64[0] = 0;
+    if ((blob_len + 2) / 3 * 4 < sizeof(out->blob64))
+        EVP_EncodeBlock((unsigned char *)out->blob64, blob, (int)blob_len);
+}
+
 static whelk_auth_result auth_publickey(whelk_conn *conn,
                                         const whelk_pubkey_request *req,
                                         void *user)
@@ -297,6 +322,9 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
         snprintf(w->user.home, sizeof(w->user.home), "/nonexistent");
     }
     wd_keysrc_paths(kw, &w->user, &w->paths);
+    w->kw = kw;
+    if (kw->authorized_keys_command[0])
+        akcmd_key_tokens(l->pending_key, blob, blob_len, &w->key);
     if (kw->authorized_keys_flag) {
         /* -a: the administrator's file, read with whelkd's rights and
          * no StrictModes walk (it is often not under a home). */

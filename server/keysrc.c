@@ -49,7 +49,7 @@ void wd_keysrc_paths(const wd_keywords *kw, const wd_user *u,
 }
 
 void wd_keysrc_load(const wd_kw_list *paths, const wd_user *u, int flags,
-                    wd_keycache *cache)
+                    const char *extra, size_t extra_len, wd_keycache *cache)
 {
     char *all = NULL;
     size_t len = 0;
@@ -76,7 +76,16 @@ void wd_keysrc_load(const wd_kw_list *paths, const wd_user *u, int flags,
         if (n > 0 && all[len - 1] != '\n') all[len++] = '\n';
         wd_file_text_free(&t);
     }
-    wd_keycache_load(cache, first ? first : "(no AuthorizedKeysFile)",
+    if (extra_len) {
+        char *grown = realloc(all, len + extra_len + 1);
+        if (grown) {
+            all = grown;
+            if (len > 0 && all[len - 1] != '\n') all[len++] = '\n';
+            memcpy(all + len, extra, extra_len);
+            len += extra_len;
+        }
+    }
+    wd_keycache_load(cache, first ? first : "AuthorizedKeysCommand",
                      all ? all : "", len, 0);
     if (all) {
         memset(all, 0, len);

@@ -17,9 +17,10 @@
 void wd_keysrc_paths(const wd_keywords *kw, const wd_user *u,
                      wd_kw_list *out);
 /* Reads every file of |paths| for |u| (keyfile.c's |flags|) and parses
- * them into |cache|, at most WD_AUTHKEYS_MAX_FILE bytes in all. Blocks:
- * the thread pool's. */
+ * them, then |extra| (AuthorizedKeysCommand's output, may be NULL), into
+ * |cache|, at most WD_AUTHKEYS_MAX_FILE bytes of files. Blocks: the
+ * thread pool's. */
 void wd_keysrc_load(const wd_kw_list *paths, const wd_user *u, int flags,
-                    wd_keycache *cache);
+                    const char *extra, size_t extra_len, wd_keycache *cache);
 
 #endif

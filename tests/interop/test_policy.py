@@ -346,3 +346,90 @@ def test_authentication_methods_protocol(whelkd, keys, tmp_path):
             assert t.is_authenticated()
         finally:
             t.close()
+
+
+@pytest.fixture
+def akc_dir(keys):
+    """A root-owned directory outside /tmp (sshd, like whelkd, refuses a
+    command under a world-writable directory), removed afterwards."""
+    import shutil
+    d = f"/run/wka_cp-akc-{os.getpid()}"
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d, mode=0o755)
+    os.chmod(d, 0o755)
+    shutil.copy(keys["ed25519"] + ".pub", os.path.join(d, "key.pub"))
+    os.chmod(os.path.join(d, "key.pub"), 0o644)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def akc_script(d, name, body):
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write("#!/bin/sh\n" + body)
+    os.chmod(p, 0o755)
+    return p
+
+
+def test_authorized_keys_command(whelkd, keys, tmp_path, akc_dir):
+    ok = akc_script(akc_dir, "ok",
+                    f'[ "$1" = {NAME} ] && [ "$2" = ssh-ed25519 ] && '
+                    f'[ "$3" = "$(id -un)" ] && cat {akc_dir}/key.pub\n')
+    with made_user(NAME):
+        lines = [f"AuthorizedKeysCommand {ok} %u %t nobody",
+                 "AuthorizedKeysCommandUser nobody"]
+        for s in each_server(whelkd, tmp_path, keys, lines):
+            r = login(s, keys)
+            assert r.returncode == 0 and r.stdout == "in\n", \
+                r.stderr + s.log()[-2000:]
+        # The command's user: not "nobody" any more, so the script's
+        # check fails and prints nothing.
+        lines = [f"AuthorizedKeysCommand {ok} %u %t nobody",
+                 "AuthorizedKeysCommandUser root"]
+        for s in each_server(whelkd, tmp_path, keys, lines):
+            r = login(s, keys)
+            assert r.returncode == 255 and "Permission denied" in r.stderr
+
+
+def test_authorized_keys_command_fails(whelkd, keys, tmp_path, akc_dir):
+    bad = akc_script(akc_dir, "bad", f"cat {akc_dir}/key.pub\nexit 3\n")
+    with made_user(NAME):
+        s = whelkd("-w", "1", "-o", f"AuthorizedKeysCommand {bad}", "-o",
+                   "AuthorizedKeysCommandUser nobody", authorized_keys=False)
+        r = login(s, keys)
+        assert r.returncode == 255 and "Permission denied" in r.stderr
+        assert s.wait_log(f"AuthorizedKeysCommand {bad} returned status 3")
+        # Without AuthorizedKeysCommandUser the command is not run.
+        s = whelkd("-w", "1", "-o", f"AuthorizedKeysCommand {bad}",
+                   authorized_keys=False)
+        r = login(s, keys)
+        assert r.returncode == 255
+        assert s.wait_log("no AuthorizedKeysCommandUser")
+
+
+def test_authorized_keys_command_hangs(whelkd, keys, tmp_path, akc_dir):
+    hang = akc_script(akc_dir, "hang",
+                      f'[ "$1" = wka_cp2 ] && exec sleep 120\n'
+                      f'cat {akc_dir}/key.pub\n')
+    with made_user(NAME), made_user("wka_cp2"):
+        s = whelkd("-w", "1", "-o", f"AuthorizedKeysCommand {hang}", "-o",
+                   "AuthorizedKeysCommandUser nobody", authorized_keys=False)
+        stuck = subprocess.Popen(s.ssh_args(keys["ed25519"], user="wka_cp2")
+                                 + ["echo in"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            # While that command hangs, another login goes through.
+            r = login(s, keys)
+            assert r.returncode == 0 and r.stdout == "in\n", \
+                r.stderr + s.log()[-2000:]
+            assert stuck.poll() is None
+            out, err = stuck.communicate(timeout=60)
+            assert stuck.returncode == 255 and "Permission denied" in err
+            assert s.wait_log(f"AuthorizedKeysCommand {hang} for wka_cp2 "
+                              "timed out"), s.log()
+        finally:
+            if stuck.poll() is None:
+                stuck.kill()
+                stuck.wait()
