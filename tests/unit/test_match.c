@@ -14,6 +14,7 @@
 
 #include "keywords.h"
 #include "match.h"
+#include "tokens.h"
 
 static void test_glob(void **state)
 {
@@ -168,6 +169,28 @@ static void test_policy_keywords(void **state)
     assert_string_equal(any.auth_methods, "");
 }
 
+static void test_tokens(void **state)
+{
+    (void)state;
+    const wd_token t[] = {{'h', "/home/a"}, {'u', "a%h"}, {'U', "1000"}};
+    char out[64];
+    assert_int_equal(wd_expand_tokens("%h/.ssh/k_%u", t, 3, out, sizeof(out)),
+                     0);
+    /* A value is never expanded again. */
+    assert_string_equal(out, "/home/a/.ssh/k_a%h");
+    assert_int_equal(wd_expand_tokens("100%% %U", t, 3, out, sizeof(out)), 0);
+    assert_string_equal(out, "100% 1000");
+    assert_int_equal(wd_expand_tokens("%f", t, 3, out, sizeof(out)), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(wd_expand_tokens("end%", t, 3, out, sizeof(out)), -1);
+    char small[7]; /* "/home/a" needs 8 */
+    assert_int_equal(wd_expand_tokens("%h", t, 3, small, sizeof(small)), -1);
+    assert_int_equal(wd_expand_tokens("123456", t, 3, small, sizeof(small)),
+                     0);
+    assert_int_equal(wd_expand_tokens("1234567", t, 3, small,
+                                      sizeof(small)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_addr_list),
         cmocka_unit_test(test_user_at_host),
         cmocka_unit_test(test_policy_keywords),
+        cmocka_unit_test(test_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
