@@ -196,6 +196,7 @@ typedef struct keys_work {
     int flags;
     wd_kw_list paths;   /* AuthorizedKeysFile, expanded (keysrc.c) */
     const wd_keywords *kw;
+    int run_command;    /* AuthorizedKeysCommand, for a real user */
     wd_akcmd_key key;   /* the offered key, for the command's tokens */
     wd_keycache cache;
 } keys_work;
@@ -206,7 +207,8 @@ static void keys_run(uv_work_t *req)
     if (w->have_user) {
         char *cmd_out = NULL;
         size_t cmd_len = 0;
-        if (w->kw->authorized_keys_command[0])
+        /* Never for an unknown user (its stand-in reads -a's file). */
+        if (w->run_command)
             wd_akcmd_run(w->kw, &w->user, &w->key, WD_AUTHKEYS_MAX_FILE,
                          &cmd_out, &cmd_len);
         wd_keysrc_load(&w->paths, &w->user, w->flags, cmd_out, cmd_len,
@@ -257,6 +259,7 @@ static void keys_done(uv_work_t *req, int status)
     wd_conn *c = w->conn;
     wd_login *l = c->login;
     if (c->closing != 2 && c->engine && l) {
+        wd_keycache_free(&l->keys); /* a reload for another key */
         l->keys = w->cache;
         l->keys.loaded = 1;
         l->keys_loading = 0;
@@ -276,9 +279,9 @@ static void keys_done(uv_work_t *req, int status)
     wd_conn_release(c);
 }
 
-/* %f %k %t of AuthorizedKeysCommand. The command runs once per
- * connection, with the first key offered: its output is cached with the
- * files'. */
+/* %f %k %t of AuthorizedKeysCommand. Its output is cached with the
+ * files'; a command that takes one of these tokens runs again for each
+ * other key offered (as sshd runs it per key). */
 static void akcmd_key_tokens(const whelk_key *k, const uint8_t *blob,
                              size_t blob_len, wd_akcmd_key *out)
 {
@@ -289,6 +292,17 @@ static void akcmd_key_tokens(const whelk_key *k, const uint8_t *blob,
         EVP_EncodeBlock((unsigned char *)out->blob64, blob, (int)blob_len);
 }
 
+static int akc_per_key(wd_conn *c, const wd_login *l, const whelk_key *k)
+{
+    const char *cmd = wd_conn_kw(c)->authorized_keys_command;
+    if (!l->have_user || !cmd[0] ||
+        !(strstr(cmd, "%f") || strstr(cmd, "%k") || strstr(cmd, "%t")))
+        return 0;
+    char fp[80];
+    whelk_key_fingerprint(k, fp, sizeof(fp));
+    return strcmp(fp, l->akc_fp) != 0;
+}
+
 static whelk_auth_result auth_publickey(whelk_conn *conn,
                                         const whelk_pubkey_request *req,
                                         void *user)
@@ -297,7 +311,7 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     wd_login *l = login_of(user);
     if (!l) return WHELK_AUTH_DENY;
     int is_signed = whelk_pubkey_request_signature(req, NULL) != NULL;
-    if (l->keys.loaded)
+    if (l->keys.loaded && !akc_per_key(c, l, whelk_pubkey_request_key(req)))
         return key_decision(c, l, whelk_pubkey_request_key(req), is_signed);
     if (l->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
 
@@ -323,8 +337,11 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     }
     wd_keysrc_paths(kw, &w->user, &w->paths);
     w->kw = kw;
-    if (kw->authorized_keys_command[0])
+    w->run_command = l->have_user && kw->authorized_keys_command[0];
+    if (w->run_command) {
         akcmd_key_tokens(l->pending_key, blob, blob_len, &w->key);
+        snprintf(l->akc_fp, sizeof(l->akc_fp), "%s", w->key.fingerprint);
+    }
     if (kw->authorized_keys_flag) {
         /* -a: the administrator's file, read with whelkd's rights and
          * no StrictModes walk (it is often not under a home). */

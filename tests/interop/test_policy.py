@@ -433,3 +433,22 @@ def test_authorized_keys_command_hangs(whelkd, keys, tmp_path, akc_dir):
             if stuck.poll() is None:
                 stuck.kill()
                 stuck.wait()
+
+
+def test_authorized_keys_command_runs_per_key(whelkd, keys, tmp_path,
+                                              akc_dir):
+    """A command taking %t/%f/%k runs again for each key offered: the
+    first key (ECDSA) gets nothing, the second (Ed25519) its line."""
+    perkey = akc_script(akc_dir, "perkey",
+                        f'[ "$1" = ssh-ed25519 ] && cat {akc_dir}/key.pub\n'
+                        'exit 0\n')
+    with made_user(NAME):
+        lines = [f"AuthorizedKeysCommand {perkey} %t %f",
+                 "AuthorizedKeysCommandUser nobody"]
+        for s in each_server(whelkd, tmp_path, keys, lines):
+            args = s.ssh_args(keys["ecdsa"], "-i", keys["ed25519"],
+                              user=NAME)
+            r = subprocess.run(args + ["echo in"], capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0 and r.stdout == "in\n", \
+                r.stderr + s.log()[-2000:]

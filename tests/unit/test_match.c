@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -169,6 +171,36 @@ static void test_policy_keywords(void **state)
     assert_string_equal(any.auth_methods, "");
 }
 
+static void test_policy_dump(void **state)
+{
+    (void)state;
+    static wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_int_equal(line(&kw, "AllowUsers a b@10.0.0.0/8"), 0);
+    assert_int_equal(line(&kw, "AuthenticationMethods publickey,password"),
+                     0);
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    assert_non_null(f);
+    wd_policy_dump(&kw, f);
+    fclose(f);
+    /* As sshd -T prints them. */
+    static const char *const want[] = {
+        "pubkeyauthentication yes\n", "passwordauthentication yes\n",
+        "kbdinteractiveauthentication yes\n", "permitemptypasswords no\n",
+        "strictmodes yes\n", "maxauthtries 6\n", "logingracetime 120\n",
+        "authenticationmethods publickey,password\n",
+        "authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n",
+        "authorizedkeyscommand none\n", "authorizedkeyscommanduser none\n",
+        "allowusers a\nallowusers b@10.0.0.0/8\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+        assert_non_null(strstr(text, want[i]));
+    assert_null(strstr(text, "denyusers"));
+    free(text);
+}
+
 static void test_tokens(void **state)
 {
     (void)state;
@@ -200,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_user_at_host),
         cmocka_unit_test(test_policy_keywords),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_policy_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
