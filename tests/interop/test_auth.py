@@ -119,8 +119,14 @@ def test_seventh_failure_disconnects(whelkd, tmp_path):
     assert s.log().count(f"Failed password for {USER} from") == 7
 
 
-def test_login_grace(whelkd):
-    s = whelkd("-g", "3")
+@pytest.mark.parametrize("args", [
+    ("-g", "3"),
+    # -g is LoginGraceTime: the first value given counts.
+    ("-o", "LoginGraceTime 3s", "-g", "100"),
+    ("-g", "3", "-o", "LoginGraceTime=2m"),
+])
+def test_login_grace(whelkd, args):
+    s = whelkd(*args)
     sock = socket.create_connection(("127.0.0.1", s.port), 5)
     sock.sendall(b"SSH-2.0-idle\r\n")
     sock.settimeout(15)
