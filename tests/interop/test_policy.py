@@ -166,6 +166,22 @@ def test_password_authentication_switch(whelkd, keys, tmp_path):
             t.close()
 
 
+def test_password_authentication_beside_sshd(whelkd, keys, tmp_path):
+    """sshd reads the system's shadow, whelkd its -P file: same hash."""
+    h = sha512("cp-pass")
+    pw = tmp_path / "passwd"
+    pw.write_text(f"{NAME}:{h}\n")
+    with made_user(NAME, password_hash=h):
+        for value, ok in (("yes", True), ("no", False)):
+            w = whelkd("-w", "1", "-P", str(pw), "-o",
+                       f"PasswordAuthentication {value}",
+                       authorized_keys=False)
+            with sshd(tmp_path, keys, f"PasswordAuthentication {value}\n") \
+                    as o:
+                for s in (w, o):
+                    assert try_password(s, NAME, "cp-pass") == ok, s.log()
+
+
 def test_pubkey_authentication_switch(whelkd, keys, tmp_path):
     with made_user(NAME, keys["ed25519"] + ".pub"):
         s = whelkd("-w", "1", "-o", "PubkeyAuthentication=no",
@@ -187,13 +203,20 @@ def test_permit_empty_passwords(whelkd, tmp_path, permit):
         assert try_password(s, NAME, "") == (permit == "yes")
 
 
-@pytest.mark.parametrize("tries", [2, 4])
-def test_max_auth_tries(whelkd, tmp_path, tries):
+def max_tries_servers(whelkd, tmp_path, keys, tries):
+    h = sha512("cp-pass")
     pw = tmp_path / "passwd"
-    pw.write_text(f"{NAME}:{sha512('cp-pass')}\n")
-    with made_user(NAME):
-        s = whelkd("-w", "1", "-P", str(pw), "-o", f"MaxAuthTries {tries}",
-                   authorized_keys=False)
+    pw.write_text(f"{NAME}:{h}\n")
+    with made_user(NAME, password_hash=h):
+        yield whelkd("-w", "1", "-P", str(pw), "-o", f"MaxAuthTries {tries}",
+                     authorized_keys=False)
+        with sshd(tmp_path, keys, f"MaxAuthTries {tries}\n") as o:
+            yield o
+
+
+@pytest.mark.parametrize("tries", [2, 4])
+def test_max_auth_tries(whelkd, keys, tmp_path, tries):
+    for s in max_tries_servers(whelkd, tmp_path, keys, tries):
         t = paramiko.Transport(("127.0.0.1", s.port))
         try:
             t.start_client(timeout=10)
