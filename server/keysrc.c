@@ -91,6 +91,8 @@ void wd_keysrc_load(const wd_kw_list *paths, const wd_user *u, int flags,
         memset(all, 0, len);
         free(all);
     }
-    wd_log(WHELK_LOG_DEBUG, "%u keys from %u AuthorizedKeysFile files, kept "
-           "for this connection", cache->count, paths->n);
+    wd_log(WHELK_LOG_DEBUG, "%u keys from %s%s%s, kept for this connection",
+           cache->count, first ? first : "no file",
+           paths->n > 1 ? " and the other AuthorizedKeysFile files" : "",
+           extra_len ? " and AuthorizedKeysCommand" : "");
 }

@@ -353,6 +353,34 @@ uint64_t wd_policy_methods(const wd_keywords *kw, int have_passwords)
     return m;
 }
 
+/* Does some chain of |lists| use enabled methods only? */
+static int chains_satisfiable(const char *lists, uint64_t enabled)
+{
+    static const struct {
+        const char *name;
+        uint64_t bit;
+    } bits[] = {{"publickey", WHELK_AUTH_METHOD_PUBLICKEY},
+                {"password", WHELK_AUTH_METHOD_PASSWORD},
+                {"keyboard-interactive", WHELK_AUTH_METHOD_KBDINT}};
+    const char *p = lists;
+    while (*p) {
+        int ok = 1;
+        size_t chain = strcspn(p, " ");
+        for (const char *m = p; m < p + chain;) {
+            size_t n = strcspn(m, ", ");
+            uint64_t bit = 0;
+            for (size_t i = 0; i < sizeof(bits) / sizeof(*bits); i++)
+                if (n == strlen(bits[i].name) && !strncmp(m, bits[i].name, n))
+                    bit = bits[i].bit;
+            if (!(enabled & bit)) ok = 0;
+            m += n + (m[n] == ',');
+        }
+        if (ok) return 1;
+        p += chain + (p[chain] == ' ');
+    }
+    return 0;
+}
+
 int wd_policy_apply_config(whelk_config *cfg, const wd_keywords *kw,
                            int have_passwords)
 {
@@ -361,6 +389,15 @@ int wd_policy_apply_config(whelk_config *cfg, const wd_keywords *kw,
     whelk_config_set(cfg, WHELK_SET_MAX_AUTH_TRIES, kw->max_auth_tries);
     whelk_config_set(cfg, WHELK_SET_AUTH_METHODS,
                      wd_policy_methods(kw, have_passwords));
+    if (kw->auth_methods[0] &&
+        !chains_satisfiable(kw->auth_methods,
+                            wd_policy_methods(kw, have_passwords))) {
+        /* As sshd: a list none of whose chains can succeed is fatal. */
+        fprintf(stderr, "whelkd: AuthenticationMethods cannot be satisfied "
+                "by enabled authentication methods%s\n",
+                have_passwords ? "" : " (password methods need -P)");
+        return -1;
+    }
     if (kw->auth_methods[0] &&
         whelk_config_set_auth_chains(cfg, kw->auth_methods) != 0) {
         fprintf(stderr, "whelkd: AuthenticationMethods %s: not usable\n",

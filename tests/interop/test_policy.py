@@ -114,6 +114,23 @@ def test_bad_patterns_refused_at_start(keys, tmp_path):
         assert line.split()[0] in r.stderr, r.stderr
 
 
+def test_authentication_methods_unsatisfiable(keys, tmp_path):
+    """As sshd: no chain can succeed with the methods enabled."""
+    from conftest import WHELKD
+    pw = tmp_path / "passwd"
+    pw.write_text("x:*\n")
+    for extra, good in (((), False), (("-P", str(pw)), True),
+                        (("-P", str(pw), "-o", "PasswordAuthentication no"),
+                         False)):
+        r = subprocess.run([WHELKD, "-t", "-S", str(tmp_path / "st"),
+                            "-h", keys["host_ed25519"], *extra, "-o",
+                            "AuthenticationMethods publickey,password"],
+                           capture_output=True, text=True, timeout=30)
+        assert (r.returncode == 0) == good, r.stderr
+        if not good:
+            assert "cannot be satisfied" in r.stderr
+
+
 def sha512(password):
     # openssl passwd prints "<NULL>" for an empty password: libcrypt's.
     import crypt
