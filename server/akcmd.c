@@ -129,6 +129,12 @@ int wd_akcmd_run(const wd_keywords *kw, const wd_user *u,
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     pid_t helper = fork();
     if (helper == 0) {
+        /* libuv's handlers would tell the parent's loop of signals the
+         * helper gets (they write to a pipe shared with it). */
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         setsid();
         pid_t child = fork();
         if (child == 0) {
