@@ -61,12 +61,12 @@ typedef struct wd_server {
     uv_poll_t handoff;  /* a worker of several: connections from the parent */
     int handoff_fd;
     int has_handoff;
-    uv_signal_t sigterm, sigint, sigchld;
     struct wd_conn *conns;
     struct wd_conn *unauth_list; /* the connections counted in unauth */
     unsigned unauth;
     unsigned n_conns;
     int stopping;
+    int draining;       /* lifecycle.c: no new connections, ends at 0 */
 } wd_server;
 
 typedef struct wd_conn {
@@ -139,6 +139,10 @@ void wd_conn_note_output(wd_conn *c);
 void wd_conn_session_opened(wd_conn *c);
 void wd_conn_session_closed(wd_conn *c);
 void wd_stop(wd_server *srv);
+/* Closes the listeners and the hand-off socket: no new connections. */
+void wd_stop_listening(wd_server *srv);
+/* Serves an already listening socket (inherited: lifecycle.h). */
+int wd_listen_fd(wd_server *srv, int fd);
 /* Returns freed heap pages to the system soon (debounced). */
 void wd_schedule_trim(uv_loop_t *loop);
 
