@@ -169,7 +169,8 @@ void wd_log_listener(int fd)
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t drain_timer;
-static int serving, single_process, finished, timer_on;
+static int serving, finished, timer_on;
+static enum wd_serve_mode serve_mode;
 
 void wd_finish(wd_server *srv)
 {
@@ -232,25 +233,27 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         /* The parent reloads; a worker, or -w 1 alone, has nothing to
          * re-read without dropping what it serves. */
-        wd_log(WHELK_LOG_INFO, "Received SIGHUP; %s", single_process
+        wd_log(WHELK_LOG_INFO, "Received SIGHUP; %s",
+               serve_mode == WD_SERVE_SINGLE
                    ? "reloading needs the parent process (run without -w 1)"
-                   : "ignored by a worker (the parent reloads)");
+                   : "ignored (the parent reloads)");
         return;
     }
-    if (signum == SIGTERM && single_process && !srv->draining) {
+    int single = serve_mode == WD_SERVE_SINGLE;
+    if (signum == SIGTERM && single && !srv->draining) {
         wd_notify("STOPPING=1");
         wd_log(WHELK_LOG_INFO, "Received signal %d; draining.", signum);
         wd_drain(srv, "SIGTERM");
         return;
     }
     wd_log(WHELK_LOG_INFO, "Received signal %d; terminating.", signum);
-    if (single_process) wd_notify("STOPPING=1");
+    if (single) wd_notify("STOPPING=1");
     wd_finish(srv);
 }
 
-void wd_lifecycle_serve(wd_server *srv, int single)
+void wd_lifecycle_serve(wd_server *srv, enum wd_serve_mode mode)
 {
-    single_process = single;
+    serve_mode = mode;
     uv_signal_init(srv->loop, &sig_term);
     uv_signal_init(srv->loop, &sig_int);
     uv_signal_init(srv->loop, &sig_hup);

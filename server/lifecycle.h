@@ -45,11 +45,12 @@ int wd_inherited_listeners(int *fds, int max);
 /* Logs "Server listening on ADDR port N." for an inherited socket. */
 void wd_log_listener(int fd);
 
-/* A serving process (a worker, or -w 1 alone): installs its signal
- * handlers. |single|: no parent, so SIGTERM drains here (a second one
- * ends the rest); in a worker SIGTERM ends its connections at once and
- * the drain starts when the parent closes the hand-off socket. */
-void wd_lifecycle_serve(struct wd_server *srv, int single);
+/* A serving process installs its signal handlers. SIGTERM: a worker
+ * ends its connections at once (its drain starts when the parent closes
+ * the hand-off socket); -w 1 alone drains, and a second SIGTERM ends the
+ * rest; -i ends its connection. */
+enum wd_serve_mode { WD_SERVE_WORKER, WD_SERVE_SINGLE, WD_SERVE_INETD };
+void wd_lifecycle_serve(struct wd_server *srv, enum wd_serve_mode mode);
 /* Take no new connections; end when the last one has, or at
  * WhelkdDrainTimeout (disconnect sent, programs sent SIGHUP). */
 void wd_drain(struct wd_server *srv, const char *why);

@@ -454,10 +454,14 @@ static void addr_of(const struct sockaddr_storage *ss, char *out, size_t len,
         } else {
             uv_ip6_name(a, out, len);
         }
-    } else {
+    } else if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
         uv_ip4_name(a, out, len);
         *port = ntohs(a->sin_port);
+    } else {
+        /* -i over pipes or a Unix socket: no address, as sshd says. */
+        snprintf(out, len, "UNKNOWN");
+        *port = 65535;
     }
 }
 
@@ -603,6 +607,22 @@ static void on_handoff(uv_poll_t *p, int status, int events)
         }
         conn_begin(c);
     }
+}
+
+int wd_serve_fd(wd_server *srv, int fd)
+{
+    wd_conn *c = conn_new(srv);
+    if (!c) {
+        close(fd);
+        return -1;
+    }
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        conn_close_handles(c);
+        return -1;
+    }
+    conn_begin(c);
+    return 0;
 }
 
 int wd_take_connections(wd_server *srv, int fd)

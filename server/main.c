@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
             "              [-S DIR] [-m N] [-L SECONDS] [-w N] "
-            "[-o KEYWORD=VALUE]... [-d] [-t] [-V]\n"
+            "[-o KEYWORD=VALUE]... [-d] [-t] [-i] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -55,7 +55,9 @@ static void usage(FILE *f)
             "  -L SECONDS       drop a connection whose output makes no "
             "progress this long\n"
             "                   before authentication (default 10)\n"
-            "  -w N             worker processes (default: one per core)\n"
+            "  -w N             worker processes under a supervising parent "
+            "(default: one\n"
+            "                   per core); -w 1: one process, no parent\n"
             "  -o KEYWORD=VALUE sshd_config keyword (repeatable; the first "
             "value counts):\n"
             "                   PermitRootLogin yes|no|prohibit-password|"
@@ -68,6 +70,8 @@ static void usage(FILE *f)
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
+            "  -i               serve one connection on stdin/stdout "
+            "(inetd, ProxyCommand)\n"
             "  -V               print the version\n");
 }
 
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     int ch;
     wd_save_argv(argc, argv); /* before getopt and -s rewrite it */
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtiV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -220,6 +224,7 @@ int main(int argc, char **argv)
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
         case 't': opts.test = 1; break;
+        case 'i': opts.inetd = 1; break;
         case 'V': printf("whelkd %s\n", WHELK_VERSION); return 0;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -307,7 +312,7 @@ int main(int argc, char **argv)
 
     /* Without -w, always a parent (even for one worker): it respawns
      * workers, drains and reloads (lifecycle.h). -w 1 is one process. */
-    int supervised = opts.workers != 1;
+    int supervised = opts.workers != 1 && !opts.inetd;
     if (opts.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
@@ -328,6 +333,10 @@ int main(int argc, char **argv)
 
     if (handoff_fd >= 0) {
         if (wd_take_connections(&srv, handoff_fd) != 0) return 1;
+    } else if (opts.inetd) {
+        int fd = wd_inetd_socket();
+        if (fd < 0 || wd_serve_fd(&srv, fd) != 0) return 1;
+        srv.draining = 1; /* the process ends with its one connection */
     } else {
         int fds[WD_MAX_LISTEN];
         int n = wd_inherited_listeners(fds, WD_MAX_LISTEN);
@@ -339,8 +348,10 @@ int main(int argc, char **argv)
         for (int i = 0; n == 0 && i < opts.n_listen; i++)
             if (wd_listen(&srv, opts.listen[i]) != 0) return 1;
     }
-    wd_lifecycle_serve(&srv, handoff_fd < 0);
-    if (handoff_fd < 0) wd_notify("READY=1");
+    wd_lifecycle_serve(&srv, opts.inetd       ? WD_SERVE_INETD
+                             : handoff_fd >= 0 ? WD_SERVE_WORKER
+                                               : WD_SERVE_SINGLE);
+    if (handoff_fd < 0 && !opts.inetd) wd_notify("READY=1");
 
     uv_run(srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(srv.loop);

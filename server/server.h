@@ -41,6 +41,7 @@ typedef struct wd_options {
     unsigned workers;
     int debug;
     int test;           /* -t: check and exit */
+    int inetd;          /* -i: one connection on stdin/stdout */
     wd_keywords kw;     /* -o Keyword=value */
 } wd_options;
 
@@ -114,6 +115,10 @@ static inline const wd_keywords *wd_conn_kw(const wd_conn *c)
  * PORT; -1 after a message on stderr. */
 int wd_listen_socket(const char *spec);
 int wd_listen(wd_server *srv, const char *spec);
+/* Serves one connected socket (-i). */
+int wd_serve_fd(wd_server *srv, int fd);
+/* inetd.c: -i, a connected stream socket standing for stdin/stdout. */
+int wd_inetd_socket(void);
 /* A worker of several: serve the connections the parent hands over |fd|. */
 int wd_take_connections(wd_server *srv, int fd);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
