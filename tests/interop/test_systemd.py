@@ -139,3 +139,30 @@ def test_inetd_mode_as_proxycommand(keys, tmp_path):
     text = log.read_text()
     assert "Connection from UNKNOWN port 65535" in text
     assert "Accepted publickey" in text
+
+
+def test_shipped_units_verify(tmp_path):
+    """contrib/systemd's units as systemd-analyze reads them (the binary
+    path pointed at this build; man pages are not installed here)."""
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
+                       "systemd")
+    names = sorted(os.listdir(src))
+    assert {"whelkd.service", "whelkd.socket", "whelkd-inetd.socket",
+            "whelkd-inetd@.service"} <= set(names)
+    for name in names:
+        with open(os.path.join(src, name)) as f:
+            text = f.read()
+        text = text.replace("/usr/local/sbin/whelkd", WHELKD)
+        text = "\n".join(l for l in text.split("\n")
+                         if not l.startswith("Documentation="))
+        (tmp_path / name).write_text(text)
+    service = (tmp_path / "whelkd.service").read_text()
+    for line in ("Type=notify", "KillMode=process", "Restart=on-failure",
+                 "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line in service.split("\n"), line
+    r = subprocess.run(["systemd-analyze", "verify",
+                        *[str(tmp_path / n) for n in names]],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SYSTEMD_LOG_LEVEL="warning"),
+                       cwd=str(tmp_path))
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
