@@ -233,9 +233,22 @@ static int check_new_config(void)
     }
     free(args);
     if (pid < 0) return -1;
+    /* A check that hangs (a host key on a dead network share) must not
+     * hold the parent, which accepts nothing meanwhile, for long. */
     int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return -1;
+    uint64_t give_up = now_ms() + 30000;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) return -1;
+        if (now_ms() > give_up) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            wd_log(WHELK_LOG_ERROR, "reload: whelkd -t took over 30 s");
+            return -1;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
     char why[96];
     describe_status(st, why, sizeof(why));
@@ -324,6 +337,9 @@ int wd_run_workers(const wd_options *opts, int *handoff_fd)
         release_workers();
         return 1;
     }
+    /* Workers from before a re-exec may have ended while no SIGCHLD
+     * could be queued: look once now. */
+    raise(SIGCHLD);
     wd_notify("READY=1");
     struct pollfd pfd[WD_MAX_LISTEN + 1];
     unsigned rotor = 0;
