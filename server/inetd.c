@@ -42,9 +42,9 @@ static void *relay(void *arg)
     static char buf[RELAY_BUF];
     int in_open = 1;
     for (;;) {
-        struct pollfd p[2] = {{.fd = relay_sock, .events = POLLIN},
-                              {.fd = in_open ? STDIN_FILENO : -1,
-                               .events = POLLIN}};
+        struct pollfd p[2] = {
+            {.fd = relay_sock, .events = POLLIN},
+            {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
             break;
@@ -52,8 +52,7 @@ static void *relay(void *arg)
         if (p[0].revents) {
             ssize_t r = read(relay_sock, buf, sizeof(buf));
             if (r < 0 && errno == EINTR) continue;
-            if (r <= 0 || write_all(STDOUT_FILENO, buf, (size_t)r) != 0)
-                break;
+            if (r <= 0 || write_all(STDOUT_FILENO, buf, (size_t)r) != 0) break;
         }
         if (p[1].revents) {
             ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
@@ -94,8 +93,7 @@ int wd_inetd_socket(void)
         return fd;
     }
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
     relay_sock = sv[1];
     pthread_t t;
     if (pthread_create(&t, NULL, relay, NULL) != 0) {

@@ -33,8 +33,7 @@ int wd_lifecycle_keyword(struct wd_keywords *kw, const char *key, int ac,
     long v = strtol(av[0], &end, 10);
     if (ac != 1 || *end || end == av[0] || v < 0 || v > 30L * 86400) {
         snprintf(err, errlen,
-                 "keyword %s: wants SECONDS, 0 to 2592000 (0: no limit)",
-                 key);
+                 "keyword %s: wants SECONDS, 0 to 2592000 (0: no limit)", key);
         return WD_KW_ERROR;
     }
     if (!kw->drain_set) {
@@ -59,10 +58,14 @@ void wd_save_argv(int argc, char **argv)
 {
     saved_argv = calloc((size_t)argc + 1, sizeof(char *));
     if (!saved_argv) return;
-    for (int i = 0; i < argc; i++) saved_argv[i] = strdup(argv[i]);
+    for (int i = 0; i < argc; i++)
+        saved_argv[i] = strdup(argv[i]);
 }
 
-char **wd_saved_argv(void) { return saved_argv; }
+char **wd_saved_argv(void)
+{
+    return saved_argv;
+}
 
 /* ------------------------------------------------------------------
  * sd_notify
@@ -98,7 +101,10 @@ void wd_notify_reloading(void)
     wd_notify(msg);
 }
 
-void wd_notify_forget(void) { unsetenv("NOTIFY_SOCKET"); }
+void wd_notify_forget(void)
+{
+    unsetenv("NOTIFY_SOCKET");
+}
 
 /* ------------------------------------------------------------------
  * Inherited listeners
@@ -117,8 +123,8 @@ int wd_inherited_listeners(int *fds, int max)
     unsetenv("LISTEN_FDNAMES");
     if (!mine) return 0; /* meant for another process */
     if (*end || n < 1 || n > max) {
-        fprintf(stderr, "whelkd: LISTEN_FDS=%s: want 1 to %d sockets\n",
-                count, max);
+        fprintf(stderr, "whelkd: LISTEN_FDS=%s: want 1 to %d sockets\n", count,
+                max);
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -159,8 +165,8 @@ void wd_log_listener(int fd)
             port = ntohs(in6->sin6_port);
         }
     }
-    wd_log(WHELK_LOG_INFO, "Server listening on %s port %d (inherited).",
-           host, port);
+    wd_log(WHELK_LOG_INFO, "Server listening on %s port %d (inherited).", host,
+           port);
 }
 
 /* ------------------------------------------------------------------
@@ -207,8 +213,8 @@ void wd_drain(wd_server *srv, const char *why)
     unsigned limit = wd_opts->kw.drain_timeout_s;
     wd_log(WHELK_LOG_INFO,
            "%s: taking no new connections; %u open ones continue%s", why,
-           srv->n_conns, limit && srv->n_conns ? " until the drain timeout"
-                                               : "");
+           srv->n_conns,
+           limit && srv->n_conns ? " until the drain timeout" : "");
     if (srv->n_conns == 0) {
         wd_finish(srv);
         return;

@@ -207,6 +207,21 @@ def test_single_process_drains_too(whelkd, keys, sessions):
     s.proc.wait(30)
 
 
+def test_single_process_second_sigterm_ends_it(whelkd, keys, sessions,
+                                               tmp_path):
+    s = whelkd("-w", "1")
+    mark = tmp_path / "hup"
+    sess = Session(s, keys, mark=str(mark))
+    sessions.append(sess)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.wait_log("draining", 10)
+    assert sess.echo("x") == b"got-x\n"
+    s.proc.send_signal(signal.SIGTERM)
+    assert sess.p.wait(30) == 255
+    assert wait_for(mark.exists, 10)
+    assert s.proc.wait(30) == 0
+
+
 def host_key_line(port):
     r = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(port),
                         "127.0.0.1"], capture_output=True, text=True,
