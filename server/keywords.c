@@ -11,6 +11,8 @@
  */
 #include "keywords.h"
 
+#include "lifecycle.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +162,7 @@ static const wd_keyword_fn handlers[] = {
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
+    wd_lifecycle_keyword,
 };
 
 static void dump_core(const wd_keywords *kw, FILE *out)
@@ -180,6 +183,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
+    wd_lifecycle_dump,
 };
 
 void wd_keywords_dump(const wd_keywords *kw, FILE *out)
