@@ -56,6 +56,7 @@ struct wk_auth {
     char user_log[MAX_USER * 4 + 1]; /* escaped copy for log lines */
     int have_user;
     int user_valid;
+    int user_answered;           /* the application said valid or not */
     unsigned failures;
     int banner_sent;
     int wait;
@@ -116,6 +117,12 @@ void wk_auth_free(whelk_conn *c)
 const char *wk_auth_user(const whelk_conn *c)
 {
     return c->auth && c->auth->have_user ? c->auth->user : NULL;
+}
+
+int wk_auth_user_invalid(const whelk_conn *c)
+{
+    return c->auth && c->auth->have_user && c->auth->user_answered &&
+           !c->auth->user_valid;
 }
 
 int wk_auth_blocked(const whelk_conn *c)
@@ -579,6 +586,7 @@ static void user_answer(whelk_conn *c, int answer)
 {
     wk_auth *a = c->auth;
     a->user_valid = answer != 0 && answer != WHELK_USER_REFUSED;
+    a->user_answered = 1;
     /* A refused user exists but may not log in; the application logged
      * why (sshd: "User x not allowed because ..."), and the attempts
      * fail like an unknown user's. */

@@ -223,6 +223,8 @@ int wk_auth_blocked(const whelk_conn *c);
 uint64_t wk_auth_expiry(const whelk_conn *c);
 int wk_auth_handle_expiry(whelk_conn *c, uint64_t now);
 const char *wk_auth_user(const whelk_conn *c);
+/* The user being tried is unknown or refused (as sshd's !authctxt->valid). */
+int wk_auth_user_invalid(const whelk_conn *c);
 
 /* client.c: the client side of authentication. */
 int wk_client_init(whelk_conn *c, const char *user_name);

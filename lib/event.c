@@ -39,5 +39,11 @@ void wk_event(whelk_conn *c, whelk_event *ev)
     ev->authenticated = c->authenticated;
     /* The name a connection logged in with, else the one it is trying. */
     if (!ev->user) ev->user = c->authenticated ? c->user_name : wk_auth_user(c);
+    /* sshd names a connection's end "by invalid user" for an unknown or
+     * refused user. */
+    if (!c->authenticated && (ev->type == WHELK_EVENT_DISCONNECT ||
+                              ev->type == WHELK_EVENT_PEER_CLOSED ||
+                              ev->type == WHELK_EVENT_PEER_DISCONNECT))
+        ev->invalid_user = wk_auth_user_invalid(c);
     c->cb.event(c, ev, c->user);
 }

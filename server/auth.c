@@ -20,8 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "access.h"
+#include "akcmd.h"
 #include "cryptq.h"
 #include "keyfile.h"
+#include "keysrc.h"
 #include "passwd.h"
 #include "server.h"
 
@@ -50,6 +55,8 @@ typedef struct user_work {
     uv_work_t req;
     wd_conn *conn;
     char name[256];
+    char addr[64];
+    const wd_keywords *kw;
     wd_user user;
     int verdict;
 } user_work;
@@ -58,6 +65,11 @@ static void user_run(uv_work_t *req)
 {
     user_work *w = req->data;
     w->verdict = wd_user_check(w->name, &w->user);
+    /* sshd's allowed_user() ends with the Allow/Deny lists (UseDNS no:
+     * the client's "host" is its address). */
+    if (w->verdict == WD_USER_OK &&
+        !wd_access_allowed(w->kw, &w->user, w->addr, w->addr))
+        w->verdict = WD_USER_REFUSED;
 }
 
 static void user_done(uv_work_t *req, int status)
@@ -74,6 +86,9 @@ static void user_done(uv_work_t *req, int status)
         } else if (status == 0 && w->verdict == WD_USER_REFUSED) {
             answer = WHELK_USER_REFUSED;
         }
+        /* The methods, chains and tries of this connection's keywords. */
+        wd_policy_apply_conn(c->engine, wd_conn_kw(c),
+                             wd_opts->password_file != NULL);
         wd_conn_engine_result(c, whelk_conn_user_done(c->engine, answer,
                                                       uv_now(c->srv->loop)),
                               "user look-up");
@@ -93,6 +108,8 @@ static int user_valid(whelk_conn *conn, const char *name, void *user)
         return WHELK_USER_UNKNOWN;
     }
     snprintf(w->name, sizeof(w->name), "%s", name);
+    snprintf(w->addr, sizeof(w->addr), "%s", c->addr);
+    w->kw = wd_conn_kw(c);
     w->conn = c;
     w->req.data = w;
     c->handles++; /* the connection outlives the work */
@@ -177,36 +194,34 @@ typedef struct keys_work {
     wd_user user;
     int have_user;
     int flags;
-    char path[PATH_MAX];
+    wd_kw_list paths;   /* AuthorizedKeysFile, expanded (keysrc.c) */
+    const wd_keywords *kw;
+    int run_command;    /* AuthorizedKeysCommand, for a real user */
+    wd_akcmd_key key;   /* the offered key, for the command's tokens */
     wd_keycache cache;
 } keys_work;
 
 static void keys_run(uv_work_t *req)
 {
     keys_work *w = req->data;
-    wd_file_text t;
-    if (w->have_user &&
-        wd_user_file_read(w->path, "authorized keys", &w->user, w->flags,
-                          WD_AUTHKEYS_MAX_FILE, &t) == 0) {
-        wd_keycache_load(&w->cache, w->path, t.data, t.len, t.truncated);
-        wd_file_text_free(&t);
-        wd_log(WHELK_LOG_DEBUG, "%u keys from %s, kept for this connection",
-               w->cache.count, w->path);
+    if (w->have_user) {
+        char *cmd_out = NULL;
+        size_t cmd_len = 0;
+        /* Never for an unknown user (its stand-in reads -a's file). */
+        if (w->run_command)
+            wd_akcmd_run(w->kw, &w->user, &w->key, WD_AUTHKEYS_MAX_FILE,
+                         &cmd_out, &cmd_len);
+        wd_keysrc_load(&w->paths, &w->user, w->flags, cmd_out, cmd_len,
+                       &w->cache);
+        free(cmd_out);
         return;
     }
-    if (!w->have_user) {
-        /* The same shape for a user who does not exist: the rights of a
-         * stand-in, an open that fails, a parse. */
-        wd_user nobody = {.name = "nobody", .uid = 65534, .gid = 65534};
-        snprintf(nobody.home, sizeof(nobody.home), "/nonexistent");
-        if (wd_user_file_read("/nonexistent/.ssh/authorized_keys",
-                              "authorized keys", &nobody, w->flags,
-                              WD_AUTHKEYS_MAX_FILE, &t) == 0)
-            wd_file_text_free(&t);
-        wd_keycache_load(&w->cache, w->path, dummy_keys,
-                         sizeof(dummy_keys) - 1, 0);
-        wd_keycache_free(&w->cache);
-    }
+    /* The same shape for a user who does not exist: the rights of a
+     * stand-in, opens that fail, a parse. */
+    wd_keysrc_load(&w->paths, &w->user, w->flags, NULL, 0, &w->cache);
+    wd_keycache_free(&w->cache);
+    wd_keycache_load(&w->cache, "-", dummy_keys, sizeof(dummy_keys) - 1, 0);
+    wd_keycache_free(&w->cache);
     w->cache.loaded = 1; /* nothing usable: every key is refused */
 }
 
@@ -244,6 +259,7 @@ static void keys_done(uv_work_t *req, int status)
     wd_conn *c = w->conn;
     wd_login *l = c->login;
     if (c->closing != 2 && c->engine && l) {
+        wd_keycache_free(&l->keys); /* a reload for another key */
         l->keys = w->cache;
         l->keys.loaded = 1;
         l->keys_loading = 0;
@@ -263,6 +279,30 @@ static void keys_done(uv_work_t *req, int status)
     wd_conn_release(c);
 }
 
+/* %f %k %t of AuthorizedKeysCommand. Its output is cached with the
+ * files'; a command that takes one of these tokens runs again for each
+ * other key offered (as sshd runs it per key). */
+static void akcmd_key_tokens(const whelk_key *k, const uint8_t *blob,
+                             size_t blob_len, wd_akcmd_key *out)
+{
+    whelk_key_fingerprint(k, out->fingerprint, sizeof(out->fingerprint));
+    snprintf(out->type, sizeof(out->type), "%s", whelk_key_type_name(k));
+    out->blob64[0] = 0;
+    if ((blob_len + 2) / 3 * 4 < sizeof(out->blob64))
+        EVP_EncodeBlock((unsigned char *)out->blob64, blob, (int)blob_len);
+}
+
+static int akc_per_key(wd_conn *c, const wd_login *l, const whelk_key *k)
+{
+    const char *cmd = wd_conn_kw(c)->authorized_keys_command;
+    if (!l->have_user || !cmd[0] ||
+        !(strstr(cmd, "%f") || strstr(cmd, "%k") || strstr(cmd, "%t")))
+        return 0;
+    char fp[80];
+    whelk_key_fingerprint(k, fp, sizeof(fp));
+    return strcmp(fp, l->akc_fp) != 0;
+}
+
 static whelk_auth_result auth_publickey(whelk_conn *conn,
                                         const whelk_pubkey_request *req,
                                         void *user)
@@ -271,7 +311,7 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     wd_login *l = login_of(user);
     if (!l) return WHELK_AUTH_DENY;
     int is_signed = whelk_pubkey_request_signature(req, NULL) != NULL;
-    if (l->keys.loaded)
+    if (l->keys.loaded && !akc_per_key(c, l, whelk_pubkey_request_key(req)))
         return key_decision(c, l, whelk_pubkey_request_key(req), is_signed);
     if (l->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
 
@@ -288,16 +328,27 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     w->req.data = w;
     w->have_user = l->have_user;
     w->user = l->user;
-    if (wd_opts->authorized_keys) {
+    const wd_keywords *kw = wd_conn_kw(c);
+    if (!w->have_user) {
+        memset(&w->user, 0, sizeof(w->user));
+        snprintf(w->user.name, sizeof(w->user.name), "nobody");
+        w->user.uid = w->user.gid = 65534;
+        snprintf(w->user.home, sizeof(w->user.home), "/nonexistent");
+    }
+    wd_keysrc_paths(kw, &w->user, &w->paths);
+    w->kw = kw;
+    w->run_command = l->have_user && kw->authorized_keys_command[0];
+    if (w->run_command) {
+        akcmd_key_tokens(l->pending_key, blob, blob_len, &w->key);
+        snprintf(l->akc_fp, sizeof(l->akc_fp), "%s", w->key.fingerprint);
+    }
+    if (kw->authorized_keys_flag) {
         /* -a: the administrator's file, read with whelkd's rights and
          * no StrictModes walk (it is often not under a home). */
-        snprintf(w->path, sizeof(w->path), "%s", wd_opts->authorized_keys);
         w->have_user = 1;
         w->flags = 0;
     } else {
-        snprintf(w->path, sizeof(w->path), "%s/.ssh/authorized_keys",
-                 l->have_user ? l->user.home : "/nonexistent");
-        w->flags = WD_FILE_AS_USER | WD_FILE_STRICT;
+        w->flags = WD_FILE_AS_USER | (kw->strict_modes ? WD_FILE_STRICT : 0);
     }
     c->handles++;
     if (uv_queue_work(c->srv->loop, &w->req, keys_run, keys_done) != 0) {
@@ -324,6 +375,7 @@ typedef struct pw_work {
     char *password;
     size_t len;
     int kbdint;
+    int empty_refused; /* PermitEmptyPasswords no: fails, same work */
     int ok;
 } pw_work;
 
@@ -341,7 +393,8 @@ static void pw_done(uv_work_t *req, int status)
     whelk_free_secret(w->password, w->len + 1);
     if (c->closing != 2 && c->engine) {
         wd_login *l = c->login;
-        int ok = status == 0 && w->ok && l && l->have_user;
+        int ok = status == 0 && w->ok && l && l->have_user &&
+                 !w->empty_refused;
         /* sshd's auth_password() fails root unless PermitRootLogin yes,
          * silently; a keyboard-interactive success goes through
          * auth_root_allowed(), which logs the refusal. */
@@ -378,6 +431,7 @@ static whelk_auth_result check_password(wd_conn *c, const char *name,
     w->password[len] = 0;
     w->len = len;
     w->kbdint = kbdint;
+    w->empty_refused = len == 0 && !wd_conn_kw(c)->permit_empty_passwords;
     w->conn = c;
     w->job.req.data = w;
     c->handles++; /* the connection outlives the work */

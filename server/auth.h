@@ -18,6 +18,7 @@ typedef struct wd_login {
     wd_keycache keys;   /* the user's authorized_keys, read once */
     int keys_loading;
     whelk_key *pending_key; /* the key a pending decision is about */
+    char akc_fp[80];    /* the key AuthorizedKeysCommand last ran for */
     int pending_signed;
 } wd_login;
 

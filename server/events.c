@@ -23,7 +23,10 @@ static void who(const whelk_event *ev, char *out, size_t size)
     if (!u) return;
     whelk_escape(esc, sizeof(esc), u, strlen(u));
     snprintf(out, size, "%suser %s ",
-             whelk_event_authenticated(ev) ? "" : "authenticating ", esc);
+             whelk_event_authenticated(ev)    ? ""
+             : whelk_event_invalid_user(ev) ? "invalid "
+                                            : "authenticating ",
+             esc);
 }
 
 static const char *preauth(const whelk_event *ev)

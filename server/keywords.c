@@ -158,6 +158,7 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
 static const wd_keyword_fn handlers[] = {
     keywords_core,
     /* configuration (issue 15) */
+    wd_policy_keyword,
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
@@ -178,6 +179,7 @@ static void dump_core(const wd_keywords *kw, FILE *out)
 static const wd_keyword_dump_fn dumpers[] = {
     dump_core,
     /* configuration (issue 15) */
+    wd_policy_dump,
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
@@ -253,4 +255,5 @@ void wd_keywords_defaults(wd_keywords *kw)
 {
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
+    wd_policy_defaults(kw);
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "policy.h"
+
 /* PermitRootLogin, with sshd's meanings. */
 enum wd_root_mode {
     WD_ROOT_NO,
@@ -32,6 +34,19 @@ typedef struct wd_keywords {
     char kex[1024], ciphers[1024], macs[1024];
 
     /* configuration (issue 15) */
+    /* Login policy (policy.c). */
+    wd_kw_list allow_users, deny_users, allow_groups, deny_groups;
+    int pubkey_auth, password_auth, kbdint_auth; /* 1 yes, 0 no */
+    int permit_empty_passwords;
+    int strict_modes;
+    unsigned max_auth_tries;
+    unsigned login_grace_s;      /* 0: no limit */
+    char auth_methods[512];      /* space-separated chains; "" = any */
+    wd_kw_list authorized_keys_files; /* "none" alone: no file */
+    int authorized_keys_flag;    /* -a: whelkd's rights, no StrictModes */
+    char authorized_keys_command[1024];      /* "" = none */
+    char authorized_keys_command_user[64];   /* "" = none */
+    unsigned policy_set;         /* a bit per keyword already given */
 
     /* forwarding (issue 16) */
 

@@ -33,8 +33,10 @@ static void usage(FILE *f)
             "  -h FILE          host key, OpenSSH format (repeatable; "
             "default: created\n"
             "                   in the state directory)\n"
-            "  -a FILE          authorized_keys for every user (default "
-            "~USER/.ssh/authorized_keys)\n"
+            "  -a FILE          AuthorizedKeysFile for every user, read as "
+            "whelkd (default\n"
+            "                   each user's .ssh/authorized_keys "
+            "and authorized_keys2)\n"
             "  -P FILE          password file of user:crypt-hash lines "
             "(enables password\n"
             "                   and keyboard-interactive)\n"
@@ -46,7 +48,7 @@ static void usage(FILE *f)
             "  -E PATTERN       accepted client environment variable "
             "(repeatable;\n"
             "                   default LANG and LC_*)\n"
-            "  -g SECONDS       login grace time (default 120)\n"
+            "  -g TIME          LoginGraceTime (default 120)\n"
             "  -B FILE          banner shown before authentication\n"
             "  -S DIR           state directory\n"
             "  -m N             concurrent unauthenticated connections "
@@ -133,7 +135,6 @@ int main(int argc, char **argv)
 {
     static wd_options opts;
     wd_keywords_defaults(&opts.kw);
-    opts.grace_s = 120;
     opts.max_unauth = 64;
     opts.per_source_max_startups = 10;
     opts.stall_s = 10;
@@ -152,7 +153,20 @@ int main(int argc, char **argv)
             if (opts.n_host_keys >= WD_MAX_HOSTKEYS) goto toomany;
             opts.host_keys[opts.n_host_keys++] = optarg;
             break;
-        case 'a': opts.authorized_keys = optarg; break;
+        case 'a': { /* AuthorizedKeysFile, read as whelkd (policy.h) */
+            /* Relative to where whelkd starts, as -a always was (a
+             * relative AuthorizedKeysFile is taken from the home). */
+            char abs[4200], cwd[4096];
+            if (optarg[0] != '/' && getcwd(cwd, sizeof(cwd)))
+                snprintf(abs, sizeof(abs), "%s/%s", cwd, optarg);
+            else
+                snprintf(abs, sizeof(abs), "%s", optarg);
+            if (wd_policy_daemon_keys_file(&opts.kw, abs) != 0) {
+                fprintf(stderr, "whelkd: bad -a file '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'P': opts.password_file = optarg; break;
         case 's': {
             char *eq = strchr(optarg, '=');
@@ -172,13 +186,14 @@ int main(int argc, char **argv)
             opts.env_pat[opts.n_env++] = optarg;
             break;
         case 'g': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 0 || v > 86400) {
+            /* -g is LoginGraceTime (and, as -o, a first value). */
+            char line[64], err[1200];
+            if (strlen(optarg) > 32 ||
+                (snprintf(line, sizeof(line), "LoginGraceTime=%s", optarg),
+                 wd_keyword_line(&opts.kw, line, err, sizeof(err))) != 0) {
                 fprintf(stderr, "whelkd: bad -g value '%s'\n", optarg);
                 return 2;
             }
-            opts.grace_s = (unsigned)v;
             break;
         }
         case 'm': {
@@ -290,15 +305,13 @@ int main(int argc, char **argv)
         wd_log(WHELK_LOG_INFO, "host key: %s %s %s", path,
                whelk_key_short_name(k), fp);
     }
+    /* LoginGraceTime, MaxAuthTries, the methods (password ones only
+     * with -P) and AuthenticationMethods (policy.c). */
+    if (wd_policy_apply_config(srv.cfg, &opts.kw, opts.password_file != NULL))
+        return 2;
     /* -t: the configuration and keys are good (and the default key now
      * exists); stop here, as sshd -t does. */
     if (opts.test) return 0;
-    whelk_config_set(srv.cfg, WHELK_SET_LOGIN_GRACE_MS,
-                     (uint64_t)opts.grace_s * 1000);
-    uint64_t methods = WHELK_AUTH_METHOD_PUBLICKEY;
-    if (opts.password_file)
-        methods |= WHELK_AUTH_METHOD_PASSWORD | WHELK_AUTH_METHOD_KBDINT;
-    whelk_config_set(srv.cfg, WHELK_SET_AUTH_METHODS, methods);
     if (opts.banner_file) {
         char *b = read_banner(opts.banner_file);
         if (!b) {

@@ -21,7 +21,6 @@ typedef struct wd_options {
     int n_listen;
     const char *host_keys[WD_MAX_HOSTKEYS];
     int n_host_keys;
-    const char *authorized_keys; /* NULL: ~USER/.ssh/authorized_keys */
     const char *password_file;   /* NULL: no password authentication */
     const char *banner_file;
     const char *state_dir;
@@ -30,7 +29,6 @@ typedef struct wd_options {
     int n_subsys;
     const char *env_pat[WD_MAX_ENV];
     int n_env;
-    unsigned grace_s;
     unsigned max_unauth;
     /* sshd's PerSourceMaxStartups: unauthenticated connections one
      * address may hold (0: no limit). Counted per worker (loop.c). */

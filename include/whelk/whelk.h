@@ -417,7 +417,9 @@ WHELK_EXTERN const char *whelk_event_user(const whelk_event *ev);
 WHELK_EXTERN const char *whelk_event_method(const whelk_event *ev);
 /* The key of a publickey attempt, or NULL. */
 WHELK_EXTERN const whelk_key *whelk_event_key(const whelk_event *ev);
-/* Non-zero when the user name named no user (AUTH_FAILURE, AUTH_LIMIT). */
+/* Non-zero when the user name named no user or a refused one
+ * (AUTH_FAILURE, AUTH_LIMIT, and the DISCONNECT, PEER_DISCONNECT and
+ * PEER_CLOSED of a connection not logged in). */
 WHELK_EXTERN int whelk_event_invalid_user(const whelk_event *ev);
 /* Non-zero when the connection was logged in at the time. */
 WHELK_EXTERN int whelk_event_authenticated(const whelk_event *ev);

@@ -119,8 +119,14 @@ def test_seventh_failure_disconnects(whelkd, tmp_path):
     assert s.log().count(f"Failed password for {USER} from") == 7
 
 
-def test_login_grace(whelkd):
-    s = whelkd("-g", "3")
+@pytest.mark.parametrize("args", [
+    ("-g", "3"),
+    # -g is LoginGraceTime: the first value given counts.
+    ("-o", "LoginGraceTime 3s", "-g", "100"),
+    ("-g", "3", "-o", "LoginGraceTime=2m"),
+])
+def test_login_grace(whelkd, args):
+    s = whelkd(*args)
     sock = socket.create_connection(("127.0.0.1", s.port), 5)
     sock.sendall(b"SSH-2.0-idle\r\n")
     sock.settimeout(15)
@@ -212,6 +218,43 @@ def test_session_runs_as_user(whelkd, keys, tmp_path):
             subprocess.run(["groupdel", "whelkextra"], capture_output=True)
 
 
+def fail2ban_failures(s, tmp_path):
+    """Runs fail2ban's sshd filter (through contrib's whelkd.conf) over
+    |s|'s log: the failures it counts, per address, and its output."""
+    time.sleep(0.3)
+    logfile = tmp_path / "journal.log"
+    with open(logfile, "w") as f:
+        for line in s.log().splitlines():
+            f.write(f"Nov 24 20:00:00 host whelkd[4242]: {line}\n")
+    # fail2ban resolves "before = sshd.conf" next to the filter, as it
+    # would in /etc/fail2ban/filter.d: give it that layout.
+    fdir = tmp_path / "f2b" / "filter.d"
+    fdir.mkdir(parents=True, exist_ok=True)
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
+                       "fail2ban", "filter.d", "whelkd.conf")
+    (fdir / "whelkd.conf").write_text(open(src).read())
+    for stock in ("sshd.conf", "common.conf"):
+        if not os.path.lexists(fdir / stock):
+            os.symlink(f"/etc/fail2ban/filter.d/{stock}", fdir / stock)
+    r = subprocess.run(["fail2ban-regex", "--print-all-matched",
+                        str(logfile), str(fdir / "whelkd.conf")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    section = r.stdout.split("Matched line(s):", 1)[1].split("`-", 1)[0]
+    # fail2ban lists among the matched lines not only failures but, by how
+    # the two workers' log lines happen to interleave, also its NOFAIL
+    # lines ("Connection from", "Connection closed") and the success that
+    # resets an address ("Accepted", MLFGAINED). Only failure lines count.
+    failures = {}
+    for ln in section.splitlines():
+        m = re.search(r"whelkd\[4242\]: (?:Failed \S+ for|"
+                      r"(?:Invalid|Illegal) user|User) .* from "
+                      r"(127\.0\.0\.\d+)", ln)
+        if m:
+            failures[m.group(1)] = failures.get(m.group(1), 0) + 1
+    return failures, r.stdout
+
+
 def test_fail2ban_counts(whelkd, tmp_path):
     s = whelkd("-P", password_file(tmp_path), *ROOT_PW)
     # Two clients from two addresses, their attempts interleaved.
@@ -230,44 +273,39 @@ def test_fail2ban_counts(whelkd, tmp_path):
     good = transport(s)
     good.auth_password(USER, "s3cret-pass")
     good.close()
-    time.sleep(0.3)
-    logfile = tmp_path / "journal.log"
-    with open(logfile, "w") as f:
-        for line in s.log().splitlines():
-            f.write(f"Nov 24 20:00:00 host whelkd[4242]: {line}\n")
-    # fail2ban resolves "before = sshd.conf" next to the filter, as it
-    # would in /etc/fail2ban/filter.d: give it that layout.
-    fdir = tmp_path / "f2b" / "filter.d"
-    fdir.mkdir(parents=True)
-    src = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
-                       "fail2ban", "filter.d", "whelkd.conf")
-    (fdir / "whelkd.conf").write_text(open(src).read())
-    for stock in ("sshd.conf", "common.conf"):
-        os.symlink(f"/etc/fail2ban/filter.d/{stock}", fdir / stock)
-    r = subprocess.run(["fail2ban-regex", "--print-all-matched",
-                        str(logfile), str(fdir / "whelkd.conf")],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    section = r.stdout.split("Matched line(s):", 1)[1].split("`-", 1)[0]
-    # fail2ban lists among the matched lines not only failures but, by how
-    # the two workers' log lines happen to interleave, also its NOFAIL
-    # lines ("Connection from", "Connection closed") and the success that
-    # resets an address ("Accepted", MLFGAINED). Only failure lines count.
-    failures = {}
-    for ln in section.splitlines():
-        m = re.search(r"whelkd\[4242\]: (?:Failed \S+ for|"
-                      r"(?:Invalid|Illegal) user) .* from (127\.0\.0\.\d+)",
-                      ln)
-        if m:
-            failures[m.group(1)] = failures.get(m.group(1), 0) + 1
+    failures, out = fail2ban_failures(s, tmp_path)
     # Every failed attempt counts, each for its own address: three wrong
     # passwords from .1; three, plus an invalid user (its "Invalid user"
     # line and its failure) from .2. The successful login counts nothing.
-    assert failures == {"127.0.0.1": 3, "127.0.0.2": 5}, r.stdout
+    assert failures == {"127.0.0.1": 3, "127.0.0.2": 5}, out
     # The success is logged in sshd's words, which fail2ban's sshd filter
     # treats as a success (it forgets the address), never as a failure.
     assert re.search(r"^Accepted password for \S+ from 127\.0\.0\.1 port "
                      r"\d+ ssh2$", s.log(), re.M), s.log()
+
+
+def test_fail2ban_counts_refused_users(whelkd, keys, tmp_path):
+    """A user DenyUsers or AllowUsers keeps out (issue 15) counts as an
+    unknown one does: the "not allowed because" line and each failure."""
+    from accounts import made_user
+    s = whelkd("-P", password_file(tmp_path), "-w", "1",
+               "-o", "DenyUsers wka_cp2", "-o", "AllowUsers wka_cp2 wka_cp3")
+    for name, addr in (("wka_cp2", "127.0.0.3"), ("wka_cp3x", "127.0.0.4"),
+                       ("wka_cp3", "127.0.0.5")):
+        with made_user(name):
+            t = transport(s, addr)
+            for _ in range(2):
+                with pytest.raises(paramiko.AuthenticationException):
+                    t.auth_password(name, "wrong")
+            t.close()
+    assert s.wait_log("User wka_cp2 from 127.0.0.3 not allowed because "
+                      "listed in DenyUsers")
+    assert s.wait_log("User wka_cp3x from 127.0.0.4 not allowed because "
+                      "not listed in AllowUsers")
+    failures, out = fail2ban_failures(s, tmp_path)
+    # Refused: the refusal and two failures; allowed (a wrong password):
+    # the two failures.
+    assert failures == {"127.0.0.3": 3, "127.0.0.4": 3, "127.0.0.5": 2}, out
 
 
 def test_unauthenticated_limit(whelkd, keys):

@@ -59,8 +59,8 @@ static void test_permit_root_login(void **state)
          "keyword PermitRootLogin extra arguments at end of line"},
         {"PermitRootLogin \"yes", "invalid quotes"},
         {"Foo=bar", "Bad configuration option: Foo"},
-        {"PasswordAuthentication no",
-         "Bad configuration option: PasswordAuthentication"},
+        {"HostbasedUsesNameFromPacketOnly no",
+         "Bad configuration option: HostbasedUsesNameFromPacketOnly"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         wd_keywords kw;
