@@ -289,6 +289,10 @@ static char *slurp(const char *path, size_t *len, char *why, size_t whylen)
     return buf;
 }
 
+static int parse_text(const char *path, char *text, int depth,
+                      wd_keywords *kw, wd_keywords *scratch, char *err,
+                      size_t errlen);
+
 static int load_file(const char *path, int depth, int required,
                      wd_keywords *kw, wd_keywords *scratch, char *err,
                      size_t errlen)
@@ -306,12 +310,21 @@ static int load_file(const char *path, int depth, int required,
         snprintf(err, errlen, "%s: cannot read: %s", path, why);
         return -1;
     }
+    int rc = parse_text(path, text, depth, kw, scratch, err, errlen);
+    free(text);
+    return rc;
+}
+
+/* |text| (NUL-terminated, modified) as the file |path|. */
+static int parse_text(const char *path, char *text, int depth,
+                      wd_keywords *kw, wd_keywords *scratch, char *err,
+                      size_t errlen)
+{
     const char *name = keep_name(path);
     if (!name) {
         snprintf(err, errlen, "%s: too many configuration files (more "
                               "than %d, or out of memory)",
                  path, WD_CONF_MAX_FILES);
-        free(text);
         return -1;
     }
     char dir[PATH_MAX];
@@ -402,7 +415,6 @@ static int load_file(const char *path, int depth, int required,
     }
     in_block = outer_block;
     free(w);
-    free(text);
     return rc;
 }
 
@@ -433,6 +445,29 @@ int wd_conf_load(const char *path, int required, wd_keywords *kw, char *err,
     in_block = -1;
     int rc = path ? load_file(path, 0, required, kw, scratch, err, errlen)
                   : 0;
+    free(scratch);
+    return rc;
+}
+
+int wd_conf_load_buffer(const char *name, const char *text, size_t len,
+                        wd_keywords *kw, char *err, size_t errlen)
+{
+    if (len > WD_CONF_MAX_FILE || memchr(text, 0, len)) {
+        snprintf(err, errlen, "%s: too large or contains a NUL byte", name);
+        return -1;
+    }
+    char *copy = malloc(len + 1);
+    wd_keywords *scratch = malloc(sizeof(*scratch));
+    int rc = -1;
+    if (copy && scratch) {
+        memcpy(copy, text, len);
+        copy[len] = 0;
+        in_block = -1;
+        rc = parse_text(name, copy, 0, kw, scratch, err, errlen);
+    } else {
+        snprintf(err, errlen, "out of memory");
+    }
+    free(copy);
     free(scratch);
     return rc;
 }

@@ -49,6 +49,10 @@ int wd_conf_cmdline(const char *line, char *err, size_t errlen);
 int wd_conf_load(const char *path, int required, wd_keywords *kw, char *err,
                  size_t errlen);
 
+/* The same for a file's text in memory (the fuzz target). */
+int wd_conf_load_buffer(const char *name, const char *text, size_t len,
+                        wd_keywords *kw, char *err, size_t errlen);
+
 /* The keywords for a connection in |ctx|: NULL when no Match block
  * applies (use the global ones), else a malloc'd copy the caller frees.
  * Thread-safe (reads the loaded file only); |*failed| is set when a copy
