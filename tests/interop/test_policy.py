@@ -7,6 +7,7 @@ MaxAuthTries."""
 import grp
 import os
 import subprocess
+import time
 
 import paramiko
 import pytest
@@ -450,8 +451,14 @@ def test_authorized_keys_command_fails(whelkd, keys, tmp_path, akc_dir):
 
 
 def test_authorized_keys_command_hangs(whelkd, keys, tmp_path, akc_dir):
+    import pwd
+    mark = os.path.join(akc_dir, "m")
+    os.makedirs(mark)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(mark, nobody.pw_uid, nobody.pw_gid)
     hang = akc_script(akc_dir, "hang",
-                      f'[ "$1" = wka_cp2 ] && exec sleep 120\n'
+                      f'[ "$1" = wka_cp2 ] && touch {mark}/hung && '
+                      'exec sleep 120\n'
                       f'cat {akc_dir}/key.pub\n')
     with made_user(NAME), made_user("wka_cp2"):
         s = whelkd("-w", "1", "-o", f"AuthorizedKeysCommand {hang}", "-o",
@@ -460,15 +467,22 @@ def test_authorized_keys_command_hangs(whelkd, keys, tmp_path, akc_dir):
                                  + ["echo in"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
         try:
-            # While that command hangs, another login goes through.
+            deadline = time.time() + 30
+            while not os.path.exists(os.path.join(mark, "hung")):
+                assert time.time() < deadline, s.log()
+                time.sleep(0.05)
+            # While that command hangs, another login goes through: it is
+            # logged before the hanging one is killed.
             r = login(s, keys)
             assert r.returncode == 0 and r.stdout == "in\n", \
                 r.stderr + s.log()[-2000:]
-            assert stuck.poll() is None
             out, err = stuck.communicate(timeout=60)
             assert stuck.returncode == 255 and "Permission denied" in err
-            assert s.wait_log(f"AuthorizedKeysCommand {hang} for wka_cp2 "
-                              "timed out"), s.log()
+            log = s.log()
+            killed = log.find(f"AuthorizedKeysCommand {hang} for wka_cp2 "
+                              "timed out")
+            accepted = log.find(f"Accepted publickey for {NAME} from")
+            assert 0 <= accepted < killed, log
         finally:
             if stuck.poll() is None:
                 stuck.kill()
