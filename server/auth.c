@@ -14,6 +14,7 @@
  * and the engine's minimum failure times cover the rest.
  */
 #include "auth.h"
+#include "confile.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -56,7 +57,10 @@ typedef struct user_work {
     wd_conn *conn;
     char name[256];
     char addr[64];
+    char laddr[64];
+    int lport;
     const wd_keywords *kw;
+    wd_keywords *own_kw; /* Match blocks applied: the connection's own */
     wd_user user;
     int verdict;
 } user_work;
@@ -65,10 +69,24 @@ static void user_run(uv_work_t *req)
 {
     user_work *w = req->data;
     w->verdict = wd_user_check(w->name, &w->user);
+    /* As sshd's getpwnamallow: Match with the user (and groups) known,
+     * then allowed_user() with the keywords it gives. */
+    wd_match_ctx ctx = {
+        .user = w->name,
+        .groups = w->verdict == WD_USER_NONE ? NULL : w->user.groups,
+        .ngroups = w->verdict == WD_USER_NONE ? 0 : w->user.ngroups,
+        .addr = w->addr,
+        .laddr = w->laddr,
+        .lport = w->lport,
+    };
+    int failed;
+    w->own_kw = wd_conf_resolve(&ctx, &failed);
+    if (failed) w->verdict = WD_USER_REFUSED;
+    const wd_keywords *kw = w->own_kw ? w->own_kw : w->kw;
     /* sshd's allowed_user() ends with the Allow/Deny lists (UseDNS no:
      * the client's "host" is its address). */
     if (w->verdict == WD_USER_OK &&
-        !wd_access_allowed(w->kw, &w->user, w->addr, w->addr))
+        !wd_access_allowed(kw, &w->user, w->addr, w->addr))
         w->verdict = WD_USER_REFUSED;
 }
 
@@ -79,6 +97,11 @@ static void user_done(uv_work_t *req, int status)
     wd_login *l = login_of(c);
     if (c->closing != 2 && c->engine && l) {
         int answer = WHELK_USER_UNKNOWN;
+        if (status == 0) {
+            free(c->own_kw);
+            c->own_kw = w->own_kw;
+            w->own_kw = NULL;
+        }
         if (status == 0 && w->verdict == WD_USER_OK) {
             l->user = w->user;
             l->have_user = 1;
@@ -94,6 +117,7 @@ static void user_done(uv_work_t *req, int status)
                               "user look-up");
         wd_conn_kick(c);
     }
+    free(w->own_kw);
     free(w);
     wd_conn_release(c);
 }
@@ -109,6 +133,8 @@ static int user_valid(whelk_conn *conn, const char *name, void *user)
     }
     snprintf(w->name, sizeof(w->name), "%s", name);
     snprintf(w->addr, sizeof(w->addr), "%s", c->addr);
+    snprintf(w->laddr, sizeof(w->laddr), "%s", c->laddr);
+    w->lport = c->lport;
     w->kw = wd_conn_kw(c);
     w->conn = c;
     w->req.data = w;

@@ -10,6 +10,7 @@
  * line.
  */
 #include "keywords.h"
+#include "daemonconf.h"
 
 #include "lifecycle.h"
 
@@ -19,8 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_ARGS 256
-#define MAX_LINE 4096
+#define MAX_ARGS WD_KW_MAX_ARGS
 
 static int is_space(char ch)
 {
@@ -159,10 +159,13 @@ static const wd_keyword_fn handlers[] = {
     keywords_core,
     /* configuration (issue 15) */
     wd_policy_keyword,
+    wd_daemon_keyword,
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_keyword,
+    /* keywords whose feature is still being built: keep last */
+    wd_pending_keyword,
 };
 
 static void dump_core(const wd_keywords *kw, FILE *out)
@@ -180,10 +183,12 @@ static const wd_keyword_dump_fn dumpers[] = {
     dump_core,
     /* configuration (issue 15) */
     wd_policy_dump,
+    wd_daemon_dump,
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_dump,
+    wd_pending_dump,
 };
 
 void wd_keywords_dump(const wd_keywords *kw, FILE *out)
@@ -192,15 +197,17 @@ void wd_keywords_dump(const wd_keywords *kw, FILE *out)
         dumpers[i](kw, out);
 }
 
-int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
-                    size_t errlen)
+int wd_keyword_split(const char *line, wd_keyword_words *w, char *err,
+                     size_t errlen)
 {
-    char buf[MAX_LINE], words[MAX_LINE];
-    if (strlen(line) >= sizeof(buf)) {
+    w->ac = 0;
+    w->key = NULL;
+    if (strlen(line) >= sizeof(w->buf)) {
         snprintf(err, errlen, "line too long");
         return -1;
     }
-    snprintf(buf, sizeof(buf), "%s", line);
+    snprintf(w->buf, sizeof(w->buf), "%s", line);
+    char *buf = w->buf;
     size_t n = strlen(buf);
     while (n > 0 && is_space(buf[n - 1])) buf[--n] = 0;
 
@@ -227,19 +234,27 @@ int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
         p++;
         p += strspn(p, " \t");
     }
-    if (*p == 0) {
-        snprintf(err, errlen, "no argument after keyword \"%s\"", key);
-        return -1;
-    }
-    char *av[MAX_ARGS];
-    int ac = split_args(p, words, av);
+    w->key = key;
+    if (*p == 0) return 0;
+    int ac = split_args(p, w->words, w->av);
     if (ac < 0) {
         snprintf(err, errlen, ac == -1 ? "invalid quotes"
                                        : "keyword %s extra arguments at "
                                          "end of line", key);
         return -1;
     }
-    if (ac == 0 || av[0][0] == 0) {
+    w->ac = ac;
+    return 0;
+}
+
+int wd_keyword_args(wd_keywords *kw, const char *key, int ac, char **av,
+                    char *err, size_t errlen)
+{
+    if (ac == 0) {
+        snprintf(err, errlen, "no argument after keyword \"%s\"", key);
+        return -1;
+    }
+    if (av[0][0] == 0) {
         snprintf(err, errlen, "keyword %s missing argument", key);
         return -1;
     }
@@ -249,6 +264,21 @@ int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
     }
     snprintf(err, errlen, "Bad configuration option: %s", key);
     return -1;
+}
+
+int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
+                    size_t errlen)
+{
+    wd_keyword_words *w = malloc(sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = wd_keyword_split(line, w, err, errlen);
+    if (rc == 0 && w->key)
+        rc = wd_keyword_args(kw, w->key, w->ac, w->av, err, errlen);
+    free(w);
+    return rc;
 }
 
 void wd_keywords_defaults(wd_keywords *kw)

@@ -13,6 +13,8 @@
 
 #include "policy.h"
 
+#define WD_MAX_LISTEN_ADDRS 16
+
 /* PermitRootLogin, with sshd's meanings. */
 enum wd_root_mode {
     WD_ROOT_NO,
@@ -47,6 +49,15 @@ typedef struct wd_keywords {
     char authorized_keys_command[1024];      /* "" = none */
     char authorized_keys_command_user[64];   /* "" = none */
     unsigned policy_set;         /* a bit per keyword already given */
+    /* The daemon's own keywords (daemonconf.c). */
+    struct wd_daemon_conf {
+        wd_kw_list ports, listen_addrs, host_keys, accept_env, subsystems;
+        int family;              /* WD_AF_* */
+        char pid_file[256];      /* "" = none */
+        char banner[256];        /* "" = none */
+        unsigned set, locked;
+        char pending[24][64];    /* keywords waiting for their feature */
+    } daemon;
 
     /* forwarding (issue 16) */
 
@@ -73,6 +84,23 @@ int wd_keyword_line(wd_keywords *kw, const char *line, char *err,
                     size_t errlen);
 /* The name sshd -T prints for a PermitRootLogin mode. */
 const char *wd_root_mode_name(int mode);
+
+/* A line split as sshd splits it: the keyword and its arguments
+ * (unquoted), pointing into the struct. */
+#define WD_KW_MAX_ARGS 256
+#define WD_KW_MAX_LINE 4096
+typedef struct wd_keyword_words {
+    char buf[WD_KW_MAX_LINE], words[WD_KW_MAX_LINE];
+    char *key;            /* NULL: an empty line or a comment */
+    char *av[WD_KW_MAX_ARGS];
+    int ac;
+} wd_keyword_words;
+int wd_keyword_split(const char *line, wd_keyword_words *w, char *err,
+                     size_t errlen);
+/* One keyword and its arguments, through the areas' handlers. 0, or -1
+ * with a message in |err|. */
+int wd_keyword_args(wd_keywords *kw, const char *key, int ac, char **av,
+                    char *err, size_t errlen);
 
 /* An area's part of `whelkd -T`: its keywords' values as sshd -T
  * prints them, one lowercase "keyword value" line each. */

@@ -154,6 +154,7 @@ void wd_conn_release(wd_conn *c)
     if (c->handed_off) wd_worker_conn_done();
     whelk_conn_free(c->engine);
     wd_login_free(c->login);
+    free(c->own_kw);
     wd_schedule_trim(srv->loop);
     free(c);
     wd_lifecycle_conn_gone(srv);

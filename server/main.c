@@ -11,10 +11,15 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "confile.h"
+#include "daemonconf.h"
 #include "keywords.h"
 #include "lifecycle.h"
 #include "passwd.h"
 #include "server.h"
+
+#define WD_DEFAULT_CONFIG "/etc/whelk/whelkd_config"
+#define WD_MAX_GROUPS_SPEC 256
 #include "session.h"
 
 
@@ -118,6 +123,87 @@ static int set_algorithms(whelk_config *cfg, const wd_keywords *kw)
     return 0;
 }
 
+/* A flag that sets a keyword: applied (and kept for Match copies) as
+ * the command line's "-o Keyword value", quoted unless |words|. */
+static wd_options *flag_opts;
+static int flag_keyword_words(const char *key, const char *value, int words)
+{
+    char line[4600], err[1200];
+    size_t n = (size_t)snprintf(line, sizeof(line), "%s ", key);
+    if (words) {
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s", value);
+    } else {
+        line[n++] = '"';
+        for (const char *v = value; *v && n + 3 < sizeof(line); v++) {
+            if (*v == '"' || *v == '\\') line[n++] = '\\';
+            line[n++] = *v;
+        }
+        line[n++] = '"';
+        line[n] = 0;
+    }
+    if (n >= sizeof(line) - 1 ||
+        wd_keyword_line(&flag_opts->kw, line, err, sizeof(err)) != 0 ||
+        wd_conf_cmdline(line, err, sizeof(err)) != 0) {
+        fprintf(stderr, "whelkd: %s from a flag: %s\n", key, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int flag_keyword(const char *key, const char *value)
+{
+    return flag_keyword_words(key, value, strcmp(key, "Subsystem") == 0);
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "we");
+    if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "whelkd: cannot write PidFile %s\n", path);
+        if (f) fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+/* -a in every Match copy, as in the global keywords. */
+static char daemon_keys_abs[4200];
+static void replay_daemon_keys(wd_keywords *kw)
+{
+    if (daemon_keys_abs[0]) wd_policy_daemon_keys_file(kw, daemon_keys_abs);
+}
+
+/* AcceptEnv, Subsystem, HostKey, Banner: from the keywords into the
+ * option arrays the rest of whelkd reads. */
+static void options_from_keywords(wd_options *o, int sshd_defaults)
+{
+    struct wd_daemon_conf *d = &o->kw.daemon;
+    for (const char *k = wd_kw_list_next(&d->host_keys, NULL);
+         k && o->n_host_keys < WD_MAX_HOSTKEYS;
+         k = wd_kw_list_next(&d->host_keys, k))
+        o->host_keys[o->n_host_keys++] = k;
+    for (const char *e = wd_kw_list_next(&d->accept_env, NULL);
+         e && o->n_env < WD_MAX_ENV; e = wd_kw_list_next(&d->accept_env, e))
+        o->env_pat[o->n_env++] = e;
+    for (const char *s = wd_kw_list_next(&d->subsystems, NULL);
+         s && o->n_subsys < WD_MAX_SUBSYS;
+         s = wd_kw_list_next(&d->subsystems, s)) {
+        char *copy = strdup(s);
+        if (!copy) continue;
+        char *eq = strchr(copy, '=');
+        *eq = 0;
+        o->subsys_name[o->n_subsys] = copy;
+        o->subsys_cmd[o->n_subsys++] = eq + 1;
+    }
+    if (d->banner[0]) o->banner_file = d->banner;
+    /* Without a file, whelkd's own defaults (README); with one, sshd's:
+     * no AcceptEnv unless given. */
+    if (o->n_env == 0 && !sshd_defaults) {
+        o->env_pat[o->n_env++] = "LANG";
+        o->env_pat[o->n_env++] = "LC_*";
+    }
+}
+
 static void on_log(whelk_conn *conn, int level, const char *msg, void *user)
 {
     wd_log(level, "%s", msg);
@@ -134,6 +220,10 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
 int main(int argc, char **argv)
 {
     static wd_options opts;
+    flag_opts = &opts;
+    const char *config_file = NULL, *match_spec = NULL;
+    const char *daemon_keys_arg = NULL;
+    int dump = 0;
     wd_keywords_defaults(&opts.kw);
     opts.max_unauth = 64;
     opts.per_source_max_startups = 10;
@@ -142,7 +232,7 @@ int main(int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     int ch;
     wd_save_argv(argc, argv); /* before getopt and -s rewrite it */
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtiV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:f:C:dtTiDeV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -150,10 +240,10 @@ int main(int argc, char **argv)
             opts.listen[opts.n_listen++] = optarg;
             break;
         case 'h':
-            if (opts.n_host_keys >= WD_MAX_HOSTKEYS) goto toomany;
-            opts.host_keys[opts.n_host_keys++] = optarg;
+            if (flag_keyword("HostKey", optarg) != 0) return 2;
             break;
         case 'a': { /* AuthorizedKeysFile, read as whelkd (policy.h) */
+            daemon_keys_arg = optarg;
             /* Relative to where whelkd starts, as -a always was (a
              * relative AuthorizedKeysFile is taken from the home). */
             char abs[4200], cwd[4096];
@@ -161,6 +251,7 @@ int main(int argc, char **argv)
                 snprintf(abs, sizeof(abs), "%s/%s", cwd, optarg);
             else
                 snprintf(abs, sizeof(abs), "%s", optarg);
+            snprintf(daemon_keys_abs, sizeof(daemon_keys_abs), "%s", abs);
             if (wd_policy_daemon_keys_file(&opts.kw, abs) != 0) {
                 fprintf(stderr, "whelkd: bad -a file '%s'\n", optarg);
                 return 2;
@@ -175,27 +266,18 @@ int main(int argc, char **argv)
                         optarg);
                 return 2;
             }
-            if (opts.n_subsys >= WD_MAX_SUBSYS) goto toomany;
-            *eq = 0;
-            opts.subsys_name[opts.n_subsys] = optarg;
-            opts.subsys_cmd[opts.n_subsys++] = eq + 1;
+            char sub[4200];
+            snprintf(sub, sizeof(sub), "%.*s %s", (int)(eq - optarg), optarg,
+                     eq + 1);
+            if (flag_keyword("Subsystem", sub) != 0) return 2;
             break;
         }
         case 'E':
-            if (opts.n_env >= WD_MAX_ENV) goto toomany;
-            opts.env_pat[opts.n_env++] = optarg;
+            if (flag_keyword("AcceptEnv", optarg) != 0) return 2;
             break;
-        case 'g': {
-            /* -g is LoginGraceTime (and, as -o, a first value). */
-            char line[64], err[1200];
-            if (strlen(optarg) > 32 ||
-                (snprintf(line, sizeof(line), "LoginGraceTime=%s", optarg),
-                 wd_keyword_line(&opts.kw, line, err, sizeof(err))) != 0) {
-                fprintf(stderr, "whelkd: bad -g value '%s'\n", optarg);
-                return 2;
-            }
+        case 'g':
+            if (flag_keyword("LoginGraceTime", optarg) != 0) return 2;
             break;
-        }
         case 'm': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -229,13 +311,21 @@ int main(int argc, char **argv)
         }
         case 'o': {
             char err[1200];
-            if (wd_keyword_line(&opts.kw, optarg, err, sizeof(err)) != 0) {
+            if (wd_keyword_line(&opts.kw, optarg, err, sizeof(err)) != 0 ||
+                wd_conf_cmdline(optarg, err, sizeof(err)) != 0) {
                 fprintf(stderr, "whelkd: command-line: %s\n", err);
                 return 2;
             }
             break;
         }
-        case 'B': opts.banner_file = optarg; break;
+        case 'B':
+            if (flag_keyword("Banner", optarg) != 0) return 2;
+            break;
+        case 'f': config_file = optarg; break;
+        case 'C': match_spec = optarg; break;
+        case 'T': dump = 1; break;
+        case 'D': break; /* whelkd always runs in the foreground */
+        case 'e': break; /* whelkd logs to stderr (syslog: issue 17) */
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
         case 't': opts.test = 1; break;
@@ -250,7 +340,78 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (opts.n_listen == 0) opts.listen[opts.n_listen++] = "127.0.0.1:2222";
+    (void)daemon_keys_arg;
+    if (match_spec && !dump) {
+        fprintf(stderr, "whelkd: -C is for use with -T\n");
+        return 2;
+    }
+    /* The command line's values are in; the file adds what it did not
+     * say (first value wins), its lists only where no flag gave one. */
+    wd_conf_set_replay(replay_daemon_keys);
+    wd_daemon_lock_lists(&opts.kw);
+    int have_file = 0;
+    char cerr[1400];
+    if (!config_file && access(WD_DEFAULT_CONFIG, F_OK) == 0)
+        config_file = WD_DEFAULT_CONFIG;
+    if (config_file) {
+        if (wd_conf_load(config_file, 1, &opts.kw, cerr, sizeof(cerr)) != 0) {
+            fprintf(stderr, "whelkd: %s\n", cerr);
+            return 255;
+        }
+        have_file = 1;
+    }
+    if (dump) {
+        /* -T [-C spec]: the keywords as a connection would see them. */
+        const wd_keywords *kw = &opts.kw;
+        wd_keywords *conn_kw = NULL;
+        if (match_spec) {
+            static char spec[4096];
+            static gid_t groups[WD_MAX_GROUPS_SPEC];
+            wd_match_ctx ctx;
+            snprintf(spec, sizeof(spec), "%s", match_spec);
+            if (wd_conf_parse_spec(spec, &ctx, groups, WD_MAX_GROUPS_SPEC,
+                                   cerr, sizeof(cerr)) != 0) {
+                fprintf(stderr, "whelkd: %s\n", cerr);
+                return 255;
+            }
+            int failed;
+            conn_kw = wd_conf_resolve(&ctx, &failed);
+            if (failed) return 1;
+            if (conn_kw) kw = conn_kw;
+        }
+        wd_keywords_dump(kw, stdout);
+        free(conn_kw);
+        return 0;
+    }
+    options_from_keywords(&opts, have_file);
+    /* A file without HostKey: sshd's default keys, those that exist (a
+     * machine moving from sshd keeps its host identity); without a file
+     * or when none exists, the key in the state directory. */
+    if (have_file && opts.n_host_keys == 0) {
+        static const char *const sshd_keys[] = {
+            "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key",
+            "/etc/ssh/ssh_host_rsa_key"};
+        for (size_t i = 0; i < sizeof(sshd_keys) / sizeof(*sshd_keys); i++)
+            if (access(sshd_keys[i], R_OK) == 0)
+                opts.host_keys[opts.n_host_keys++] = sshd_keys[i];
+    }
+    if (opts.n_listen == 0) {
+        /* With a file (or Port/ListenAddress), sshd's defaults: port 22
+         * on every address; without, whelkd's 127.0.0.1:2222. */
+        if (have_file || opts.kw.daemon.ports.n ||
+            opts.kw.daemon.listen_addrs.n) {
+            static char addrs[WD_MAX_LISTEN][128];
+            int n = wd_daemon_listen_list(&opts.kw, addrs, WD_MAX_LISTEN,
+                                          cerr, sizeof(cerr));
+            if (n < 0) {
+                fprintf(stderr, "whelkd: %s\n", cerr);
+                return 255;
+            }
+            for (int i = 0; i < n; i++) opts.listen[opts.n_listen++] = addrs[i];
+        } else {
+            opts.listen[opts.n_listen++] = "127.0.0.1:2222";
+        }
+    }
     if (opts.n_subsys == 0) {
         /* Without OpenSSH's server, whelkd's own (server/sftp.c). */
         opts.subsys_name[0] = "sftp";
@@ -259,10 +420,6 @@ int main(int argc, char **argv)
                 ? "/usr/lib/openssh/sftp-server"
                 : "internal-sftp";
         opts.n_subsys = 1;
-    }
-    if (opts.n_env == 0) {
-        opts.env_pat[opts.n_env++] = "LANG";
-        opts.env_pat[opts.n_env++] = "LC_*";
     }
     if (!opts.state_dir) opts.state_dir = default_state_dir();
     wd_opts = &opts;
@@ -294,7 +451,7 @@ int main(int argc, char **argv)
         wd_log(WHELK_LOG_INFO, "host key: %s %s %s", opts.host_keys[i],
                whelk_key_short_name(k), fp);
     }
-    if (opts.n_host_keys == 0) {
+    if (opts.n_host_keys == 0 && !opts.test) {
         whelk_key *k;
         char path[4200];
         if (wd_default_host_key(opts.state_dir, &k, path, sizeof(path)) != 0)
@@ -326,6 +483,9 @@ int main(int argc, char **argv)
     /* Without -w, always a parent (even for one worker): it respawns
      * workers, drains and reloads (lifecycle.h). -w 1 is one process. */
     int supervised = opts.workers != 1 && !opts.inetd;
+    if (opts.kw.daemon.pid_file[0] && !opts.inetd &&
+        write_pid_file(opts.kw.daemon.pid_file) != 0)
+        return 1;
     if (opts.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;

@@ -97,6 +97,7 @@ typedef struct wd_conn {
     unsigned unanswered; /* reads in a row with no output in between */
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
     struct wd_login *login;
+    wd_keywords *own_kw; /* Match gave this connection its own (confile.h) */
 } wd_conn;
 
 /* The sshd_config keywords in force for one connection: read policy
@@ -104,8 +105,7 @@ typedef struct wd_conn {
  * (the configuration issue) can give a connection its own values. */
 static inline const wd_keywords *wd_conn_kw(const wd_conn *c)
 {
-    (void)c;
-    return &wd_opts->kw;
+    return c && c->own_kw ? c->own_kw : &wd_opts->kw;
 }
 
 /* loop.c */
