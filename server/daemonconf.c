@@ -226,8 +226,6 @@ static const struct {
     {"DisableForwarding", "forwarding (issue 16)"},
     {"StreamLocalBindMask", "Unix-socket forwarding (issue 16)"},
     {"StreamLocalBindUnlink", "Unix-socket forwarding (issue 16)"},
-    {"ClientAliveInterval", "client liveness probes"},
-    {"ClientAliveCountMax", "client liveness probes"},
 };
 
 /* Written only while the configuration is read, at start-up (the
