@@ -10,6 +10,7 @@
  * line.
  */
 #include "keywords.h"
+#include "agxkw.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ static const wd_keyword_fn handlers[] = {
     keywords_core,
     /* configuration (issue 15) */
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
 };
@@ -176,6 +178,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     dump_core,
     /* configuration (issue 15) */
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
 };
@@ -249,4 +252,5 @@ void wd_keywords_defaults(wd_keywords *kw)
 {
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
+    wd_keywords_agent_x11_defaults(kw);
 }
