@@ -96,6 +96,33 @@ def test_agent_forwarding_lists_hops_and_cleans_up(whelkd, agent):
         assert pw.pw_uid > 0
 
 
+def test_agent_socket_removed_when_connection_drops(whelkd, agent,
+                                                   tmp_path):
+    """The client goes away without closing its channels: the socket
+    and its directory still go (with the connection)."""
+    env, key = agent
+    ak = tmp_path / "ak"
+    ak.write_text(open(key + ".pub").read())
+    s = whelkd(authorized_keys=str(ak))
+    args = s.ssh_args(key, "-A") + ["echo SOCK=$SSH_AUTH_SOCK; sleep 120"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        line = proc.stdout.readline()
+        m = re.match(r"SOCK=(/tmp/ssh-[A-Za-z0-9]{10}/agent\.\d+)$",
+                     line.strip())
+        assert m, line + s.log()
+        assert os.path.exists(m.group(1))
+    finally:
+        proc.kill()  # our own ssh, by PID
+        proc.wait()
+    d = os.path.dirname(m.group(1))
+    deadline = time.time() + 15
+    while os.path.exists(d) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(d), s.log()
+
+
 @pytest.mark.parametrize("how", ["keyword", "key option", "restrict"])
 def test_agent_forwarding_refused(whelkd, agent, tmp_path, how):
     env, key = agent
