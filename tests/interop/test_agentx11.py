@@ -13,7 +13,7 @@ import time
 import pytest
 
 from accounts import made_user
-from conftest import keygen
+from conftest import USER, keygen
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to add users")
@@ -230,3 +230,50 @@ def test_keywords_bad_values(tmp_path):
         assert r.returncode != 0, kv
         assert kv.split("=")[0] in r.stderr or kv.split("=")[1] in \
             r.stderr, r.stderr
+
+
+def test_x11_single_connection_and_originator(whelkd, keys):
+    """paramiko asks for a single-connection display: the first
+    connection becomes an x11 channel carrying the originator's address
+    and port and the bytes both ways; the display then closes."""
+    import queue
+    import socket
+    import paramiko
+    s = whelkd("-o", "X11Forwarding=yes")
+    opened = queue.Queue()
+    t = paramiko.Transport(("127.0.0.1", s.port))
+    try:
+        t.start_client(timeout=30)
+        t.auth_publickey(USER,
+                         paramiko.Ed25519Key.from_private_key_file(
+                             keys["ed25519"]))
+        chan = t.open_session(timeout=30)
+        chan.request_x11(0, "MIT-MAGIC-COOKIE-1", "ab" * 16,
+                         single_connection=True,
+                         handler=lambda ch, orig: opened.put((ch, orig)))
+        chan.exec_command("echo DISPLAY=$DISPLAY; sleep 60")
+        f = chan.makefile("r")
+        line = f.readline()
+        m = re.match(r"DISPLAY=localhost:(\d+)\.0$", line.strip())
+        assert m, line + s.log()
+        port = 6000 + int(m.group(1))
+        with socket.create_connection(("127.0.0.1", port), 10) as c1:
+            ch, orig = opened.get(timeout=30)
+            assert orig == ("127.0.0.1", c1.getsockname()[1])
+            c1.sendall(b"to-client")
+            got = b""
+            ch.settimeout(30)
+            while len(got) < 9:
+                got += ch.recv(9 - len(got))
+            assert got == b"to-client"
+            ch.sendall(b"to-display")
+            c1.settimeout(30)
+            got = b""
+            while len(got) < 10:
+                got += c1.recv(10 - len(got))
+            assert got == b"to-display"
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), 10).close()
+        chan.close()
+    finally:
+        t.close()
