@@ -23,6 +23,10 @@ typedef struct agx_splice {
     int stream_eof, chan_eof;
     int closing;
     uv_shutdown_t shutdown;
+    /* Bytes read that the channel did not take (its room shrank below
+     * the read buffer): sent first when it starts taking again. */
+    char *pend;
+    size_t pend_len, pend_off;
 } agx_splice;
 
 typedef struct agx_write {
@@ -34,7 +38,9 @@ typedef struct agx_write {
 
 static void on_stream_closed(uv_handle_t *h)
 {
-    free(h->data);
+    agx_splice *sp = h->data;
+    free(sp->pend);
+    free(sp);
 }
 
 static void close_stream(agx_splice *sp)
@@ -65,10 +71,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     agx_splice *sp = s->data;
     if (n > 0 && sp->ch) {
-        whelk_channel_write(sp->ch, buf->base, (size_t)n);
-        if (whelk_channel_write_room(sp->ch) == 0) sp->stopped = 1;
+        whelk_ssize w = whelk_channel_write(sp->ch, buf->base, (size_t)n);
+        if (w < 0) w = 0;
+        if ((size_t)w < (size_t)n) {
+            /* Kept whole: the buffer becomes the pending bytes. */
+            sp->pend = buf->base;
+            sp->pend_off = (size_t)w;
+            sp->pend_len = (size_t)n;
+            buf = NULL;
+        }
+        if (sp->pend || whelk_channel_write_room(sp->ch) == 0)
+            sp->stopped = 1;
     }
-    free(buf->base);
+    if (buf) free(buf->base);
     if (n < 0) {
         sp->stream_eof = 1;
         if (sp->ch) {
@@ -175,6 +190,14 @@ static void ch_stop(whelk_channel *ch, void *user)
 static void ch_start(whelk_channel *ch, void *user)
 {
     agx_splice *sp = user;
+    if (sp->pend) {
+        whelk_ssize w = whelk_channel_write(ch, sp->pend + sp->pend_off,
+                                            sp->pend_len - sp->pend_off);
+        if (w > 0) sp->pend_off += (size_t)w;
+        if (sp->pend_off < sp->pend_len) return; /* still stopped */
+        free(sp->pend);
+        sp->pend = NULL;
+    }
     sp->stopped = 0;
     update_reading(sp);
 }

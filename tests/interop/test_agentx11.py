@@ -277,3 +277,60 @@ def test_x11_single_connection_and_originator(whelkd, keys):
         chan.close()
     finally:
         t.close()
+
+
+def test_x11_channel_bulk_both_ways(whelkd, keys):
+    """8 MiB each way through one x11 channel, byte-exact, with the
+    client reading only after a pause (back-pressure on the display
+    socket) and the display side reading only after a pause."""
+    import hashlib
+    import queue
+    import socket
+    import threading
+    import paramiko
+    size = 8 << 20
+    data_up = os.urandom(size)
+    data_down = os.urandom(size)
+    s = whelkd("-o", "X11Forwarding=yes")
+    opened = queue.Queue()
+    t = paramiko.Transport(("127.0.0.1", s.port))
+    try:
+        t.start_client(timeout=30)
+        t.auth_publickey(USER, paramiko.Ed25519Key.from_private_key_file(
+            keys["ed25519"]))
+        chan = t.open_session(timeout=30)
+        chan.request_x11(0, "MIT-MAGIC-COOKIE-1", "cd" * 16,
+                         handler=lambda ch, orig: opened.put(ch))
+        chan.exec_command("echo DISPLAY=$DISPLAY; sleep 120")
+        line = chan.makefile("r").readline()
+        m = re.match(r"DISPLAY=localhost:(\d+)\.0$", line.strip())
+        assert m, line + s.log()
+        with socket.create_connection(("127.0.0.1", 6000 + int(m.group(1))),
+                                      10) as c1:
+            ch = opened.get(timeout=30)
+            ch.settimeout(120)
+            c1.settimeout(120)
+            sender = threading.Thread(target=c1.sendall, args=(data_down,))
+            sender.start()
+            ch_sender = threading.Thread(target=ch.sendall, args=(data_up,))
+            ch_sender.start()
+            time.sleep(1)  # nobody reads yet: both directions fill up
+            got = bytearray()
+            while len(got) < size:
+                b = ch.recv(65536)
+                assert b, len(got)
+                got += b
+            assert hashlib.sha256(got).digest() == \
+                hashlib.sha256(data_down).digest()
+            got = bytearray()
+            while len(got) < size:
+                b = c1.recv(65536)
+                assert b, len(got)
+                got += b
+            assert hashlib.sha256(got).digest() == \
+                hashlib.sha256(data_up).digest()
+            sender.join(60)
+            ch_sender.join(60)
+        chan.close()
+    finally:
+        t.close()
