@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,7 +53,18 @@ wd_agentfwd *wd_agentfwd_start(wd_conn *c, const wd_user *u)
 {
     wd_agentfwd *a = calloc(1, sizeof(*a));
     if (!a) return NULL;
-    snprintf(a->dir, sizeof(a->dir), "/tmp/ssh-XXXXXXXXXX");
+    /* sshd's ten random characters: glibc's mkdtemp fills only the last
+     * six X, so the first four come from getrandom. */
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char r[4];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        free(a);
+        return NULL;
+    }
+    snprintf(a->dir, sizeof(a->dir), "/tmp/ssh-%c%c%c%cXXXXXX",
+             alnum[r[0] % 62], alnum[r[1] % 62], alnum[r[2] % 62],
+             alnum[r[3] % 62]);
     if (!mkdtemp(a->dir)) {
         wd_log(WHELK_LOG_ERROR, "agent forwarding: mkdtemp: %s",
                strerror(errno));

@@ -84,6 +84,7 @@ def test_agent_forwarding_lists_hops_and_cleans_up(whelkd, agent):
         m = re.search(r"SOCK=(/tmp/ssh-[A-Za-z0-9]{10}/agent\.\d+)\n",
                       r.stdout)
         assert m, r.stdout
+        assert "XXXX" not in m.group(1)  # every X replaced
         assert f"DIR=700 {AGENT_USER}\n" in r.stdout
         assert f"SOCKET={AGENT_USER} socket\n" in r.stdout
         assert "hop-ok\n" in r.stdout
