@@ -209,16 +209,22 @@ def test_x11_forwarding_default_refused(whelkd, keys, xvfb):
     assert s.wait_log("X11 forwarding disabled in server configuration")
 
 
-def test_x11_forwarding_refused_by_key_option(whelkd, keys, xvfb, tmp_path):
+@pytest.mark.parametrize("option,allowed", [
+    ("no-X11-forwarding", False), ("restrict", False),
+    ("restrict,X11-forwarding", True)])
+def test_x11_forwarding_key_options(whelkd, keys, xvfb, tmp_path, option,
+                                    allowed):
     ak = tmp_path / "ak"
-    ak.write_text("no-X11-forwarding " + open(keys["ed25519"] +
-                                              ".pub").read())
+    ak.write_text(option + " " + open(keys["ed25519"] + ".pub").read())
     s = whelkd("-o", "X11Forwarding=yes", authorized_keys=str(ak))
     r = run_ssh(s, keys["ed25519"], None, "echo DISPLAY=${DISPLAY:-none}",
                 "-Y", env=xvfb)
     assert r.returncode == 0, r.stderr + s.log()
-    assert "DISPLAY=none\n" in r.stdout
-    assert s.wait_log("no-X11-forwarding")
+    if allowed:
+        assert re.search(r"DISPLAY=localhost:\d+\.0\n", r.stdout), r.stdout
+    else:
+        assert "DISPLAY=none\n" in r.stdout
+        assert s.wait_log("refused by key option (no-X11-forwarding)")
 
 
 def test_keywords_bad_values(tmp_path):
