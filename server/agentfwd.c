@@ -25,7 +25,7 @@
 
 struct wd_agentfwd {
     uv_pipe_t listener;
-    wd_conn *conn;        /* NULL once stopped */
+    wd_conn *conn; /* NULL once stopped */
     char dir[64];
     char path[108];
 };

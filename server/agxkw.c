@@ -31,8 +31,10 @@ void wd_keywords_agent_x11_defaults(wd_keywords *kw)
 static int yes_no(const char *key, const char *arg, int *out, char *err,
                   size_t errlen)
 {
-    if (strcasecmp(arg, "yes") == 0) *out = 1;
-    else if (strcasecmp(arg, "no") == 0) *out = 0;
+    if (strcasecmp(arg, "yes") == 0)
+        *out = 1;
+    else if (strcasecmp(arg, "no") == 0)
+        *out = 0;
     else {
         snprintf(err, errlen, "unsupported option \"%s\".", arg);
         return -1;
@@ -40,8 +42,8 @@ static int yes_no(const char *key, const char *arg, int *out, char *err,
     return 0;
 }
 
-int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac,
-                          char **av, char *err, size_t errlen)
+int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac, char **av,
+                          char *err, size_t errlen)
 {
     static const struct {
         const char *name;
@@ -56,8 +58,7 @@ int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac,
         if (strcasecmp(key, names[i].name) == 0) bit = names[i].bit;
     if (!bit) return WD_KW_NOT_MINE;
     if (ac > 1) {
-        snprintf(err, errlen, "keyword %s extra arguments at end of line",
-                 key);
+        snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
         return WD_KW_ERROR;
     }
     const char *arg = av[0];
@@ -89,10 +90,18 @@ int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac,
     if (kw->agx_set & bit) return WD_KW_DONE; /* the first value counts */
     kw->agx_set |= bit;
     switch (bit) {
-    case SET_AGENT: kw->allow_agent_forwarding = v; break;
-    case SET_X11: kw->x11_forwarding = v; break;
-    case SET_OFFSET: kw->x11_display_offset = v; break;
-    case SET_LOCALHOST: kw->x11_use_localhost = v; break;
+    case SET_AGENT:
+        kw->allow_agent_forwarding = v;
+        break;
+    case SET_X11:
+        kw->x11_forwarding = v;
+        break;
+    case SET_OFFSET:
+        kw->x11_display_offset = v;
+        break;
+    case SET_LOCALHOST:
+        kw->x11_use_localhost = v;
+        break;
     case SET_XAUTH:
         snprintf(kw->xauth_location, sizeof(kw->xauth_location), "%s", arg);
         break;

@@ -12,8 +12,8 @@
 #include "keywords.h"
 
 void wd_keywords_agent_x11_defaults(wd_keywords *kw);
-int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac,
-                          char **av, char *err, size_t errlen);
+int wd_keywords_agent_x11(wd_keywords *kw, const char *key, int ac, char **av,
+                          char *err, size_t errlen);
 void wd_keywords_agent_x11_dump(const wd_keywords *kw, FILE *out);
 
 #endif

@@ -15,11 +15,11 @@ typedef struct agx_splice {
         uv_pipe_t pipe;
         uv_tcp_t tcp;
     } h;
-    whelk_channel *ch;    /* NULL once the channel is gone */
-    wd_conn *conn;        /* NULL with it */
+    whelk_channel *ch; /* NULL once the channel is gone */
+    wd_conn *conn;     /* NULL with it */
     int reading;
-    int stopped;          /* stop_writing in force */
-    int opened;           /* the client confirmed the open */
+    int stopped; /* stop_writing in force */
+    int opened;  /* the client confirmed the open */
     int stream_eof, chan_eof;
     int closing;
     uv_shutdown_t shutdown;
@@ -80,8 +80,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             sp->pend_len = (size_t)n;
             buf = NULL;
         }
-        if (sp->pend || whelk_channel_write_room(sp->ch) == 0)
-            sp->stopped = 1;
+        if (sp->pend || whelk_channel_write_room(sp->ch) == 0) sp->stopped = 1;
     }
     if (buf) free(buf->base);
     if (n < 0) {
@@ -99,8 +98,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void update_reading(agx_splice *sp)
 {
-    int want = sp->ch && sp->opened && !sp->stopped && !sp->stream_eof &&
-               !sp->closing;
+    int want =
+        sp->ch && sp->opened && !sp->stopped && !sp->stream_eof && !sp->closing;
     if (want && !sp->reading) {
         if (uv_read_start(&sp->h.s, on_alloc, on_read) == 0) sp->reading = 1;
     } else if (!want && sp->reading) {
@@ -240,8 +239,7 @@ int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
     if (!is_pipe) {
         struct sockaddr_storage ss;
         int len = sizeof(ss);
-        if (uv_tcp_getpeername(&sp->h.tcp, (struct sockaddr *)&ss, &len) ==
-            0) {
+        if (uv_tcp_getpeername(&sp->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
             if (ss.ss_family == AF_INET) {
                 struct sockaddr_in *a = (struct sockaddr_in *)&ss;
                 uv_ip4_name(a, orig, sizeof(orig));
@@ -259,8 +257,7 @@ int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                                  handler, sp);
     if (rc != 0) {
         wd_log(WHELK_LOG_INFO, "cannot open a %s channel: %s",
-               type == WHELK_CHANNEL_X11 ? "x11" : "agent",
-               whelk_strerror(rc));
+               type == WHELK_CHANNEL_X11 ? "x11" : "agent", whelk_strerror(rc));
         sp->ch = NULL;
         sp->conn = NULL;
         close_stream(sp);

@@ -16,7 +16,7 @@
 #include "agxsplice.h"
 
 #define X11_BASE_PORT 6000
-#define MAX_DISPLAYS 1000
+#define MAX_DISPLAYS  1000
 
 struct wd_x11fwd {
     uv_tcp_t listener;
@@ -77,8 +77,7 @@ static int bind_display(int localhost, int offset, int *display)
 {
     for (int n = offset; n < offset + MAX_DISPLAYS; n++) {
         if (X11_BASE_PORT + n > 65535) break;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        0);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) return -1;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -97,9 +96,8 @@ static int bind_display(int localhost, int offset, int *display)
     return -1;
 }
 
-wd_x11fwd *wd_x11fwd_start(wd_conn *c, int single_connection,
-                           const char *proto, const char *cookie,
-                           uint32_t screen)
+wd_x11fwd *wd_x11fwd_start(wd_conn *c, int single_connection, const char *proto,
+                           const char *cookie, uint32_t screen)
 {
     const wd_keywords *kw = wd_conn_kw(c);
     if (!valid_auth(proto, cookie)) {
@@ -112,8 +110,10 @@ wd_x11fwd *wd_x11fwd_start(wd_conn *c, int single_connection,
     int fd = bind_display(kw->x11_use_localhost, kw->x11_display_offset,
                           &x->display);
     if (fd < 0) {
-        wd_log(WHELK_LOG_ERROR, "Failed to allocate internet-domain X11 "
-               "display socket: %s", strerror(errno));
+        wd_log(WHELK_LOG_ERROR,
+               "Failed to allocate internet-domain X11 "
+               "display socket: %s",
+               strerror(errno));
         free(x);
         return NULL;
     }

@@ -15,9 +15,8 @@ typedef struct wd_x11fwd wd_x11fwd;
 
 /* Listens for |c|'s session; NULL after a log line (no free display, or
  * a protocol name or cookie that is not what xauth takes). */
-wd_x11fwd *wd_x11fwd_start(wd_conn *c, int single_connection,
-                           const char *proto, const char *cookie,
-                           uint32_t screen);
+wd_x11fwd *wd_x11fwd_start(wd_conn *c, int single_connection, const char *proto,
+                           const char *cookie, uint32_t screen);
 /* DISPLAY, e.g. "localhost:10.0". */
 const char *wd_x11fwd_display(const wd_x11fwd *x);
 /* The lines for `xauth -q -` ("remove unix:N.S" and "add unix:N.S PROTO
