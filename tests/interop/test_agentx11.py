@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from accounts import made_user
+from accounts import made_user, sshd
 from conftest import USER, keygen
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -181,23 +181,34 @@ def xvfb(tmp_path):
         stop_pid(proc)
 
 
-def test_x11_forwarding_xdpyinfo(whelkd, keys, xvfb):
+def x11_session(s, keys, env):
+    """DISPLAY, the xauth list lines (display number and cookie taken
+    out) and xdpyinfo's dimensions, through `ssh -Y` to |s|."""
+    command = ("echo DISPLAY=$DISPLAY; xauth list; "
+               "xdpyinfo | grep -E 'dimensions:'")
+    r = run_ssh(s, keys["ed25519"], X11_USER, command, "-Y", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr + s.log()
+    m = re.search(r"DISPLAY=localhost:(\d+)\.0\n", r.stdout)
+    assert m, r.stdout + r.stderr
+    n = int(m.group(1))
+    entries = re.findall(rf"^(\S+)/unix:{n}\s+MIT-MAGIC-COOKIE-1\s+"
+                         r"[0-9a-f]{32}$", r.stdout, re.M)
+    assert len(entries) == 1, r.stdout
+    assert "1234x567 pixels" in r.stdout, r.stdout + r.stderr
+    return n
+
+
+def test_x11_forwarding_xdpyinfo(whelkd, keys, xvfb, tmp_path):
     with made_user(X11_USER, keys["ed25519"] + ".pub"):
         # The first value counts; displays start at the offset.
         s = whelkd("-w", "1", "-o", "X11Forwarding=yes",
                    "-o", "X11Forwarding=no", "-o", "X11DisplayOffset=20",
                    authorized_keys=False)
-        command = ("echo DISPLAY=$DISPLAY; xauth list; "
-                   "xdpyinfo | grep -E 'dimensions:'")
-        r = run_ssh(s, keys["ed25519"], X11_USER, command, "-Y", env=xvfb)
-        assert r.returncode == 0, r.stdout + r.stderr + s.log()
-        m = re.search(r"DISPLAY=localhost:(\d+)\.0\n", r.stdout)
-        assert m, r.stdout + r.stderr
-        n = int(m.group(1))
-        assert n >= 20
-        assert re.search(rf"/unix:{n}\s+MIT-MAGIC-COOKIE-1\s+[0-9a-f]{{32}}",
-                         r.stdout), r.stdout
-        assert "1234x567 pixels" in r.stdout, r.stdout + r.stderr
+        assert x11_session(s, keys, xvfb) >= 20
+        # sshd, beside it, gives the same DISPLAY form and xauth entry.
+        with sshd(tmp_path, keys, "X11Forwarding yes\n"
+                  "X11DisplayOffset 20\n") as o:
+            assert x11_session(o, keys, xvfb) >= 20
 
 
 def test_x11_forwarding_default_refused(whelkd, keys, xvfb):
