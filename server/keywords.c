@@ -12,6 +12,8 @@
 #include "keywords.h"
 #include "agxkw.h"
 
+#include "lifecycle.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +163,7 @@ static const wd_keyword_fn handlers[] = {
     wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
+    wd_lifecycle_keyword,
 };
 
 static void dump_core(const wd_keywords *kw, FILE *out)
@@ -181,6 +184,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
+    wd_lifecycle_dump,
 };
 
 void wd_keywords_dump(const wd_keywords *kw, FILE *out)

@@ -46,6 +46,8 @@ typedef struct wd_keywords {
     /* accounts and logging (issue 17) */
 
     /* lifecycle (issue 17) */
+    unsigned drain_timeout_s;    /* WhelkdDrainTimeout (lifecycle.h) */
+    int drain_set;
 } wd_keywords;
 
 /* A keyword handler: one area's keywords. Called with the keyword (as

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "lifecycle.h"
 #include "server.h"
 #include "session.h"
 
@@ -155,6 +156,7 @@ void wd_conn_release(wd_conn *c)
     wd_login_free(c->login);
     wd_schedule_trim(srv->loop);
     free(c);
+    wd_lifecycle_conn_gone(srv);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -452,10 +454,14 @@ static void addr_of(const struct sockaddr_storage *ss, char *out, size_t len,
         } else {
             uv_ip6_name(a, out, len);
         }
-    } else {
+    } else if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
         uv_ip4_name(a, out, len);
         *port = ntohs(a->sin_port);
+    } else {
+        /* -i over pipes or a Unix socket: no address, as sshd says. */
+        snprintf(out, len, "UNKNOWN");
+        *port = 65535;
     }
 }
 
@@ -581,12 +587,10 @@ static void on_handoff(uv_poll_t *p, int status, int events)
         int r = wd_worker_recv_fd(srv->handoff_fd, &fd);
         if (r == 0) return;
         if (r < 0) {
-            /* Like sshd's sessions after their listener is gone: the
+            /* The parent stopped, re-executed for a reload, or died:
+             * like sshd's sessions after their listener is gone, the
              * connections already here carry on, no new ones come. */
-            wd_log(WHELK_LOG_ERROR, "the parent process is gone; this "
-                   "worker takes no new connections");
-            uv_close((uv_handle_t *)&srv->handoff, NULL);
-            srv->has_handoff = 0;
+            wd_drain(srv, "the parent closed the hand-off socket");
             return;
         }
         wd_conn *c = srv->stopping ? NULL : conn_new(srv);
@@ -603,6 +607,22 @@ static void on_handoff(uv_poll_t *p, int status, int events)
         }
         conn_begin(c);
     }
+}
+
+int wd_serve_fd(wd_server *srv, int fd)
+{
+    wd_conn *c = conn_new(srv);
+    if (!c) {
+        close(fd);
+        return -1;
+    }
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        conn_close_handles(c);
+        return -1;
+    }
+    conn_begin(c);
+    return 0;
 }
 
 int wd_take_connections(wd_server *srv, int fd)
@@ -657,17 +677,28 @@ bad:
 
 int wd_listen(wd_server *srv, const char *spec)
 {
-    if (srv->n_listeners >= WD_MAX_LISTEN) return -1;
     int fd = wd_listen_socket(spec);
     if (fd < 0) return -1;
+    if (wd_listen_fd(srv, fd) != 0) {
+        fprintf(stderr, "whelkd: cannot listen on %s\n", spec);
+        return -1;
+    }
+    return 0;
+}
+
+int wd_listen_fd(wd_server *srv, int fd)
+{
+    if (srv->n_listeners >= WD_MAX_LISTEN) {
+        close(fd);
+        return -1;
+    }
     uv_tcp_t *l = &srv->listeners[srv->n_listeners];
     uv_tcp_init(srv->loop, l);
     l->data = srv;
     int rc = uv_tcp_open(l, fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)l, 512, on_connection);
     if (rc != 0) {
-        fprintf(stderr, "whelkd: cannot listen on %s: %s\n", spec,
-                uv_strerror(rc));
+        fprintf(stderr, "whelkd: cannot listen: %s\n", uv_strerror(rc));
         uv_close((uv_handle_t *)l, NULL);
         return -1;
     }
@@ -675,16 +706,22 @@ int wd_listen(wd_server *srv, const char *spec)
     return 0;
 }
 
-void wd_stop(wd_server *srv)
+void wd_stop_listening(wd_server *srv)
 {
-    if (srv->stopping) return;
-    srv->stopping = 1;
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+    srv->n_listeners = 0;
     if (srv->has_handoff) {
         uv_close((uv_handle_t *)&srv->handoff, NULL);
         srv->has_handoff = 0;
     }
+}
+
+void wd_stop(wd_server *srv)
+{
+    if (srv->stopping) return;
+    srv->stopping = 1;
+    wd_stop_listening(srv);
     for (wd_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         if (c->engine)

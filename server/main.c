@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "keywords.h"
+#include "lifecycle.h"
 #include "passwd.h"
 #include "server.h"
 #include "session.h"
@@ -26,7 +27,7 @@ static void usage(FILE *f)
             "              [-s NAME=COMMAND]... [-E PATTERN]... [-g SECONDS] "
             "[-B FILE]\n"
             "              [-S DIR] [-m N] [-L SECONDS] [-w N] "
-            "[-o KEYWORD=VALUE]... [-d] [-t] [-V]\n"
+            "[-o KEYWORD=VALUE]... [-d] [-t] [-i] [-V]\n"
             "  -p [ADDR:]PORT   listen (repeatable; default "
             "127.0.0.1:2222)\n"
             "  -h FILE          host key, OpenSSH format (repeatable; "
@@ -54,7 +55,9 @@ static void usage(FILE *f)
             "  -L SECONDS       drop a connection whose output makes no "
             "progress this long\n"
             "                   before authentication (default 10)\n"
-            "  -w N             worker processes (default: one per core)\n"
+            "  -w N             worker processes under a supervising parent "
+            "(default: one\n"
+            "                   per core); -w 1: one process, no parent\n"
             "  -o KEYWORD=VALUE sshd_config keyword (repeatable; the first "
             "value counts):\n"
             "                   PermitRootLogin yes|no|prohibit-password|"
@@ -70,6 +73,8 @@ static void usage(FILE *f)
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
+            "  -i               serve one connection on stdin/stdout "
+            "(inetd, ProxyCommand)\n"
             "  -V               print the version\n");
 }
 
@@ -114,18 +119,6 @@ static int set_algorithms(whelk_config *cfg, const wd_keywords *kw)
     return 0;
 }
 
-static void on_stop_signal(uv_signal_t *s, int signum)
-{
-    wd_server *srv = s->data;
-    wd_log(WHELK_LOG_INFO, "Received signal %d; terminating.", signum);
-    uv_signal_stop(&srv->sigterm);
-    uv_signal_stop(&srv->sigint);
-    wd_stop(srv);
-    wd_session_shutdown();
-    uv_close((uv_handle_t *)&srv->sigterm, NULL);
-    uv_close((uv_handle_t *)&srv->sigint, NULL);
-}
-
 static void on_log(whelk_conn *conn, int level, const char *msg, void *user)
 {
     wd_log(level, "%s", msg);
@@ -150,7 +143,8 @@ int main(int argc, char **argv)
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtV", longs,
+    wd_save_argv(argc, argv); /* before getopt and -s rewrite it */
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtiV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -233,6 +227,7 @@ int main(int argc, char **argv)
         case 'S': opts.state_dir = optarg; break;
         case 'd': opts.debug = 1; break;
         case 't': opts.test = 1; break;
+        case 'i': opts.inetd = 1; break;
         case 'V': printf("whelkd %s\n", WHELK_VERSION); return 0;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -318,12 +313,15 @@ int main(int argc, char **argv)
         free(b);
     }
 
+    /* Without -w, always a parent (even for one worker): it respawns
+     * workers, drains and reloads (lifecycle.h). -w 1 is one process. */
+    int supervised = opts.workers != 1 && !opts.inetd;
     if (opts.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         opts.workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
     }
     int handoff_fd = -1;
-    if (opts.workers > 1) {
+    if (supervised) {
         int rc = wd_run_workers(&opts, &handoff_fd);
         if (rc >= 0) return rc; /* the parent, after its workers */
     }
@@ -338,16 +336,25 @@ int main(int argc, char **argv)
 
     if (handoff_fd >= 0) {
         if (wd_take_connections(&srv, handoff_fd) != 0) return 1;
+    } else if (opts.inetd) {
+        int fd = wd_inetd_socket();
+        if (fd < 0 || wd_serve_fd(&srv, fd) != 0) return 1;
+        srv.draining = 1; /* the process ends with its one connection */
     } else {
-        for (int i = 0; i < opts.n_listen; i++)
+        int fds[WD_MAX_LISTEN];
+        int n = wd_inherited_listeners(fds, WD_MAX_LISTEN);
+        if (n < 0) return 1;
+        for (int i = 0; i < n; i++) {
+            wd_log_listener(fds[i]);
+            if (wd_listen_fd(&srv, fds[i]) != 0) return 1;
+        }
+        for (int i = 0; n == 0 && i < opts.n_listen; i++)
             if (wd_listen(&srv, opts.listen[i]) != 0) return 1;
     }
-
-    uv_signal_init(srv.loop, &srv.sigterm);
-    uv_signal_init(srv.loop, &srv.sigint);
-    srv.sigterm.data = srv.sigint.data = &srv;
-    uv_signal_start(&srv.sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&srv.sigint, on_stop_signal, SIGINT);
+    wd_lifecycle_serve(&srv, opts.inetd       ? WD_SERVE_INETD
+                             : handoff_fd >= 0 ? WD_SERVE_WORKER
+                                               : WD_SERVE_SINGLE);
+    if (handoff_fd < 0 && !opts.inetd) wd_notify("READY=1");
 
     uv_run(srv.loop, UV_RUN_DEFAULT);
     uv_loop_close(srv.loop);

@@ -41,6 +41,7 @@ typedef struct wd_options {
     unsigned workers;
     int debug;
     int test;           /* -t: check and exit */
+    int inetd;          /* -i: one connection on stdin/stdout */
     wd_keywords kw;     /* -o Keyword=value */
 } wd_options;
 
@@ -61,12 +62,12 @@ typedef struct wd_server {
     uv_poll_t handoff;  /* a worker of several: connections from the parent */
     int handoff_fd;
     int has_handoff;
-    uv_signal_t sigterm, sigint, sigchld;
     struct wd_conn *conns;
     struct wd_conn *unauth_list; /* the connections counted in unauth */
     unsigned unauth;
     unsigned n_conns;
     int stopping;
+    int draining;       /* lifecycle.c: no new connections, ends at 0 */
 } wd_server;
 
 typedef struct wd_conn {
@@ -114,6 +115,10 @@ static inline const wd_keywords *wd_conn_kw(const wd_conn *c)
  * PORT; -1 after a message on stderr. */
 int wd_listen_socket(const char *spec);
 int wd_listen(wd_server *srv, const char *spec);
+/* Serves one connected socket (-i). */
+int wd_serve_fd(wd_server *srv, int fd);
+/* inetd.c: -i, a connected stream socket standing for stdin/stdout. */
+int wd_inetd_socket(void);
 /* A worker of several: serve the connections the parent hands over |fd|. */
 int wd_take_connections(wd_server *srv, int fd);
 void wd_conn_kick(wd_conn *c); /* flush output, re-arm timer, close if over */
@@ -139,6 +144,10 @@ void wd_conn_note_output(wd_conn *c);
 void wd_conn_session_opened(wd_conn *c);
 void wd_conn_session_closed(wd_conn *c);
 void wd_stop(wd_server *srv);
+/* Closes the listeners and the hand-off socket: no new connections. */
+void wd_stop_listening(wd_server *srv);
+/* Serves an already listening socket (inherited: lifecycle.h). */
+int wd_listen_fd(wd_server *srv, int fd);
 /* Returns freed heap pages to the system soon (debounced). */
 void wd_schedule_trim(uv_loop_t *loop);
 

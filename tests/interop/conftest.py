@@ -25,6 +25,54 @@ WHELKD = os.path.join(BUILD, "whelkd")
 USER = getpass.getuser()
 
 
+def children_of(pid):
+    """The PIDs of |pid|'s children (whelkd's workers), [] once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+class ProcRef:
+    """A process that is not our child (an orphaned worker), held by a
+    pidfd so that a signal can never reach a recycled PID."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        try:
+            self.fd = os.pidfd_open(pid)
+        except OSError:
+            self.fd = None  # already gone
+
+    def alive(self):
+        return self.fd is not None and not select.select([self.fd], [], [], 0)[0]
+
+    def signal(self, sig):
+        if self.alive():
+            try:
+                signal.pidfd_send_signal(self.fd, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout):
+        if self.fd is None:
+            return True
+        return bool(select.select([self.fd], [], [], timeout)[0])
+
+    def stop(self, timeout=5):
+        """SIGTERM (a worker then ends its connections cleanly), then
+        SIGKILL if it is still there after |timeout|."""
+        if self.fd is None:
+            return
+        self.signal(signal.SIGTERM)
+        if not self.wait(timeout):
+            self.signal(signal.SIGKILL)
+            self.wait(5)
+        os.close(self.fd)
+        self.fd = None
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,11 +201,18 @@ class Pty:
 
 class Server:
     def __init__(self, tmp, keys, extra=(), authorized_keys=None,
-                 host_keys=("host_ed25519",), listen="127.0.0.1:{port}"):
-        self.port = free_port()
+                 host_keys=("host_ed25519",), listen="127.0.0.1:{port}",
+                 port=None, env=None, wrapper=()):
+        self.port = port or free_port()
         self.log_path = os.path.join(tmp, f"whelkd-{self.port}.log")
+        n = 1
+        while os.path.exists(self.log_path):  # a second server, same port
+            n += 1
+            self.log_path = os.path.join(tmp, f"whelkd-{self.port}.{n}.log")
         self.state = os.path.join(tmp, f"state-{self.port}")
-        args = [WHELKD, "-p", listen.format(port=self.port), "-S", self.state]
+        # |wrapper|: a launcher that execs whelkd (systemd-socket-activate).
+        args = [*wrapper, WHELKD, "-p", listen.format(port=self.port),
+                "-S", self.state]
         # False: no -a, each user's own ~/.ssh/authorized_keys.
         if authorized_keys is not False:
             args += ["-a", authorized_keys or keys["authorized_keys"]]
@@ -166,7 +221,7 @@ class Server:
         args += list(extra)
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 10
         while True:
             if self.proc.poll() is not None:
@@ -191,14 +246,30 @@ class Server:
             time.sleep(0.05)
         return False
 
+    def workers(self):
+        """Its worker processes, held by pidfd (children_of)."""
+        return [ProcRef(p) for p in children_of(self.proc.pid)]
+
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        # SIGTERM drains (issue 17): the parent exits, its workers keep
+        # their connections; so the workers are found first and stopped
+        # by pidfd afterwards. -w 1 drains in-process: a second SIGTERM
+        # ends what is left.
+        workers = ([ProcRef(p) for p in children_of(self.proc.pid)]
+                   if self.proc.poll() is None else [])
+        for sig, wait in ((signal.SIGTERM, 3), (signal.SIGTERM, 5)):
+            if self.proc.poll() is not None:
+                break
+            self.proc.send_signal(sig)
             try:
-                self.proc.wait(5)
+                self.proc.wait(wait)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for w in workers:
+            w.stop()
         self.logf.close()
 
     def ssh_args(self, key, *opts, batch=True, user=None):
