@@ -12,6 +12,7 @@
 #include "keywords.h"
 #include "daemonconf.h"
 #include "engineconf.h"
+#include "agxkw.h"
 
 #include "lifecycle.h"
 
@@ -144,6 +145,7 @@ static const wd_keyword_fn handlers[] = {
     wd_daemon_keyword,
     wd_engine_keyword,
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_keyword,
@@ -169,6 +171,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_daemon_dump,
     wd_engine_dump,
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_dump,
@@ -271,4 +274,5 @@ void wd_keywords_defaults(wd_keywords *kw)
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     wd_policy_defaults(kw);
     wd_engine_defaults(kw);
+    wd_keywords_agent_x11_defaults(kw);
 }

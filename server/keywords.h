@@ -69,6 +69,14 @@ typedef struct wd_keywords {
 
     /* forwarding (issue 16) */
 
+    /* agent and X11 (issue 16) */
+    int allow_agent_forwarding;  /* AllowAgentForwarding, default yes */
+    int x11_forwarding;          /* X11Forwarding, default no */
+    int x11_display_offset;      /* X11DisplayOffset, default 10 */
+    int x11_use_localhost;       /* X11UseLocalhost, default yes */
+    char xauth_location[256];    /* XAuthLocation, default /usr/bin/xauth */
+    unsigned agx_set;            /* bit per keyword: first value counts */
+
     /* accounts and logging (issue 17) */
 
     /* lifecycle (issue 17) */
