@@ -15,6 +15,7 @@
  */
 #include "auth.h"
 #include "confile.h"
+#include "engineconf.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -112,6 +113,7 @@ static void user_done(uv_work_t *req, int status)
         /* The methods, chains and tries of this connection's keywords. */
         wd_policy_apply_conn(c->engine, wd_conn_kw(c),
                              wd_opts->password_file != NULL);
+        if (c->own_kw) wd_engine_apply_conn(c->engine, c->own_kw);
         wd_conn_engine_result(c, whelk_conn_user_done(c->engine, answer,
                                                       uv_now(c->srv->loop)),
                               "user look-up");

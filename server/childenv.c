@@ -71,6 +71,8 @@ int wd_childenv_build(wd_childenv *out, const wd_childenv_in *in)
         rc |= add(out, "TERM=%s",
                   in->term && in->term[0] ? in->term : "dumb");
     }
+    if (in->auth_sock) rc |= add(out, "SSH_AUTH_SOCK=%s", in->auth_sock);
+    if (in->display) rc |= add(out, "DISPLAY=%s", in->display);
     if (in->original) rc |= add(out, "SSH_ORIGINAL_COMMAND=%s", in->original);
     rc |= add_list(out, in->key_env, in->n_key_env);
     rc |= add_list(out, in->client_env, in->n_client_env);

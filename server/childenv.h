@@ -29,6 +29,8 @@ typedef struct wd_childenv_in {
     const char *term;          /* its TERM ("" or NULL: "dumb") */
     const char *original;      /* the client's command under a forced
                                 * one (SSH_ORIGINAL_COMMAND), or NULL */
+    const char *auth_sock;     /* SSH_AUTH_SOCK (agent forwarding) or NULL */
+    const char *display;       /* DISPLAY (X11 forwarding) or NULL */
     char *const *key_env;      /* "NAME=value": environment= options */
     unsigned n_key_env;
     char *const *client_env;   /* "NAME=value": accepted client variables */

@@ -188,8 +188,9 @@ static const char *const match_keywords[] = {
     "MaxAuthTries", "MaxSessions", "PasswordAuthentication",
     "PermitEmptyPasswords", "PermitListen", "PermitOpen",
     "PermitRootLogin", "PermitTTY", "PermitTunnel", "PermitUserEnvironment",
-    "PubkeyAuthentication", "SetEnv", "StreamLocalBindMask",
-    "StreamLocalBindUnlink", "X11DisplayOffset", "X11Forwarding",
+    "PubkeyAuthentication", "RekeyLimit", "SetEnv", "StreamLocalBindMask",
+    "StreamLocalBindUnlink", "UnusedConnectionTimeout", "X11DisplayOffset",
+    "X11Forwarding",
     "X11UseLocalhost",
 };
 

@@ -213,11 +213,6 @@ static const struct {
     {"PrintLastLog", "login records (issue 17, accounts)"},
     {"SyslogFacility", "syslog output (issue 17, logging)"},
     {"LogLevel", "log levels (issue 17, logging)"},
-    {"X11Forwarding", "X11 forwarding (issue 16)"},
-    {"X11DisplayOffset", "X11 forwarding (issue 16)"},
-    {"X11UseLocalhost", "X11 forwarding (issue 16)"},
-    {"XAuthLocation", "X11 forwarding (issue 16)"},
-    {"AllowAgentForwarding", "agent forwarding (issue 16)"},
     {"AllowTcpForwarding", "TCP forwarding (issue 16)"},
     {"AllowStreamLocalForwarding", "Unix-socket forwarding (issue 16)"},
     {"GatewayPorts", "TCP forwarding (issue 16)"},
@@ -226,8 +221,6 @@ static const struct {
     {"DisableForwarding", "forwarding (issue 16)"},
     {"StreamLocalBindMask", "Unix-socket forwarding (issue 16)"},
     {"StreamLocalBindUnlink", "Unix-socket forwarding (issue 16)"},
-    {"ClientAliveInterval", "client liveness probes"},
-    {"ClientAliveCountMax", "client liveness probes"},
 };
 
 /* Written only while the configuration is read, at start-up (the

@@ -11,6 +11,8 @@
  */
 #include "keywords.h"
 #include "daemonconf.h"
+#include "engineconf.h"
+#include "agxkw.h"
 
 #include "lifecycle.h"
 
@@ -89,9 +91,7 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
                          char *err, size_t errlen)
 {
     if (strcasecmp(key, "PermitRootLogin") != 0 &&
-        strcasecmp(key, "PermitUserEnvironment") != 0 &&
-        strcasecmp(key, "KexAlgorithms") != 0 &&
-        strcasecmp(key, "Ciphers") != 0 && strcasecmp(key, "MACs") != 0)
+        strcasecmp(key, "PermitUserEnvironment") != 0)
         return WD_KW_NOT_MINE;
     if (ac > 1) {
         snprintf(err, errlen, "keyword %s extra arguments at end of line",
@@ -133,23 +133,6 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
         }
         return WD_KW_DONE;
     }
-    static const struct {
-        const char *name;
-        size_t off;
-    } lists[] = {{"KexAlgorithms", offsetof(wd_keywords, kex)},
-                 {"Ciphers", offsetof(wd_keywords, ciphers)},
-                 {"MACs", offsetof(wd_keywords, macs)}};
-    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
-        if (strcasecmp(key, lists[i].name) != 0) continue;
-        char *slot = (char *)kw + lists[i].off;
-        if (slot[0]) return WD_KW_DONE; /* the first value counts */
-        if (strlen(arg) >= sizeof(kw->kex)) {
-            snprintf(err, errlen, "keyword %s: list too long", key);
-            return -1;
-        }
-        snprintf(slot, sizeof(kw->kex), "%s", arg);
-        return WD_KW_DONE;
-    }
     return WD_KW_NOT_MINE;
 }
 
@@ -160,7 +143,9 @@ static const wd_keyword_fn handlers[] = {
     /* configuration (issue 15) */
     wd_policy_keyword,
     wd_daemon_keyword,
+    wd_engine_keyword,
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_keyword,
@@ -184,7 +169,9 @@ static const wd_keyword_dump_fn dumpers[] = {
     /* configuration (issue 15) */
     wd_policy_dump,
     wd_daemon_dump,
+    wd_engine_dump,
     /* forwarding (issue 16) */
+    wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
     wd_lifecycle_dump,
@@ -286,4 +273,6 @@ void wd_keywords_defaults(wd_keywords *kw)
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     wd_policy_defaults(kw);
+    wd_engine_defaults(kw);
+    wd_keywords_agent_x11_defaults(kw);
 }

@@ -49,6 +49,14 @@ typedef struct wd_keywords {
     char authorized_keys_command[1024];      /* "" = none */
     char authorized_keys_command_user[64];   /* "" = none */
     unsigned policy_set;         /* a bit per keyword already given */
+    /* Engine settings (engineconf.c); kex, ciphers, macs above. */
+    struct wd_engine_conf {
+        char hostkey_algs[1024], pubkey_algs[1024], ca_algs[1024];
+        long long rekey_bytes;   /* 0: default */
+        long rekey_s;            /* 0: default, -1: none */
+        int max_sessions, alive_interval, alive_count, unused_timeout;
+        unsigned set;
+    } engine;
     /* The daemon's own keywords (daemonconf.c). */
     struct wd_daemon_conf {
         wd_kw_list ports, listen_addrs, host_keys, accept_env, subsystems;
@@ -60,6 +68,14 @@ typedef struct wd_keywords {
     } daemon;
 
     /* forwarding (issue 16) */
+
+    /* agent and X11 (issue 16) */
+    int allow_agent_forwarding;  /* AllowAgentForwarding, default yes */
+    int x11_forwarding;          /* X11Forwarding, default no */
+    int x11_display_offset;      /* X11DisplayOffset, default 10 */
+    int x11_use_localhost;       /* X11UseLocalhost, default yes */
+    char xauth_location[256];    /* XAuthLocation, default /usr/bin/xauth */
+    unsigned agx_set;            /* bit per keyword: first value counts */
 
     /* accounts and logging (issue 17) */
 

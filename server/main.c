@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "confile.h"
 #include "daemonconf.h"
+#include "engineconf.h"
 #include "keywords.h"
 #include "lifecycle.h"
 #include "passwd.h"
@@ -73,7 +74,10 @@ static void usage(FILE *f)
             "PermitUserEnvironment no|yes|PATTERNS\n"
             "                   (default no), KexAlgorithms, Ciphers, MACs "
             "(offer only\n"
-            "                   these, in this order)\n"
+            "                   these, in this order), AllowAgentForwarding, "
+            "X11Forwarding,\n"
+            "                   X11DisplayOffset, X11UseLocalhost, "
+            "XAuthLocation\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
@@ -104,24 +108,6 @@ static const char *default_state_dir(void)
     return dir;
 }
 
-/* -o KexAlgorithms=, Ciphers=, MACs=: the lists a server offers. */
-static int set_algorithms(whelk_config *cfg, const wd_keywords *kw)
-{
-    const struct {
-        const char *name, *list;
-        int (*set)(whelk_config *, const char *);
-    } lists[] = {{"KexAlgorithms", kw->kex, whelk_config_set_kex},
-                 {"Ciphers", kw->ciphers, whelk_config_set_ciphers},
-                 {"MACs", kw->macs, whelk_config_set_macs}};
-    for (size_t i = 0; i < sizeof(lists) / sizeof(*lists); i++) {
-        if (!lists[i].list[0] || lists[i].set(cfg, lists[i].list) == 0)
-            continue;
-        fprintf(stderr, "whelkd: -o %s=%s: unknown or empty list\n",
-                lists[i].name, lists[i].list);
-        return -1;
-    }
-    return 0;
-}
 
 /* A flag that sets a keyword: applied (and kept for Match copies) as
  * the command line's "-o Keyword value", quoted unless |words|. */
@@ -437,7 +423,7 @@ int main(int argc, char **argv)
     static wd_server srv;
     srv.cfg = whelk_config_new();
     if (!srv.cfg) return 1;
-    if (set_algorithms(srv.cfg, &opts.kw) != 0) return 2;
+    if (wd_engine_apply_config(srv.cfg, &opts.kw) != 0) return 2;
     for (int i = 0; i < opts.n_host_keys; i++) {
         whelk_key *k;
         if (wd_load_host_key(opts.host_keys[i], &k) != 0) return 1;

@@ -58,8 +58,7 @@ void wd_policy_defaults(wd_keywords *kw)
     kw->policy_set = 0;
 }
 
-/* sshd's convtime: "90", "2m", "1h30m" (s m h d w, any case). */
-static long parse_time(const char *s)
+long wd_parse_time(const char *s)
 {
     if (!*s) return -1;
     long total = 0;
@@ -209,7 +208,7 @@ int wd_policy_keyword(wd_keywords *kw, const char *key, int ac, char **av,
     }
     if (strcasecmp(key, "LoginGraceTime") == 0) {
         if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
-        long v = parse_time(av[0]);
+        long v = wd_parse_time(av[0]);
         if (v < 0) {
             snprintf(err, errlen, "keyword %s: invalid time value \"%s\"",
                      key, av[0]);

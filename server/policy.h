@@ -31,6 +31,10 @@ typedef struct wd_kw_list {
 /* The entry after |prev| (NULL: the first), or NULL after the last. */
 const char *wd_kw_list_next(const wd_kw_list *l, const char *prev);
 
+/* sshd's convtime: "90", "2m", "1h30m" (s m h d w, any case): seconds,
+ * or -1. */
+long wd_parse_time(const char *s);
+
 void wd_policy_defaults(struct wd_keywords *kw);
 int wd_policy_keyword(struct wd_keywords *kw, const char *key, int ac,
                       char **av, char *err, size_t errlen);

@@ -33,12 +33,14 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agentfwd.h"
 #include "auth.h"
 #include "childenv.h"
 #include "server.h"
 #include "sftp.h"
 #include "spawn.h"
 #include "ttymodes.h"
+#include "x11fwd.h"
 
 #define MAX_ENV 64
 #define READ_CHUNK (64 * 1024)
@@ -74,6 +76,8 @@ typedef struct wd_session {
     int n_env;
     char kind[16];
     wd_spawn_run run;      /* a program, or internal-sftp (or its refusal) */
+    wd_agentfwd *agent;    /* auth-agent-req: the socket, or NULL */
+    wd_x11fwd *x11;        /* x11-req: the display, or NULL */
 } wd_session;
 
 static wd_session *live;   /* sessions with a running child */
@@ -549,6 +553,8 @@ static int start_program(wd_session *ss, const char *command,
         .pty = ss->has_pty,
         .term = ss->pty.term,
         .original = original,
+        .auth_sock = ss->agent ? wd_agentfwd_path(ss->agent) : NULL,
+        .display = ss->x11 ? wd_x11fwd_display(ss->x11) : NULL,
         .key_env = l->have_opts ? l->opts.env : NULL,
         .n_key_env = l->have_opts ? l->opts.nenv : 0,
         .client_env = ss->env,
@@ -567,6 +573,11 @@ static int start_program(wd_session *ss, const char *command,
         .run = ss->run,
         .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
     };
+    if (ss->x11) {
+        req.xauth_path = wd_conn_kw(c)->xauth_location;
+        req.xauth_input = wd_x11fwd_xauth_input(ss->x11);
+        req.xauth_len = strlen(req.xauth_input);
+    }
     wd_spawn_result res;
     int rc = wd_spawn(&req, &res);
     int err = errno;
@@ -749,6 +760,55 @@ static int on_break(whelk_session *s, uint32_t ms, void *user)
     return tcsendbreak(ss->out_fd, 0) == 0 ? 0 : -1;
 }
 
+/* auth-agent-req@openssh.com: AllowAgentForwarding and the key's
+ * no-agent-forwarding (or restrict) decide, as in sshd; one socket per
+ * session. */
+static int on_agent_req(whelk_session *s, void *user)
+{
+    wd_session *ss = user;
+    wd_login *l = ss->conn->login;
+    if (!wd_conn_kw(ss->conn)->allow_agent_forwarding) {
+        wd_log(WHELK_LOG_INFO, "agent forwarding refused: "
+               "AllowAgentForwarding no");
+        return -1;
+    }
+    if (l->have_opts && l->opts.no_agent_forwarding) {
+        wd_log(WHELK_LOG_INFO, "agent forwarding refused by key option "
+               "(no-agent-forwarding)");
+        return -1;
+    }
+    if (ss->agent || ss->pid > 0) return -1;
+    ss->agent = wd_agentfwd_start(ss->conn, &l->user);
+    return ss->agent ? 0 : -1;
+}
+
+/* x11-req: X11Forwarding, the key's no-X11-forwarding (or restrict) and
+ * an xauth to run decide, as in sshd; one display per session. */
+static int on_x11_req(whelk_session *s, int single, const char *proto,
+                      const char *cookie, uint32_t screen, void *user)
+{
+    wd_session *ss = user;
+    wd_login *l = ss->conn->login;
+    const wd_keywords *kw = wd_conn_kw(ss->conn);
+    if (!kw->x11_forwarding) {
+        wd_log(WHELK_LOG_INFO, "X11 forwarding disabled in server "
+               "configuration file.");
+        return -1;
+    }
+    if (l->have_opts && l->opts.no_x11_forwarding) {
+        wd_log(WHELK_LOG_INFO, "X11 forwarding refused by key option "
+               "(no-X11-forwarding)");
+        return -1;
+    }
+    if (access(kw->xauth_location, X_OK) != 0) {
+        wd_log(WHELK_LOG_INFO, "No xauth program; cannot forward X11.");
+        return -1;
+    }
+    if (ss->x11 || ss->pid > 0) return -1;
+    ss->x11 = wd_x11fwd_start(ss->conn, single, proto, cookie, screen);
+    return ss->x11 ? 0 : -1;
+}
+
 static void on_stop_writing(whelk_session *s, void *user)
 {
     wd_session *ss = user;
@@ -773,6 +833,10 @@ static void on_closed(whelk_session *s, void *user)
     }
     if (ss->pid > 0 && !ss->exited) wd_spawn_hangup(ss->pid);
     if (ss->conn) wd_conn_session_closed(ss->conn);
+    wd_agentfwd_stop(ss->agent);
+    ss->agent = NULL;
+    wd_x11fwd_stop(ss->x11);
+    ss->x11 = NULL;
     ss->s = NULL;
     ss->conn = NULL;
     close_fd(ss, &ss->err_fd, &ss->err_poll, &ss->err_polling);
@@ -800,6 +864,8 @@ static int make_handler(void)
     whelk_session_handler_set_closed(handler, on_closed);
     whelk_session_handler_set_stop_writing(handler, on_stop_writing);
     whelk_session_handler_set_start_writing(handler, on_start_writing);
+    whelk_session_handler_set_agent_req(handler, on_agent_req);
+    whelk_session_handler_set_x11_req(handler, on_x11_req);
     return 0;
 }
 

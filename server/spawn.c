@@ -79,6 +79,44 @@ static int drop_privileges(const wd_user *u)
     return 0;
 }
 
+/* In the child, as the user: xauth with the cookie on its stdin, waited
+ * for (pipe, fork, dup2, close, execve, write, waitpid, _exit: all
+ * listed). Its failure is xauth's to report on the session's stderr;
+ * the program starts regardless, as with sshd. */
+static void run_xauth(const wd_spawn_request *req, char **envp)
+{
+    int p[2];
+    if (pipe(p) != 0) return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(p[1]);
+        if (dup2(p[0], STDIN_FILENO) < 0) _exit(127);
+        close(p[0]);
+        char *const xargv[] = {"xauth", "-q", "-", NULL};
+        execve(req->xauth_path, xargv, envp);
+        say("whelkd: cannot run xauth\n");
+        _exit(127);
+    }
+    close(p[0]);
+    size_t done = 0;
+    while (done < req->xauth_len) {
+        ssize_t w = write(p[1], req->xauth_input + done,
+                          req->xauth_len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    close(p[1]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+}
+
 static void child(const wd_spawn_request *req, int pty,
                   const stdio_fds *io, char *const argv[], char **envp,
                   int root) __attribute__((noreturn));
@@ -129,6 +167,7 @@ static void child(const wd_spawn_request *req, int pty,
         say("Could not chdir to home directory\n");
         if (chdir("/") != 0) _exit(1);
     }
+    if (req->xauth_path) run_xauth(req, envp);
     if (req->run != WD_SPAWN_PROGRAM) /* serves here: see the top */
         wd_sftp_child(req->run == WD_SPAWN_SFTP ? req->command : NULL, envp,
                       log_fd);

@@ -63,6 +63,13 @@ typedef struct wd_spawn_request {
     /* sshd's do_nologin(): the child copies /etc/nologin to its stderr
      * and exits 254 (the caller decided and logged). */
     int nologin;
+    /* X11 forwarding (x11fwd.h): as sshd's do_xauth, the child, as the
+     * user and in the home directory, runs |xauth_path| -q - with the
+     * |xauth_len| bytes of |xauth_input| on its stdin and waits for it
+     * before the program starts. NULL: no xauth. */
+    const char *xauth_path;
+    const char *xauth_input;
+    size_t xauth_len;
 } wd_spawn_request;
 
 typedef struct wd_spawn_result {

@@ -110,6 +110,9 @@ Match Address 192.168.*
 DIFFERENT = {
     "pidfile",  # whelkd writes none unless PidFile is given
     "compression",  # whelkd never compresses (accepts only "no")
+    # whelk's own algorithm lists (README's table), not OpenSSH's
+    "kexalgorithms", "ciphers", "macs", "hostkeyalgorithms",
+    "pubkeyacceptedalgorithms", "casignaturealgorithms",
 }
 
 
@@ -240,6 +243,104 @@ def test_listen_from_file(tmp_path, keys):
         p.terminate()
         try:
             p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def test_cipher_modifiers_through_ssh(whelkd, keys, tmp_path):
+    """Ciphers -chacha20*: a client that offers only chacha20 is refused,
+    one offering aes256-gcm gets in; MACs -*-etm@openssh.com likewise."""
+    cfg = tmp_path / "c.conf"
+    cfg.write_text("Ciphers -chacha20*\n")
+    s = whelkd("-f", str(cfg))
+    r = s.ssh(keys["ed25519"], "-c", "chacha20-poly1305@openssh.com",
+              command="echo in")
+    assert r.returncode != 0
+    r = s.ssh(keys["ed25519"], "-c", "aes256-gcm@openssh.com",
+              command="echo in")
+    assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+    cfg.write_text("Ciphers aes256-ctr\nMACs -*-etm@openssh.com\n")
+    s2 = whelkd("-f", str(cfg))
+    r = s2.ssh(keys["ed25519"], "-c", "aes256-ctr", "-m",
+               "hmac-sha2-256-etm@openssh.com", command="echo in")
+    assert r.returncode != 0
+    r = s2.ssh(keys["ed25519"], "-c", "aes256-ctr", "-m", "hmac-sha2-256",
+               command="echo in")
+    assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+
+
+def test_max_sessions_over_a_control_master(whelkd, keys, tmp_path):
+    """MaxSessions 2: a ControlMaster's third session is refused, as
+    sshd's "open failed: administratively prohibited" says."""
+    cfg = tmp_path / "m.conf"
+    cfg.write_text("MaxSessions 2\n")
+    s = whelkd("-f", str(cfg))
+    sock = str(tmp_path / "cm")
+    base = s.ssh_args(keys["ed25519"], "-S", sock)
+    master = subprocess.Popen(base[:-1] + ["-M", "-N", base[-1]],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    held = []
+    try:
+        import time
+        deadline = time.time() + 20
+        while not os.path.exists(sock):
+            assert time.time() < deadline and master.poll() is None
+            time.sleep(0.05)
+        for _ in range(2):
+            held.append(subprocess.Popen(base + ["sleep 30"],
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL))
+        deadline = time.time() + 20
+        while s.log().count("session opened") < 2 and \
+                s.log().count("Starting session") < 2:
+            if time.time() > deadline:
+                break
+            time.sleep(0.1)
+        time.sleep(1)
+        r = subprocess.run(base + ["echo third"], capture_output=True,
+                           text=True, timeout=30)
+        # The master's third session is refused; ssh then falls back to
+        # a connection of its own, where it is the only session.
+        assert "Session open refused by peer" in r.stderr, r
+    finally:
+        for p in held + [master]:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def test_client_alive_drops_a_stopped_client(whelkd, keys, tmp_path):
+    """ClientAliveInterval 1, ClientAliveCountMax 2: a SIGSTOPped ssh
+    stops answering the probes; whelkd ends the connection and the
+    session's program."""
+    import signal
+    import time
+    cfg = tmp_path / "a.conf"
+    cfg.write_text("ClientAliveInterval 1\nClientAliveCountMax 2\n")
+    s = whelkd("-f", str(cfg))
+    marker = tmp_path / "alive"
+    p = subprocess.Popen(s.ssh_args(keys["ed25519"]) +
+                         [f"touch {marker}; exec sleep 300"],
+                         stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not marker.exists():
+            assert time.time() < deadline and p.poll() is None
+            time.sleep(0.05)
+        p.send_signal(signal.SIGSTOP)
+        assert s.wait_log("Timeout, client not responding", timeout=30), \
+            s.log()
+    finally:
+        p.send_signal(signal.SIGCONT)
+        p.terminate()
+        try:
+            p.wait(10)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -129,12 +131,64 @@ static void test_algorithm_lists(void **state)
     assert_non_null(strstr(err, "extra arguments"));
 }
 
+/* The agent and X11 keywords (agxkw.c): sshd's defaults, yes/no in any
+ * case, the first value counting, bad values refused, and the -T lines. */
+static void test_agent_x11(void **state)
+{
+    wd_keywords kw;
+    char err[256];
+    wd_keywords_defaults(&kw);
+    assert_int_equal(kw.allow_agent_forwarding, 1);
+    assert_int_equal(kw.x11_forwarding, 0);
+    assert_int_equal(kw.x11_display_offset, 10);
+    assert_int_equal(kw.x11_use_localhost, 1);
+    assert_string_equal(kw.xauth_location, "/usr/bin/xauth");
+    assert_int_equal(line(&kw, "AllowAgentForwarding=NO", err), 0);
+    assert_int_equal(line(&kw, "allowagentforwarding yes", err), 0);
+    assert_int_equal(kw.allow_agent_forwarding, 0);
+    assert_int_equal(line(&kw, "X11Forwarding yes", err), 0);
+    assert_int_equal(line(&kw, "X11Forwarding no", err), 0);
+    assert_int_equal(kw.x11_forwarding, 1);
+    assert_int_equal(line(&kw, "X11DisplayOffset=42", err), 0);
+    assert_int_equal(kw.x11_display_offset, 42);
+    assert_int_equal(line(&kw, "X11UseLocalhost no", err), 0);
+    assert_int_equal(kw.x11_use_localhost, 0);
+    assert_int_equal(line(&kw, "XAuthLocation /opt/x/xauth", err), 0);
+    assert_string_equal(kw.xauth_location, "/opt/x/xauth");
+
+    static const char *const bad[] = {
+        "X11Forwarding maybe", "AllowAgentForwarding 1",
+        "X11DisplayOffset -1", "X11DisplayOffset 10x",
+        "X11DisplayOffset 60000", "X11UseLocalhost",
+        "XAuthLocation xauth", "X11Forwarding yes no",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        wd_keywords fresh;
+        wd_keywords_defaults(&fresh);
+        assert_int_equal(line(&fresh, bad[i], err), -1);
+    }
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    wd_keywords_dump(&kw, out);
+    fclose(out);
+    assert_non_null(strstr(text, "allowagentforwarding no\n"));
+    assert_non_null(strstr(text, "x11forwarding yes\n"));
+    assert_non_null(strstr(text, "x11displayoffset 42\n"));
+    assert_non_null(strstr(text, "x11uselocalhost no\n"));
+    assert_non_null(strstr(text, "xauthlocation /opt/x/xauth\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_permit_root_login),
         cmocka_unit_test(test_permit_user_environment),
         cmocka_unit_test(test_algorithm_lists),
+        cmocka_unit_test(test_agent_x11),
     };
     return cmocka_run_group_tests_name("keywords", tests, NULL, NULL);
 }

@@ -1,0 +1,268 @@
+/*
+ * agxsplice: see agxsplice.h. Should fold into splice.c (issue 16's
+ * general splice) once that is on main.
+ */
+#include "agxsplice.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK (64 * 1024)
+
+typedef struct agx_splice {
+    union {
+        uv_stream_t s;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } h;
+    whelk_channel *ch; /* NULL once the channel is gone */
+    wd_conn *conn;     /* NULL with it */
+    int reading;
+    int stopped; /* stop_writing in force */
+    int opened;  /* the client confirmed the open */
+    int stream_eof, chan_eof;
+    int closing;
+    uv_shutdown_t shutdown;
+    /* Bytes read that the channel did not take (its room shrank below
+     * the read buffer): sent first when it starts taking again. */
+    char *pend;
+    size_t pend_len, pend_off;
+} agx_splice;
+
+typedef struct agx_write {
+    uv_write_t req;
+    agx_splice *sp;
+    size_t len;
+    char data[];
+} agx_write;
+
+static void on_stream_closed(uv_handle_t *h)
+{
+    agx_splice *sp = h->data;
+    free(sp->pend);
+    free(sp);
+}
+
+static void close_stream(agx_splice *sp)
+{
+    if (sp->closing) return;
+    sp->closing = 1;
+    uv_close((uv_handle_t *)&sp->h.s, on_stream_closed);
+}
+
+static void kick(agx_splice *sp)
+{
+    if (sp->conn) wd_conn_kick(sp->conn);
+}
+
+static void update_reading(agx_splice *sp);
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    agx_splice *sp = h->data;
+    size_t room = sp->ch ? whelk_channel_write_room(sp->ch) : 0;
+    if (room > READ_CHUNK) room = READ_CHUNK;
+    if (room == 0) room = 1; /* libuv wants a buffer; read stops below */
+    buf->base = malloc(room);
+    buf->len = buf->base ? room : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    agx_splice *sp = s->data;
+    if (n > 0 && sp->ch) {
+        whelk_ssize w = whelk_channel_write(sp->ch, buf->base, (size_t)n);
+        if (w < 0) w = 0;
+        if ((size_t)w < (size_t)n) {
+            /* Kept whole: the buffer becomes the pending bytes. */
+            sp->pend = buf->base;
+            sp->pend_off = (size_t)w;
+            sp->pend_len = (size_t)n;
+            buf = NULL;
+        }
+        if (sp->pend || whelk_channel_write_room(sp->ch) == 0) sp->stopped = 1;
+    }
+    if (buf) free(buf->base);
+    if (n < 0) {
+        sp->stream_eof = 1;
+        if (sp->ch) {
+            if (n == UV_EOF && !sp->chan_eof)
+                whelk_channel_send_eof(sp->ch);
+            else
+                whelk_channel_close(sp->ch);
+        }
+    }
+    update_reading(sp);
+    kick(sp);
+}
+
+static void update_reading(agx_splice *sp)
+{
+    int want =
+        sp->ch && sp->opened && !sp->stopped && !sp->stream_eof && !sp->closing;
+    if (want && !sp->reading) {
+        if (uv_read_start(&sp->h.s, on_alloc, on_read) == 0) sp->reading = 1;
+    } else if (!want && sp->reading) {
+        uv_read_stop(&sp->h.s);
+        sp->reading = 0;
+    }
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    agx_write *w = (agx_write *)req;
+    agx_splice *sp = w->sp;
+    size_t len = w->len;
+    free(w);
+    if (!sp->ch) return; /* the channel went: the stream is closing */
+    if (status < 0) {
+        whelk_channel_close(sp->ch);
+    } else {
+        whelk_channel_consumed(sp->ch, len);
+    }
+    kick(sp);
+}
+
+static void ch_opened(whelk_channel *ch, uint32_t failure, const char *text,
+                      void *user)
+{
+    agx_splice *sp = user;
+    if (failure) return; /* closed follows */
+    sp->opened = 1;
+    update_reading(sp);
+}
+
+static void ch_data(whelk_channel *ch, const uint8_t *data, size_t len,
+                    void *user)
+{
+    agx_splice *sp = user;
+    /* The window bounds what is in flight: consumed only once written. */
+    agx_write *w = malloc(sizeof(*w) + len);
+    if (!w || sp->closing) {
+        free(w);
+        whelk_channel_consumed(ch, len);
+        whelk_channel_close(ch);
+        return;
+    }
+    w->sp = sp;
+    w->len = len;
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, &sp->h.s, &b, 1, on_written) != 0) {
+        free(w);
+        whelk_channel_consumed(ch, len);
+        whelk_channel_close(ch);
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+static void ch_eof(whelk_channel *ch, void *user)
+{
+    agx_splice *sp = user;
+    sp->chan_eof = 1;
+    /* After the queued writes, the local side reads EOF. */
+    if (!sp->closing) uv_shutdown(&sp->shutdown, &sp->h.s, on_shutdown);
+    if (sp->stream_eof) whelk_channel_close(ch);
+}
+
+static void ch_closed(whelk_channel *ch, void *user)
+{
+    agx_splice *sp = user;
+    sp->ch = NULL;
+    sp->conn = NULL;
+    update_reading(sp);
+    close_stream(sp);
+}
+
+static void ch_stop(whelk_channel *ch, void *user)
+{
+    agx_splice *sp = user;
+    sp->stopped = 1;
+    update_reading(sp);
+}
+
+static void ch_start(whelk_channel *ch, void *user)
+{
+    agx_splice *sp = user;
+    if (sp->pend) {
+        whelk_ssize w = whelk_channel_write(ch, sp->pend + sp->pend_off,
+                                            sp->pend_len - sp->pend_off);
+        if (w > 0) sp->pend_off += (size_t)w;
+        if (sp->pend_off < sp->pend_len) return; /* still stopped */
+        free(sp->pend);
+        sp->pend = NULL;
+    }
+    sp->stopped = 0;
+    update_reading(sp);
+}
+
+static whelk_channel_handler *handler;
+
+static int make_handler(void)
+{
+    if (whelk_channel_handler_new(&handler) != 0) return -1;
+    whelk_channel_handler_set_opened(handler, ch_opened);
+    whelk_channel_handler_set_data(handler, ch_data);
+    whelk_channel_handler_set_eof(handler, ch_eof);
+    whelk_channel_handler_set_closed(handler, ch_closed);
+    whelk_channel_handler_set_stop_writing(handler, ch_stop);
+    whelk_channel_handler_set_start_writing(handler, ch_start);
+    return 0;
+}
+
+int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                  whelk_channel_type type)
+{
+    if (!handler && make_handler() != 0) return -1;
+    agx_splice *sp = calloc(1, sizeof(*sp));
+    if (!sp) return -1;
+    sp->h.s.data = sp;
+    uv_loop_t *loop = listener->loop;
+    int rc = is_pipe ? uv_pipe_init(loop, &sp->h.pipe, 0)
+                     : uv_tcp_init(loop, &sp->h.tcp);
+    if (rc != 0) {
+        free(sp);
+        return -1;
+    }
+    sp->h.s.data = sp;
+    if (uv_accept(listener, &sp->h.s) != 0) {
+        close_stream(sp);
+        return -1;
+    }
+    char orig[64] = "127.0.0.1";
+    int oport = 0;
+    if (!is_pipe) {
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getpeername(&sp->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                uv_ip4_name(a, orig, sizeof(orig));
+                oport = ntohs(a->sin_port);
+            } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                uv_ip6_name(a, orig, sizeof(orig));
+                oport = ntohs(a->sin6_port);
+            }
+        }
+    }
+    sp->conn = c;
+    rc = whelk_conn_open_channel(c->engine, &sp->ch, type, NULL, 0,
+                                 is_pipe ? NULL : orig, (uint32_t)oport,
+                                 handler, sp);
+    if (rc != 0) {
+        wd_log(WHELK_LOG_INFO, "cannot open a %s channel: %s",
+               type == WHELK_CHANNEL_X11 ? "x11" : "agent", whelk_strerror(rc));
+        sp->ch = NULL;
+        sp->conn = NULL;
+        close_stream(sp);
+        return -1;
+    }
+    wd_conn_kick(c);
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * agxsplice: joins one accepted local stream (a Unix-socket or TCP
+ * connection) to a channel that whelkd opens to the client, for agent
+ * and X11 forwarding. A minimal splice written while the general one
+ * (server/splice.c, for TCP forwarding) was not yet on main; it should
+ * fold into splice.c.
+ *
+ * Back-pressure both ways: the stream is read only while the channel
+ * takes output (stop_writing/start_writing), and channel data is
+ * reported consumed only once written to the stream, so at most one
+ * window of it is ever buffered. EOF goes across each way; CLOSE (or
+ * the connection ending) closes the stream.
+ */
+#ifndef WHELKD_AGXSPLICE_H
+#define WHELKD_AGXSPLICE_H
+
+#include <uv.h>
+
+#include "server.h"
+
+/* Accepts a connection from |listener| (a uv_pipe_t listener when
+ * |is_pipe|, else a uv_tcp_t one) and opens a channel of |type| on |c|
+ * for it (|orig| and |orig_port| for x11). Returns 0, or -1 when the
+ * connection could not be taken or the channel not opened (the
+ * connection is then closed). */
+int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                  whelk_channel_type type);
+
+#endif
