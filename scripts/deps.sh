@@ -21,7 +21,8 @@ declare -A group=(
            openssh-client openssh-sftp-server"
   [test]="libcmocka-dev valgrind python3 python3-pytest python3-paramiko
           python3-asyncssh python3-twisted openssh-server dropbear-bin
-          putty-tools sshpass tmux fail2ban procps passwd openssl"
+          putty-tools sshpass tmux fail2ban procps passwd openssl
+          groff-base binutils"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="openssh-server dropbear-bin procps passwd python3"
 )
