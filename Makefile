@@ -194,7 +194,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 TOOLS := $(BUILD)/tests/kemvec $(BUILD)/tests/cctv_mlkem
-interop: all $(TOOLS) install-check
+interop: all $(TOOLS) install-check $(BUILD)/tests/abi_old_tinyshell
 	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/interop $(PYTEST_ARGS)
 
 check: all exports-check man-check install-check unit ct interop
@@ -303,6 +303,16 @@ exports-check: $(BUILD)/libwhelk.so $(BUILD)/tests/abi_version
 $(BUILD)/tests/abi_version: tests/abi/version.c $(BUILD)/libwhelk.so
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD) -lwhelk
+
+# The ABI test's program: examples/tinyshell.c built against the frozen
+# older header in tests/abi/old (fewer setters, older version), never
+# against include/, and linked to the current shared library;
+# tests/interop/test_installed.py makes it serve ssh logins.
+$(BUILD)/tests/abi_old_tinyshell: examples/tinyshell.c tests/abi/old/whelk/whelk.h \
+                                 $(BUILD)/libwhelk.so
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Iinclude -Ilib,$(ALL_CFLAGS)) -Itests/abi/old -o $@ $< \
+	    -L$(BUILD) -lwhelk
 
 # The man pages must render without a warning.
 man-check:

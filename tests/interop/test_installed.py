@@ -59,3 +59,61 @@ def test_staged_shared_library_serves_ssh(staged_tinyshell, keys):
                         "echo installed"],
                        capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout) == (0, "installed\n"), r.stderr
+
+
+@pytest.fixture
+def old_header_tinyshell(tmp_path, keys):
+    """The ABI test's binary: built against tests/abi/old's frozen header
+    (an older version, fewer setters), run on the current libwhelk.so."""
+    exe = os.path.join(BUILD, "tests", "abi_old_tinyshell")
+    assert os.path.exists(exe), "make check builds it"
+    port = free_port()
+    env = dict(os.environ, LD_LIBRARY_PATH=BUILD)
+    log = open(tmp_path / "old.log", "wb")
+    p = subprocess.Popen([exe, "-p", str(port), "-h", keys["host_ed25519"],
+                          "-k", keys["authorized_keys"]],
+                         stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert p.poll() is None and time.time() < deadline
+                time.sleep(0.02)
+        yield p, port, tmp_path / "old.log"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(5)
+        log.close()
+
+
+def ssh(port, keys, *args, **kw):
+    return subprocess.run(["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+                           "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "-p", str(port), *args],
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_old_header_binary_on_new_library(old_header_tinyshell, keys):
+    p, port, log = old_header_tinyshell
+    with open(f"/proc/{p.pid}/maps") as f:
+        assert os.path.realpath(os.path.join(BUILD, "libwhelk.so.0")) in f.read()
+    # exec, exit status and stderr through the old setter set
+    r = ssh(port, keys, "-i", keys["ed25519"], "someone@127.0.0.1",
+            "exit 5")
+    assert r.returncode == 5, r.stderr
+    r = ssh(port, keys, "-i", keys["ed25519"], "someone@127.0.0.1",
+            "echo abi")
+    assert (r.returncode, r.stdout) == (0, "abi\n"), r.stderr
+    # a pty session: pty-req's terminal modes, window size, shell
+    r = ssh(port, keys, "-tt", "-i", keys["ed25519"], "someone@127.0.0.1",
+            input="echo hi\nexit 3\n")
+    assert r.returncode == 3
+    assert "tinyshell> echo hi\nhi\n" in r.stdout.replace("\r", "")
+    # and a refused key is still refused (the decision callback's values)
+    r = ssh(port, keys, "-o", "IdentitiesOnly=yes", "-i", keys["stranger"],
+            "x@127.0.0.1", "echo no")
+    assert r.returncode == 255 and "Permission denied" in r.stderr
