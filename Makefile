@@ -64,7 +64,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
-           $(SAN_FLAGS) -Iinclude -Ilib $(PKG_CFLAGS)
+           $(SAN_FLAGS) -Iinclude $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lcrypt -lutil
 
 
@@ -111,7 +111,11 @@ $(BUILD)/%.o: %.c
 
 # The library's objects serve the shared library and the archive alike:
 # position-independent, and only what whelk.h marks WHELK_EXTERN visible.
-$(BUILD)/lib/%.o: OBJ_CFLAGS := -fPIC -fvisibility=hidden
+$(BUILD)/lib/%.o: OBJ_CFLAGS := -Ilib -fPIC -fvisibility=hidden
+# lib/'s internal headers are for lib/ and the tests; the client and the
+# examples see only include/whelk/whelk.h. server/ still needs -Ilib for
+# the SFTP server's use of lib/buf.h (wk_reader, wk_buf).
+$(BUILD)/server/%.o: OBJ_CFLAGS := -Ilib
 
 # sntrup761's polynomial products and inversion vectorise at -O3: 4-6x
 # faster encapsulation and decapsulation than at -O2 on this machine
@@ -148,7 +152,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
                  
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
+	$(CC) $(ALL_CFLAGS) -Ilib -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
 	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka $(TEST_LDFLAGS)
 
 # test_transport searches every block the library frees for a secret.
@@ -161,7 +165,7 @@ $(BUILD)/tests/test_failmalloc: TEST_LDFLAGS := \
 # comparison (interop); cctv_mlkem runs C2SP/CCTV's files when given them.
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Ilib -o $@ $< $(BUILD)/libwhelk.a $(LDLIBS)
 
 # Constant-time check of the KEMs under valgrind (see tests/ct). Built
 # without sanitizers whatever SAN says: valgrind and ASan do not mix.
@@ -185,7 +189,7 @@ $(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
                                 $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
                                
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
+	$(CC) $(ALL_CFLAGS) -Ilib -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
 	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
 	    $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
 UNIT_BIN += $(BUILD)/tests/test_mlkem_xof1
