@@ -112,10 +112,9 @@ $(BUILD)/%.o: %.c
 # The library's objects serve the shared library and the archive alike:
 # position-independent, and only what whelk.h marks WHELK_EXTERN visible.
 $(BUILD)/lib/%.o: OBJ_CFLAGS := -Ilib -fPIC -fvisibility=hidden
-# lib/'s internal headers are for lib/ and the tests; the client and the
-# examples see only include/whelk/whelk.h. server/ still needs -Ilib for
-# the SFTP server's use of lib/buf.h (wk_reader, wk_buf).
-$(BUILD)/server/%.o: OBJ_CFLAGS := -Ilib
+# lib/'s internal headers are for lib/ and the tests: server/, client/
+# and examples/ see only include/whelk/whelk.h (the SFTP server has its
+# own reader, server/wire.h).
 
 # sntrup761's polynomial products and inversion vectorise at -O3: 4-6x
 # faster encapsulation and decapsulation than at -O2 on this machine
