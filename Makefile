@@ -65,7 +65,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
            $(SAN_FLAGS) -Iinclude $(PKG_CFLAGS)
-LDLIBS  = $(PKG_LIBS) -lcrypt -lutil
+LDLIBS  = $(PKG_LIBS) -lcrypt
 
 
 # The library's version, from the header: the SONAME carries the major
