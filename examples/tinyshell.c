@@ -10,6 +10,10 @@
  * client sent (erase, kill, interrupt, EOF characters, echo, CR/LF
  * mapping); without one, output and errors travel as data and stderr.
  */
+/* accept4(2); a program built outside this tree gets no -D_GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

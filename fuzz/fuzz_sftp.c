@@ -176,9 +176,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
         size_t want = ((size_t)(in[pos] & 0x3f) + 1) * 37;
         if (want > len - pos) want = len - pos;
         pos += wd_sftp_feed(s, in + pos, want);
-        wk_buf_reset(wd_sftp_output(s));
+        wd_buf_reset(wd_sftp_output(s));
         if (wd_sftp_process(s) < 0) break;
-        wk_buf_reset(wd_sftp_output(s));
+        wd_buf_reset(wd_sftp_output(s));
     }
     wd_sftp_free(s);
     in_server = 0;

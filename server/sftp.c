@@ -101,8 +101,8 @@ wd_sftp *wd_sftp_new(const wd_sftp_opts *opts)
         return NULL;
     }
     for (int i = 0; i < WD_SFTP_MAX_HANDLES; i++) s->handles[i].fd = -1;
-    wk_buf_init(&s->in, IN_MAX);
-    wk_buf_init(&s->out, OUT_MAX);
+    wd_buf_init(&s->in, IN_MAX);
+    wd_buf_init(&s->out, OUT_MAX);
     s->readonly = opts->readonly;
     s->log_level = opts->log_level;
     s->log_fd = opts->log_fd;
@@ -137,14 +137,14 @@ void wd_sftp_free(wd_sftp *s)
         free(s->handles);
     }
     for (int i = 0; i < s->n_scratch; i++) free(s->scratch[i]);
-    wk_buf_free(&s->in);
-    wk_buf_free(&s->out);
+    wd_buf_free(&s->in);
+    wd_buf_free(&s->out);
     free(s->allow);
     free(s->deny);
     free(s);
 }
 
-wk_buf *wd_sftp_output(wd_sftp *s) { return &s->out; }
+wd_buf *wd_sftp_output(wd_sftp *s) { return &s->out; }
 int wd_sftp_exit_status(const wd_sftp *s) { return s->exit_status; }
 
 static void end_server(wd_sftp *s, int status)
@@ -159,13 +159,13 @@ static void end_server(wd_sftp *s, int status)
 
 static void out_put(wd_sftp *s, const void *p, size_t n)
 {
-    if (wk_buf_put(&s->out, p, n) != 0) s->out_error = 1;
+    if (wd_buf_put(&s->out, p, n) != 0) s->out_error = 1;
 }
 
 void wd_sftp_put_u32(wd_sftp *s, uint32_t v)
 {
     uint8_t b[4];
-    wk_store_u32(b, v);
+    wd_store_u32(b, v);
     out_put(s, b, 4);
 }
 
@@ -181,11 +181,11 @@ void wd_sftp_put_string(wd_sftp *s, const void *p, size_t n)
     out_put(s, p, n);
 }
 
-void wd_sftp_put_buf(wd_sftp *s, const wk_buf *b)
+void wd_sftp_put_buf(wd_sftp *s, const wd_buf *b)
 {
     /* An empty buffer may have no allocation to point into. */
-    size_t n = wk_buf_used(b);
-    wd_sftp_put_string(s, n ? wk_buf_data(b) : (const uint8_t *)"", n);
+    size_t n = wd_buf_used(b);
+    wd_sftp_put_string(s, n ? wd_buf_data(b) : (const uint8_t *)"", n);
 }
 
 void wd_sftp_put_cstring(wd_sftp *s, const char *str)
@@ -196,7 +196,7 @@ void wd_sftp_put_cstring(wd_sftp *s, const char *str)
 size_t wd_sftp_reply_begin(wd_sftp *s, uint8_t type, uint32_t id)
 {
     /* Offsets are kept from the readable start, which compaction keeps. */
-    size_t start = wk_buf_used(&s->out);
+    size_t start = wd_buf_used(&s->out);
     wd_sftp_put_u32(s, 0);
     out_put(s, &type, 1);
     if (type != WD_FXP_VERSION) wd_sftp_put_u32(s, id);
@@ -206,8 +206,8 @@ size_t wd_sftp_reply_begin(wd_sftp *s, uint8_t type, uint32_t id)
 void wd_sftp_reply_end(wd_sftp *s, size_t start)
 {
     if (s->out_error) return;
-    size_t len = wk_buf_used(&s->out) - start - 4;
-    wk_store_u32(wk_buf_data(&s->out) + start, (uint32_t)len);
+    size_t len = wd_buf_used(&s->out) - start - 4;
+    wd_store_u32(wd_buf_data(&s->out) + start, (uint32_t)len);
 }
 
 void wd_sftp_send_status_msg(wd_sftp *s, uint32_t id, uint32_t status,
@@ -259,11 +259,11 @@ void wd_sftp_send_name(wd_sftp *s, uint32_t id, const char *name)
  * Request fields and handles.
  */
 
-int wd_sftp_get_path(wd_sftp *s, wk_reader *r, char **out)
+int wd_sftp_get_path(wd_sftp *s, wd_reader *r, char **out)
 {
     const uint8_t *p;
     size_t n;
-    if (wk_get_string(r, &p, &n, WD_SFTP_MAX_MSG) != 0) return -1;
+    if (wd_get_string(r, &p, &n, WD_SFTP_MAX_MSG) != 0) return -1;
     /* A NUL would make the name the kernel sees differ from the one
      * logged and checked: sftp-server refuses the packet too. */
     if (memchr(p, 0, n) || s->n_scratch >= WD_SFTP_SCRATCH) return -1;
@@ -308,24 +308,24 @@ int wd_sftp_handle_new(wd_sftp *s, int kind, const char *name, int fd,
 void wd_sftp_send_handle(wd_sftp *s, uint32_t id, int index)
 {
     uint8_t b[HANDLE_LEN];
-    wk_store_u32(b, (uint32_t)index);
-    wk_store_u32(b + 4, s->handles[index].gen);
+    wd_store_u32(b, (uint32_t)index);
+    wd_store_u32(b + 4, s->handles[index].gen);
     size_t start = wd_sftp_reply_begin(s, WD_FXP_HANDLE, id);
     wd_sftp_put_string(s, b, sizeof(b));
     wd_sftp_reply_end(s, start);
 }
 
-int wd_sftp_get_handle(wd_sftp *s, wk_reader *r, int kind,
+int wd_sftp_get_handle(wd_sftp *s, wd_reader *r, int kind,
                        wd_sftp_handle **h)
 {
     const uint8_t *p;
     size_t n;
     *h = NULL;
-    if (wk_get_string(r, &p, &n, WD_SFTP_MAX_MSG) != 0) return -1;
+    if (wd_get_string(r, &p, &n, WD_SFTP_MAX_MSG) != 0) return -1;
     /* A handle we never gave out is a failed request, not a broken
      * packet. */
     if (n != HANDLE_LEN) return 0;
-    uint32_t index = wk_load_u32(p), gen = wk_load_u32(p + 4);
+    uint32_t index = wd_load_u32(p), gen = wd_load_u32(p + 4);
     if (index >= WD_SFTP_MAX_HANDLES) return 0;
     wd_sftp_handle *c = &s->handles[index];
     if (c->kind == WD_HANDLE_FREE || c->gen != gen) return 0;
@@ -391,7 +391,7 @@ const char *wd_sftp_group_name(wd_sftp *s, uint32_t gid)
 
 static int listed(const char *list, const char *name)
 {
-    return list && wk_namelist_has((const uint8_t *)list, strlen(list), name);
+    return list && wd_namelist_has((const uint8_t *)list, strlen(list), name);
 }
 
 int wd_sftp_permitted(wd_sftp *s, const wd_sftp_request *req)
@@ -441,13 +441,13 @@ static const wd_sftp_request *find_request(uint8_t type, const uint8_t *ext,
 }
 
 /* One packet's payload. -1 when it is malformed. */
-static int dispatch(wd_sftp *s, wk_reader *r)
+static int dispatch(wd_sftp *s, wd_reader *r)
 {
     uint8_t type;
     uint32_t id;
-    if (wk_get_u8(r, &type) != 0) return -1;
+    if (wd_get_u8(r, &type) != 0) return -1;
     if (type == WD_FXP_INIT) {
-        if (wk_get_u32(r, &s->client_version) != 0) return -1;
+        if (wd_get_u32(r, &s->client_version) != 0) return -1;
         wd_sftp_log(s, WD_SFTP_LOG_VERBOSE, "received client version %u",
                     s->client_version);
         send_version(s);
@@ -459,12 +459,12 @@ static int dispatch(wd_sftp *s, wk_reader *r)
                     type);
         return -1;
     }
-    if (wk_get_u32(r, &id) != 0) return -1;
+    if (wd_get_u32(r, &id) != 0) return -1;
     const wd_sftp_request *req;
     if (type == WD_FXP_EXTENDED) {
         const uint8_t *name;
         size_t n;
-        if (wk_get_string(r, &name, &n, WD_SFTP_MAX_MSG) != 0 ||
+        if (wd_get_string(r, &name, &n, WD_SFTP_MAX_MSG) != 0 ||
             memchr(name, 0, n))
             return -1;
         if (!(req = find_request(type, name, n))) {
@@ -493,10 +493,10 @@ static int dispatch(wd_sftp *s, wk_reader *r)
  * when it is not all there yet, -1 when the server must end. */
 static int process_one(wd_sftp *s)
 {
-    size_t avail = wk_buf_used(&s->in);
+    size_t avail = wd_buf_used(&s->in);
     if (avail < 4) return 0;
-    const uint8_t *p = wk_buf_data(&s->in);
-    uint32_t len = wk_load_u32(p);
+    const uint8_t *p = wd_buf_data(&s->in);
+    uint32_t len = wd_load_u32(p);
     if (len > WD_SFTP_MAX_MSG) {
         wd_sftp_log(s, WD_SFTP_LOG_ERROR,
                     "bad message from %s local user %s: length %u",
@@ -505,15 +505,15 @@ static int process_one(wd_sftp *s)
         return -1;
     }
     if (avail - 4 < len) return 0;
-    wk_reader r;
-    wk_reader_init(&r, p + 4, len);
+    wd_reader r;
+    wd_reader_init(&r, p + 4, len);
     int rc = dispatch(s, &r);
     for (int i = 0; i < s->n_scratch; i++) free(s->scratch[i]);
     s->n_scratch = 0;
     /* Bytes after the fields a request has are ignored, as by
      * sftp-server. */
     uint8_t type = len ? p[4] : 0;
-    wk_buf_consume(&s->in, 4 + (size_t)len);
+    wd_buf_consume(&s->in, 4 + (size_t)len);
     if (rc < 0) {
         wd_sftp_log(s, WD_SFTP_LOG_ERROR,
                     "malformed request (type %u, %u bytes) from %s local "
@@ -534,7 +534,7 @@ int wd_sftp_process(wd_sftp *s)
 {
     while (!s->done) {
         /* Only with room for the largest reply is a request answered. */
-        if (wk_buf_used(&s->out) + WD_SFTP_MAX_MSG + 4 > OUT_MAX) return 0;
+        if (wd_buf_used(&s->out) + WD_SFTP_MAX_MSG + 4 > OUT_MAX) return 0;
         int rc = process_one(s);
         if (rc == 0) return 0;
     }
@@ -543,14 +543,14 @@ int wd_sftp_process(wd_sftp *s)
 
 size_t wd_sftp_input_room(const wd_sftp *s)
 {
-    return IN_MAX - wk_buf_used(&s->in);
+    return IN_MAX - wd_buf_used(&s->in);
 }
 
 size_t wd_sftp_feed(wd_sftp *s, const uint8_t *data, size_t len)
 {
     size_t room = wd_sftp_input_room(s);
     if (len > room) len = room;
-    if (len && wk_buf_put(&s->in, data, len) != 0) len = 0;
+    if (len && wd_buf_put(&s->in, data, len) != 0) len = 0;
     wd_sftp_process(s);
     return len;
 }

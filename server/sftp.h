@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "wire.h"
 
 /* Open files and directories one client may hold. */
 #define WD_SFTP_MAX_HANDLES 512
@@ -58,7 +58,7 @@ size_t wd_sftp_feed(wd_sftp *s, const uint8_t *data, size_t len);
  * another packet. Returns 0, or -1 once the server must end. */
 int wd_sftp_process(wd_sftp *s);
 /* The replies so far; the caller consumes what it writes. */
-wk_buf *wd_sftp_output(wd_sftp *s);
+wd_buf *wd_sftp_output(wd_sftp *s);
 /* Once wd_sftp_process returned -1: the exit status (as sftp-server's:
  * 11 for a packet over the size limit, 255 for a malformed one). */
 int wd_sftp_exit_status(const wd_sftp *s);

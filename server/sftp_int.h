@@ -10,7 +10,7 @@
 #include <limits.h>
 #include <sys/types.h>
 
-#include "buf.h"
+#include "wire.h"
 #include "sftp.h"
 #include "sftp_wire.h"
 
@@ -38,8 +38,8 @@ typedef struct wd_sftp_name {
 #define WD_SFTP_SCRATCH 4
 
 struct wd_sftp {
-    wk_buf in;             /* client bytes, at most two whole packets */
-    wk_buf out;            /* replies not yet written */
+    wd_buf in;             /* client bytes, at most two whole packets */
+    wd_buf out;            /* replies not yet written */
     int init_done;
     uint32_t client_version;
     int readonly;
@@ -71,35 +71,35 @@ static inline int wd_sftp_logs(const wd_sftp *s, int level)
 const char *wd_sftp_esc(char *out, size_t outsize, const char *str);
 
 /* The requests (sftp_ops.c, sftp_names.c): 0, or -1 when malformed. */
-int wd_sftp_op_open(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_close(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_write(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_stat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_lstat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_fstat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_fsetstat(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_copy_data(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_remove(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_rmdir(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_realpath(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_posix_rename(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_hardlink(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_symlink(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_readlink(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wk_reader *r);
-int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r);
+int wd_sftp_op_open(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_close(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_read(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_write(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_stat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_lstat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_fstat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_fsetstat(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_copy_data(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_remove(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_rmdir(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_realpath(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_posix_rename(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_hardlink(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_symlink(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_readlink(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wd_reader *r);
+int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wd_reader *r);
 
 /* A request's path in a log line, escaped, formatted only when the line
  * will be written; WD_SFTP_ESC bytes of room for each. */
@@ -121,7 +121,7 @@ int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r);
     } while (0)
 
 /* The request table (sftp.c). */
-typedef int (*wd_sftp_op)(wd_sftp *s, uint32_t id, wk_reader *r);
+typedef int (*wd_sftp_op)(wd_sftp *s, uint32_t id, wd_reader *r);
 typedef struct wd_sftp_request {
     const char *name;      /* sftp-server's name, for -p, -P and -Q */
     uint8_t type;          /* WD_FXP_*; WD_FXP_EXTENDED for extensions */
@@ -141,7 +141,7 @@ void wd_sftp_put_u32(wd_sftp *s, uint32_t v);
 void wd_sftp_put_u64(wd_sftp *s, uint64_t v);
 void wd_sftp_put_string(wd_sftp *s, const void *p, size_t n);
 void wd_sftp_put_cstring(wd_sftp *s, const char *str);
-void wd_sftp_put_buf(wd_sftp *s, const wk_buf *b); /* as a string */
+void wd_sftp_put_buf(wd_sftp *s, const wd_buf *b); /* as a string */
 void wd_sftp_send_status(wd_sftp *s, uint32_t id, uint32_t status);
 void wd_sftp_send_status_msg(wd_sftp *s, uint32_t id, uint32_t status,
                              const char *msg);
@@ -152,7 +152,7 @@ void wd_sftp_send_name(wd_sftp *s, uint32_t id, const char *name);
 
 /* Request fields. A path is a string without NUL bytes, copied and
  * NUL-terminated into the request's scratch space; -1 when malformed. */
-int wd_sftp_get_path(wd_sftp *s, wk_reader *r, char **out);
+int wd_sftp_get_path(wd_sftp *s, wd_reader *r, char **out);
 
 /* Handles. */
 int wd_sftp_handle_new(wd_sftp *s, int kind, const char *name, int fd,
@@ -160,7 +160,7 @@ int wd_sftp_handle_new(wd_sftp *s, int kind, const char *name, int fd,
 void wd_sftp_send_handle(wd_sftp *s, uint32_t id, int index);
 /* Reads a handle string: 0 and *h (NULL when it names no open handle of
  * |kind|, or of any kind for WD_HANDLE_FREE), or -1 when malformed. */
-int wd_sftp_get_handle(wd_sftp *s, wk_reader *r, int kind,
+int wd_sftp_get_handle(wd_sftp *s, wd_reader *r, int kind,
                        wd_sftp_handle **h);
 int wd_sftp_handle_close(wd_sftp *s, wd_sftp_handle *h);
 unsigned wd_sftp_handle_limit(void);

@@ -49,12 +49,12 @@ int wd_sftp_is_internal(const char *command)
 
 static int flush_all(wd_sftp *s, int out_fd)
 {
-    wk_buf *out = wd_sftp_output(s);
-    while (wk_buf_used(out) > 0) {
-        ssize_t w = write(out_fd, wk_buf_data(out), wk_buf_used(out));
+    wd_buf *out = wd_sftp_output(s);
+    while (wd_buf_used(out) > 0) {
+        ssize_t w = write(out_fd, wd_buf_data(out), wd_buf_used(out));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
-        wk_buf_consume(out, (size_t)w);
+        wd_buf_consume(out, (size_t)w);
     }
     return 0;
 }
@@ -66,12 +66,12 @@ static int flush_all(wd_sftp *s, int out_fd)
 static int serve(wd_sftp *s, int in_fd, int out_fd)
 {
     static uint8_t chunk[READ_CHUNK];
-    wk_buf *out = wd_sftp_output(s);
+    wd_buf *out = wd_sftp_output(s);
     for (;;) {
         size_t room = wd_sftp_input_room(s);
         struct pollfd pfd[2] = {
             {room ? in_fd : -1, POLLIN, 0},
-            {wk_buf_used(out) ? out_fd : -1, POLLOUT, 0},
+            {wd_buf_used(out) ? out_fd : -1, POLLOUT, 0},
         };
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -79,9 +79,9 @@ static int serve(wd_sftp *s, int in_fd, int out_fd)
             return 2;
         }
         if (pfd[1].revents) {
-            ssize_t w = write(out_fd, wk_buf_data(out), wk_buf_used(out));
+            ssize_t w = write(out_fd, wd_buf_data(out), wd_buf_used(out));
             if (w > 0) {
-                wk_buf_consume(out, (size_t)w);
+                wd_buf_consume(out, (size_t)w);
             } else if (w == 0 || errno == EPIPE) {
                 return 0; /* the client is gone */
             } else if (errno != EAGAIN && errno != EINTR) {
@@ -97,7 +97,7 @@ static int serve(wd_sftp *s, int in_fd, int out_fd)
                 wd_sftp_feed(s, chunk, (size_t)n); /* takes it all: room */
             } else if (n == 0) {
                 /* What was sent before the EOF is still answered. */
-                while (wd_sftp_process(s) == 0 && wk_buf_used(out) > 0)
+                while (wd_sftp_process(s) == 0 && wd_buf_used(out) > 0)
                     if (flush_all(s, out_fd) != 0) break;
                 flush_all(s, out_fd);
                 return wd_sftp_exit_status(s);

@@ -20,7 +20,7 @@
  * Directories.
  */
 
-int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name;
     if (wd_sftp_get_path(s, r, &name)) return -1;
@@ -44,7 +44,7 @@ int wd_sftp_op_opendir(wd_sftp *s, uint32_t id, wk_reader *r)
  * 1 KiB and attributes; this much room is kept free for each. */
 #define ENTRY_ROOM (4 + 256 + 4 + 1024 + 40)
 
-int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_DIR, &h)) return -1;
@@ -53,14 +53,14 @@ int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r)
         return 0;
     }
     size_t start = wd_sftp_reply_begin(s, WD_FXP_NAME, id);
-    size_t at = wk_buf_used(&s->out);
+    size_t at = wd_buf_used(&s->out);
     wd_sftp_put_u32(s, 0);
     uint32_t count = 0;
     time_t now = time(NULL);
     int root = strcmp(h->name, "/") == 0;
     struct dirent *de;
     while (count < WD_SFTP_READDIR_BATCH &&
-           wk_buf_used(&s->out) - start + ENTRY_ROOM < WD_SFTP_MAX_MSG &&
+           wd_buf_used(&s->out) - start + ENTRY_ROOM < WD_SFTP_MAX_MSG &&
            (de = readdir(h->dir)) != NULL) {
         char path[PATH_MAX], longname[1024], uid[16], gid[16];
         struct stat st;
@@ -84,11 +84,11 @@ int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r)
     }
     if (s->out_error) return 0;
     if (count == 0) {
-        wk_buf_truncate(&s->out, start);
+        wd_buf_truncate(&s->out, start);
         wd_sftp_send_status(s, id, WD_FX_EOF);
         return 0;
     }
-    wk_store_u32(wk_buf_data(&s->out) + at, count);
+    wd_store_u32(wd_buf_data(&s->out) + at, count);
     wd_sftp_reply_end(s, start);
     return 0;
 }
@@ -98,7 +98,7 @@ int wd_sftp_op_readdir(wd_sftp *s, uint32_t id, wk_reader *r)
  */
 
 /* Requests of one path and one system call, answered with its status. */
-static int path_call(wd_sftp *s, uint32_t id, wk_reader *r,
+static int path_call(wd_sftp *s, uint32_t id, wd_reader *r,
                      int (*call)(const char *), const char *what)
 {
     char *name;
@@ -109,17 +109,17 @@ static int path_call(wd_sftp *s, uint32_t id, wk_reader *r,
     return 0;
 }
 
-int wd_sftp_op_remove(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_remove(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return path_call(s, id, r, unlink, "remove name \"%s\"");
 }
 
-int wd_sftp_op_rmdir(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_rmdir(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return path_call(s, id, r, rmdir, "rmdir name \"%s\"");
 }
 
-int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name;
     wd_sftp_attrs a;
@@ -135,7 +135,7 @@ int wd_sftp_op_mkdir(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_realpath(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_realpath(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name, out[PATH_MAX];
     if (wd_sftp_get_path(s, r, &name)) return -1;
@@ -172,12 +172,12 @@ static uint32_t rename_no_replace(const char *from, const char *to)
 }
 
 /* Requests of two paths. */
-static int get_two(wd_sftp *s, wk_reader *r, char **a, char **b)
+static int get_two(wd_sftp *s, wd_reader *r, char **a, char **b)
 {
     return wd_sftp_get_path(s, r, a) || wd_sftp_get_path(s, r, b) ? -1 : 0;
 }
 
-int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *from, *to;
     if (get_two(s, r, &from, &to)) return -1;
@@ -187,7 +187,7 @@ int wd_sftp_op_rename(wd_sftp *s, uint32_t id, wk_reader *r)
 }
 
 /* Requests of two paths and one system call, answered with its status. */
-static int two_path_call(wd_sftp *s, uint32_t id, wk_reader *r,
+static int two_path_call(wd_sftp *s, uint32_t id, wd_reader *r,
                          int (*call)(const char *, const char *),
                          const char *what)
 {
@@ -199,26 +199,26 @@ static int two_path_call(wd_sftp *s, uint32_t id, wk_reader *r,
     return 0;
 }
 
-int wd_sftp_op_posix_rename(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_posix_rename(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return two_path_call(s, id, r, rename,
                          "posix-rename old \"%s\" new \"%s\"");
 }
 
-int wd_sftp_op_hardlink(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_hardlink(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return two_path_call(s, id, r, link, "hardlink old \"%s\" new \"%s\"");
 }
 
 /* OpenSSH sends the link's target first, then the link's own name (the
  * reverse of the draft; PROTOCOL 4.1), and every client follows it. */
-int wd_sftp_op_symlink(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_symlink(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return two_path_call(s, id, r, symlink,
                          "symlink old \"%s\" new \"%s\"");
 }
 
-int wd_sftp_op_readlink(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_readlink(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name, target[PATH_MAX];
     if (wd_sftp_get_path(s, r, &name)) return -1;
@@ -255,7 +255,7 @@ static int tilde_user(const char *path, char *out, size_t outsize)
     return n < 0 || (size_t)n >= PATH_MAX ? -1 : 0;
 }
 
-int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name, cwd[PATH_MAX], full[2 * PATH_MAX], out[PATH_MAX];
     if (wd_sftp_get_path(s, r, &name)) return -1;
@@ -292,7 +292,7 @@ int wd_sftp_op_expand_path(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *user;
     if (wd_sftp_get_path(s, r, &user)) return -1;
@@ -312,32 +312,32 @@ int wd_sftp_op_home_directory(wd_sftp *s, uint32_t id, wk_reader *r)
  * without one), built apart so that a reply too large for a packet
  * can be refused whole. */
 static int names_by_id(wd_sftp *s, const uint8_t *ids, size_t n, int group,
-                       wk_buf *names)
+                       wd_buf *names)
 {
     for (size_t i = 0; i < n; i += 4) {
-        uint32_t v = wk_load_u32(ids + i);
+        uint32_t v = wd_load_u32(ids + i);
         const char *name = group ? wd_sftp_group_name(s, v)
                                  : wd_sftp_user_name(s, v);
-        if (wk_buf_put_cstring(names, name ? name : "") != 0) return 1;
+        if (wd_buf_put_cstring(names, name ? name : "") != 0) return 1;
     }
     return 0;
 }
 
-int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     const uint8_t *uids, *gids;
     size_t nu, ng;
-    if (wk_get_string(r, &uids, &nu, WD_SFTP_MAX_MSG) ||
-        wk_get_string(r, &gids, &ng, WD_SFTP_MAX_MSG) || nu % 4 || ng % 4)
+    if (wd_get_string(r, &uids, &nu, WD_SFTP_MAX_MSG) ||
+        wd_get_string(r, &gids, &ng, WD_SFTP_MAX_MSG) || nu % 4 || ng % 4)
         return -1;
     /* Each id may cost a look-up in the user database. */
     if ((nu + ng) / 4 > WD_SFTP_MAX_IDS) {
         wd_sftp_send_status(s, id, WD_FX_FAILURE);
         return 0;
     }
-    wk_buf users, groups;
-    wk_buf_init(&users, WD_SFTP_MAX_MSG / 2);
-    wk_buf_init(&groups, WD_SFTP_MAX_MSG / 2);
+    wd_buf users, groups;
+    wd_buf_init(&users, WD_SFTP_MAX_MSG / 2);
+    wd_buf_init(&groups, WD_SFTP_MAX_MSG / 2);
     int rc = names_by_id(s, uids, nu, 0, &users);
     if (rc == 0) rc = names_by_id(s, gids, ng, 1, &groups);
     wd_sftp_log(s, WD_SFTP_LOG_VERBOSE,
@@ -350,8 +350,8 @@ int wd_sftp_op_users_groups_by_id(wd_sftp *s, uint32_t id, wk_reader *r)
         wd_sftp_put_buf(s, &groups);
         wd_sftp_reply_end(s, start);
     }
-    wk_buf_free(&users);
-    wk_buf_free(&groups);
+    wd_buf_free(&users);
+    wd_buf_free(&groups);
     return 0;
 }
 

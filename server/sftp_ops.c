@@ -33,12 +33,12 @@ static int bad_offset(uint64_t v)
  * Files.
  */
 
-int wd_sftp_op_open(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_open(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name, words[64];
     uint32_t pflags;
     wd_sftp_attrs a;
-    if (wd_sftp_get_path(s, r, &name) || wk_get_u32(r, &pflags) ||
+    if (wd_sftp_get_path(s, r, &name) || wd_get_u32(r, &pflags) ||
         wd_sftp_get_attrs(r, &a))
         return -1;
     int flags = wd_sftp_open_flags(pflags);
@@ -72,7 +72,7 @@ int wd_sftp_op_open(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_close(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_close(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_FREE, &h)) return -1;
@@ -96,13 +96,13 @@ int wd_sftp_op_close(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_read(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     uint64_t off;
     uint32_t len;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &h) ||
-        wk_get_u64(r, &off) || wk_get_u32(r, &len))
+        wd_get_u64(r, &off) || wd_get_u32(r, &len))
         return -1;
     if (!h) {
         wd_sftp_send_status(s, id, WD_FX_FAILURE);
@@ -115,9 +115,9 @@ int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r)
     }
     /* The file is read straight into the reply. */
     size_t start = wd_sftp_reply_begin(s, WD_FXP_DATA, id);
-    size_t at = wk_buf_used(&s->out);
+    size_t at = wd_buf_used(&s->out);
     wd_sftp_put_u32(s, 0);
-    uint8_t *dst = s->out_error ? NULL : wk_buf_extend(&s->out, len);
+    uint8_t *dst = s->out_error ? NULL : wd_buf_extend(&s->out, len);
     ssize_t n = 0;
     if (!dst) {
         s->out_error = 1;
@@ -128,7 +128,7 @@ int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r)
         ;
     if (n <= 0 && len > 0) {
         int err = errno;
-        wk_buf_truncate(&s->out, start);
+        wd_buf_truncate(&s->out, start);
         if (n == 0) {
             wd_sftp_send_status(s, id, WD_FX_EOF);
             return 0;
@@ -142,8 +142,8 @@ int wd_sftp_op_read(wd_sftp *s, uint32_t id, wk_reader *r)
         wd_sftp_send_errno(s, id, err);
         return 0;
     }
-    wk_buf_truncate(&s->out, at + 4 + (size_t)n);
-    wk_store_u32(wk_buf_data(&s->out) + at, (uint32_t)n);
+    wd_buf_truncate(&s->out, at + 4 + (size_t)n);
+    wd_store_u32(wd_buf_data(&s->out) + at, (uint32_t)n);
     wd_sftp_reply_end(s, start);
     h->bytes_read += (uint64_t)n;
     return 0;
@@ -168,15 +168,15 @@ static int write_all(int fd, int append, const uint8_t *p, size_t n,
     return 0;
 }
 
-int wd_sftp_op_write(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_write(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     uint64_t off;
     const uint8_t *data;
     size_t len;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &h) ||
-        wk_get_u64(r, &off) ||
-        wk_get_string(r, &data, &len, WD_SFTP_MAX_MSG))
+        wd_get_u64(r, &off) ||
+        wd_get_string(r, &data, &len, WD_SFTP_MAX_MSG))
         return -1;
     if (!h) {
         wd_sftp_send_status(s, id, WD_FX_FAILURE);
@@ -199,7 +199,7 @@ int wd_sftp_op_write(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-static int do_stat(wd_sftp *s, uint32_t id, wk_reader *r, int follow)
+static int do_stat(wd_sftp *s, uint32_t id, wd_reader *r, int follow)
 {
     char *name;
     struct stat st;
@@ -213,17 +213,17 @@ static int do_stat(wd_sftp *s, uint32_t id, wk_reader *r, int follow)
     return 0;
 }
 
-int wd_sftp_op_stat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_stat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return do_stat(s, id, r, 1);
 }
 
-int wd_sftp_op_lstat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_lstat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     return do_stat(s, id, r, 0);
 }
 
-int wd_sftp_op_fstat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_fstat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     struct stat st;
@@ -299,7 +299,7 @@ static uint32_t set_attrs(wd_sftp *s, const char *name, int fd, int how,
     return status;
 }
 
-int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name;
     wd_sftp_attrs a;
@@ -308,7 +308,7 @@ int wd_sftp_op_setstat(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name;
     wd_sftp_attrs a;
@@ -317,7 +317,7 @@ int wd_sftp_op_lsetstat(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_fsetstat(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_fsetstat(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     wd_sftp_attrs a;
@@ -347,7 +347,7 @@ static void send_statvfs(wd_sftp *s, uint32_t id, const struct statvfs *v)
     wd_sftp_reply_end(s, start);
 }
 
-int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     char *name;
     struct statvfs v;
@@ -360,7 +360,7 @@ int wd_sftp_op_statvfs(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     struct statvfs v;
@@ -374,7 +374,7 @@ int wd_sftp_op_fstatvfs(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *h;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &h)) return -1;
@@ -388,7 +388,7 @@ int wd_sftp_op_fsync(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     size_t start = wd_sftp_reply_begin(s, WD_FXP_EXTENDED_REPLY, id);
     wd_sftp_put_u64(s, WD_SFTP_MAX_MSG);     /* packet */
@@ -399,13 +399,13 @@ int wd_sftp_op_limits(wd_sftp *s, uint32_t id, wk_reader *r)
     return 0;
 }
 
-int wd_sftp_op_copy_data(wd_sftp *s, uint32_t id, wk_reader *r)
+int wd_sftp_op_copy_data(wd_sftp *s, uint32_t id, wd_reader *r)
 {
     wd_sftp_handle *from, *to;
     uint64_t roff, rlen, woff;
     if (wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &from) ||
-        wk_get_u64(r, &roff) || wk_get_u64(r, &rlen) ||
-        wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &to) || wk_get_u64(r, &woff))
+        wd_get_u64(r, &roff) || wd_get_u64(r, &rlen) ||
+        wd_sftp_get_handle(s, r, WD_HANDLE_FILE, &to) || wd_get_u64(r, &woff))
         return -1;
     /* Not onto itself, by handle or by name. */
     if (!from || !to || from == to || strcmp(from->name, to->name) == 0) {

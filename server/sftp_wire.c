@@ -13,54 +13,54 @@
 #include <string.h>
 #include <unistd.h>
 
-int wd_sftp_get_attrs(wk_reader *r, wd_sftp_attrs *a)
+int wd_sftp_get_attrs(wd_reader *r, wd_sftp_attrs *a)
 {
     int rc;
     memset(a, 0, sizeof(*a));
-    if ((rc = wk_get_u32(r, &a->flags)) != 0) return rc;
-    if ((a->flags & WD_FXA_SIZE) && (rc = wk_get_u64(r, &a->size)) != 0)
+    if ((rc = wd_get_u32(r, &a->flags)) != 0) return rc;
+    if ((a->flags & WD_FXA_SIZE) && (rc = wd_get_u64(r, &a->size)) != 0)
         return rc;
     if ((a->flags & WD_FXA_UIDGID) &&
-        ((rc = wk_get_u32(r, &a->uid)) != 0 ||
-         (rc = wk_get_u32(r, &a->gid)) != 0))
+        ((rc = wd_get_u32(r, &a->uid)) != 0 ||
+         (rc = wd_get_u32(r, &a->gid)) != 0))
         return rc;
     if ((a->flags & WD_FXA_PERMISSIONS) &&
-        (rc = wk_get_u32(r, &a->perm)) != 0)
+        (rc = wd_get_u32(r, &a->perm)) != 0)
         return rc;
     if ((a->flags & WD_FXA_ACMODTIME) &&
-        ((rc = wk_get_u32(r, &a->atime)) != 0 ||
-         (rc = wk_get_u32(r, &a->mtime)) != 0))
+        ((rc = wd_get_u32(r, &a->atime)) != 0 ||
+         (rc = wd_get_u32(r, &a->mtime)) != 0))
         return rc;
     if (a->flags & WD_FXA_EXTENDED) {
         uint32_t count;
-        if ((rc = wk_get_u32(r, &count)) != 0) return rc;
+        if ((rc = wd_get_u32(r, &count)) != 0) return rc;
         /* Each pair takes at least 8 bytes, so a hostile count runs out
          * of packet long before it runs out of loop. */
         for (uint32_t i = 0; i < count; i++) {
             const uint8_t *p;
             size_t n;
-            if ((rc = wk_get_string(r, &p, &n, WD_SFTP_MAX_MSG)) != 0 ||
-                (rc = wk_get_string(r, &p, &n, WD_SFTP_MAX_MSG)) != 0)
+            if ((rc = wd_get_string(r, &p, &n, WD_SFTP_MAX_MSG)) != 0 ||
+                (rc = wd_get_string(r, &p, &n, WD_SFTP_MAX_MSG)) != 0)
                 return rc;
         }
     }
     return 0;
 }
 
-int wd_sftp_put_attrs(wk_buf *b, const wd_sftp_attrs *a)
+int wd_sftp_put_attrs(wd_buf *b, const wd_sftp_attrs *a)
 {
     /* Extended attributes are never sent. */
     uint32_t flags = a->flags & ~WD_FXA_EXTENDED;
-    int rc = wk_buf_put_u32(b, flags);
-    if (!rc && (flags & WD_FXA_SIZE)) rc = wk_buf_put_u64(b, a->size);
+    int rc = wd_buf_put_u32(b, flags);
+    if (!rc && (flags & WD_FXA_SIZE)) rc = wd_buf_put_u64(b, a->size);
     if (!rc && (flags & WD_FXA_UIDGID)) {
-        rc = wk_buf_put_u32(b, a->uid);
-        if (!rc) rc = wk_buf_put_u32(b, a->gid);
+        rc = wd_buf_put_u32(b, a->uid);
+        if (!rc) rc = wd_buf_put_u32(b, a->gid);
     }
-    if (!rc && (flags & WD_FXA_PERMISSIONS)) rc = wk_buf_put_u32(b, a->perm);
+    if (!rc && (flags & WD_FXA_PERMISSIONS)) rc = wd_buf_put_u32(b, a->perm);
     if (!rc && (flags & WD_FXA_ACMODTIME)) {
-        rc = wk_buf_put_u32(b, a->atime);
-        if (!rc) rc = wk_buf_put_u32(b, a->mtime);
+        rc = wd_buf_put_u32(b, a->atime);
+        if (!rc) rc = wd_buf_put_u32(b, a->mtime);
     }
     return rc;
 }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "buf.h"
+#include "wire.h"
 
 /* The largest packet (the uint32 length that starts it), and the largest
  * READ answered and WRITE accepted: sftp-server's figures, which
@@ -94,8 +94,8 @@ typedef struct wd_sftp_attrs {
 /* ATTRS from the wire. Extended (type, data) pairs are read past and
  * dropped, as sftp-server does; WHELK_ERR_TRUNCATED when the packet ends
  * inside the structure. */
-int wd_sftp_get_attrs(wk_reader *r, wd_sftp_attrs *a);
-int wd_sftp_put_attrs(wk_buf *b, const wd_sftp_attrs *a);
+int wd_sftp_get_attrs(wd_reader *r, wd_sftp_attrs *a);
+int wd_sftp_put_attrs(wd_buf *b, const wd_sftp_attrs *a);
 void wd_sftp_attrs_from_stat(const struct stat *st, wd_sftp_attrs *a);
 
 /* The message text sftp-server sends with each status code. */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "wire.h"
 #include "sftp.h"
 #include "sftp_wire.h"
 
@@ -31,7 +31,7 @@ const uint8_t *sc_packet(size_t *len, uint32_t forced_len);
 void sc_send(wd_sftp *s);
 /* The next reply: its type, id (0 for VERSION) and a reader over the
  * rest; 0 when there is none. Valid until the next call. */
-int sc_reply(wd_sftp *s, uint8_t *type, uint32_t *id, wk_reader *body);
+int sc_reply(wd_sftp *s, uint8_t *type, uint32_t *id, wd_reader *body);
 /* The next reply must be a STATUS for |id|: returns its code. */
 uint32_t sc_status(wd_sftp *s, uint32_t id);
 /* A server with INIT done and its VERSION taken. */
@@ -40,7 +40,7 @@ wd_sftp *sc_server(int readonly);
 /* Over a descriptor (the forked wd_sftp_main tests). */
 int sc_write_fd(int fd);
 /* Reads one reply into an internal buffer; 0 at EOF. */
-int sc_read_fd(int fd, uint8_t *type, uint32_t *id, wk_reader *body);
+int sc_read_fd(int fd, uint8_t *type, uint32_t *id, wd_reader *body);
 
 /* Handles come back as strings; these keep one. */
 typedef struct sc_handle {

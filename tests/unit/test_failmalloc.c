@@ -1,6 +1,7 @@
 /*
  * A failing allocator, in the manner of nghttp2's failmalloc test: a
- * whole in-memory login (key exchange, user look-up, publickey, password)
+ * whole in-memory login (key exchange, user look-up, then publickey, and
+ * in a second test password)
  * and a whole session (open, pty-req, env, exec, data both ways, window
  * adjust, exit status, EOF, close) are run again and again, the Nth
  * allocation the library makes failing in run N, until a run sees no
@@ -71,8 +72,22 @@ static void disarm(void) { fail_at = 0; }
 
 typedef struct login {
     whelk_key *user_key;
+    int password; /* log in by password instead of the key */
     int server_authed, client_authed;
 } login;
+
+static whelk_auth_result check_password(whelk_conn *c, const char *name,
+                                        const char *pw, size_t len, void *u)
+{
+    return len == 6 && !memcmp(pw, "sesame", 6) ? WHELK_AUTH_ALLOW
+                                                : WHELK_AUTH_DENY;
+}
+static int give_password(whelk_conn *c, char *buf, size_t size, void *u)
+{
+    if (size < 7) return -1;
+    memcpy(buf, "sesame", 7);
+    return 0;
+}
 
 static whelk_auth_result allow_key(whelk_conn *c, const whelk_pubkey_request *r,
                                    void *u)
@@ -114,13 +129,16 @@ static int run_login(long n, whelk_key *host, login *l)
     (void)blob;
     (void)bl;
     assert_int_equal(whelk_config_add_host_key(scfg, hk), 0);
+    whelk_config_set(scfg, WHELK_SET_AUTH_METHODS, 7); /* password too */
     whelk_config_set(scfg, WHELK_SET_AUTH_FAIL_DELAY_MS, 0);
     whelk_config_set(scfg, WHELK_SET_AUTH_QUERY_DELAY_MS, 0);
     whelk_config_set_kex(ccfg, "curve25519-sha256");
     whelk_server_callbacks scb = {.cb = {.user_valid = user_pending,
                                          .auth_publickey = allow_key,
+                                         .auth_password = check_password,
                                          .authenticated = s_authed}};
     whelk_client_callbacks ccb = {.cb = {.host_key_check = trust,
+                                         .client_password = give_password,
                                          .authenticated = c_authed}};
     whelk_conn *server = NULL, *client = NULL;
     int done = 0;
@@ -128,7 +146,7 @@ static int run_login(long n, whelk_key *host, login *l)
     int rc = whelk_conn_server_new(&server, scfg, &scb, l, "127.0.0.1", 1, 0);
     if (!rc)
         rc = whelk_conn_client_new(&client, ccfg, &ccb, l, "alice",
-                                   l->user_key, 0);
+                                   l->password ? NULL : l->user_key, 0);
     if (!rc) {
         h_shuttle(client, server);
         /* The look-up answered later, as whelkd does it. */
@@ -155,10 +173,11 @@ static int run_login(long n, whelk_key *host, login *l)
     return done;
 }
 
-static void test_login_survives_every_failure(void **state)
+static void login_survives_every_failure(int password)
 {
     whelk_key *host;
     login l = {0};
+    l.password = password;
     assert_int_equal(whelk_key_generate_ed25519(&host), 0);
     assert_int_equal(whelk_key_generate_ed25519(&l.user_key), 0);
     long n = 1, completed_after_failure = 0;
@@ -172,11 +191,21 @@ static void test_login_survives_every_failure(void **state)
         completed_after_failure += done;
         assert_true(n < 100000);
     }
-    print_message("login: %ld allocations, each failed once; %ld runs "
+    print_message("%s login: %ld allocations, each failed once; %ld runs "
                   "still logged in\n",
-                  n - 1, completed_after_failure);
+                  password ? "password" : "publickey", n - 1,
+                  completed_after_failure);
     whelk_key_free(host);
     whelk_key_free(l.user_key);
+}
+
+static void test_login_survives_every_failure(void **state)
+{
+    login_survives_every_failure(0);
+}
+static void test_password_login_survives_every_failure(void **state)
+{
+    login_survives_every_failure(1);
 }
 
 /* ------------------------------------------------------------------------
@@ -386,6 +415,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_survives_every_failure),
+        cmocka_unit_test(test_password_login_survives_every_failure),
         cmocka_unit_test(test_session_survives_every_failure),
     };
     return cmocka_run_group_tests_name("failmalloc", tests, NULL, NULL);

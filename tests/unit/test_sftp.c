@@ -78,18 +78,18 @@ static const char *one_name(wd_sftp *s, uint32_t id)
     static char name[PATH_MAX];
     uint8_t type;
     uint32_t rid, count;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_reply(s, &type, &rid, &r), 1);
     if (type == WD_FXP_STATUS) {
         uint32_t code = 99;
-        wk_get_u32(&r, &code);
+        wd_get_u32(&r, &code);
         fail_msg("request %u: status %u, not a name", id, code);
     }
     assert_int_equal(type, WD_FXP_NAME);
     assert_int_equal(rid, id);
-    assert_int_equal(wk_get_u32(&r, &count), 0);
+    assert_int_equal(wd_get_u32(&r, &count), 0);
     assert_int_equal(count, 1);
-    assert_int_equal(wk_get_cstring(&r, name, sizeof(name)), 0);
+    assert_int_equal(wd_get_cstring(&r, name, sizeof(name)), 0);
     return name;
 }
 
@@ -115,7 +115,7 @@ static void assert_ended(wd_sftp *s, int status)
 {
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(wd_sftp_process(s), -1);
     assert_int_equal(wd_sftp_exit_status(s), status);
     assert_int_equal(sc_reply(s, &type, &id, &r), 0);
@@ -151,10 +151,10 @@ static void test_version_announces_extensions(void **state)
         sc_send(s);
         uint8_t type;
         uint32_t id, version;
-        wk_reader r;
+        wd_reader r;
         assert_int_equal(sc_reply(s, &type, &id, &r), 1);
         assert_int_equal(type, WD_FXP_VERSION);
-        assert_int_equal(wk_get_u32(&r, &version), 0);
+        assert_int_equal(wd_get_u32(&r, &version), 0);
         assert_int_equal(version, 3);
         for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
             /* Read-only mode does not announce what it would refuse. */
@@ -165,12 +165,12 @@ static void test_version_announces_extensions(void **state)
                        strstr(want[i][0], "copy-data")))
                 continue;
             char name[64], ver[8];
-            assert_int_equal(wk_get_cstring(&r, name, sizeof(name)), 0);
-            assert_int_equal(wk_get_cstring(&r, ver, sizeof(ver)), 0);
+            assert_int_equal(wd_get_cstring(&r, name, sizeof(name)), 0);
+            assert_int_equal(wd_get_cstring(&r, ver, sizeof(ver)), 0);
             assert_string_equal(name, want[i][0]);
             assert_string_equal(ver, want[i][1]);
         }
-        assert_int_equal(wk_reader_left(&r), 0);
+        assert_int_equal(wd_reader_left(&r), 0);
         wd_sftp_free(s);
     }
 }
@@ -333,12 +333,12 @@ static void test_status_text(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id, code;
-    wk_reader r;
+    wd_reader r;
     char msg[64], lang[8];
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
-    assert_int_equal(wk_get_u32(&r, &code), 0);
-    assert_int_equal(wk_get_cstring(&r, msg, sizeof(msg)), 0);
-    assert_int_equal(wk_get_cstring(&r, lang, sizeof(lang)), 0);
+    assert_int_equal(wd_get_u32(&r, &code), 0);
+    assert_int_equal(wd_get_cstring(&r, msg, sizeof(msg)), 0);
+    assert_int_equal(wd_get_cstring(&r, lang, sizeof(lang)), 0);
     assert_int_equal(code, WD_FX_NO_SUCH_FILE);
     assert_string_equal(msg, "No such file");
     assert_string_equal(lang, "");
@@ -360,18 +360,18 @@ static void test_status_before_version_3(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id, code, version;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
-    assert_int_equal(wk_get_u32(&r, &version), 0);
+    assert_int_equal(wd_get_u32(&r, &version), 0);
     assert_int_equal(version, 3);
     sc_begin(WD_FXP_STAT, 1);
     sc_str("missing");
     sc_send(s);
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_STATUS);
-    assert_int_equal(wk_get_u32(&r, &code), 0);
+    assert_int_equal(wd_get_u32(&r, &code), 0);
     assert_int_equal(code, WD_FX_NO_SUCH_FILE);
-    assert_int_equal(wk_reader_left(&r), 0);
+    assert_int_equal(wd_reader_left(&r), 0);
     wd_sftp_free(s);
 }
 
@@ -421,13 +421,13 @@ static void test_write_read_close(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
     const uint8_t *d;
     size_t n;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_DATA);
     assert_int_equal(id, 3);
-    assert_int_equal(wk_get_string(&r, &d, &n, 1000), 0);
+    assert_int_equal(wd_get_string(&r, &d, &n, 1000), 0);
     assert_int_equal(n, 8);
     assert_memory_equal(d, "\0\0\0hello", 8);
 
@@ -445,7 +445,7 @@ static void test_write_read_close(void **state)
     sc_send(s);
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_DATA);
-    assert_int_equal(wk_get_string(&r, &d, &n, 1000), 0);
+    assert_int_equal(wd_get_string(&r, &d, &n, 1000), 0);
     assert_int_equal(n, 0);
 
     /* An offset past off_t's range. */
@@ -503,12 +503,12 @@ static void test_read_length_clamped(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
     const uint8_t *d;
     size_t n;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_DATA);
-    assert_int_equal(wk_get_string(&r, &d, &n, WD_SFTP_MAX_MSG), 0);
+    assert_int_equal(wd_get_string(&r, &d, &n, WD_SFTP_MAX_MSG), 0);
     assert_int_equal(n, WD_SFTP_MAX_DATA);
     assert_memory_equal(d, data, n);
     free(data);
@@ -624,10 +624,10 @@ static void test_handle_limit(void **state)
     uint8_t type;
     uint32_t id;
     uint64_t v[4];
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_EXTENDED_REPLY);
-    for (int i = 0; i < 4; i++) assert_int_equal(wk_get_u64(&r, &v[i]), 0);
+    for (int i = 0; i < 4; i++) assert_int_equal(wd_get_u64(&r, &v[i]), 0);
     assert_int_equal(v[0], WD_SFTP_MAX_MSG);
     assert_int_equal(v[1], WD_SFTP_MAX_DATA);
     assert_int_equal(v[2], WD_SFTP_MAX_DATA);
@@ -668,12 +668,12 @@ static void test_output_bounded(void **state)
     }
     assert_true(taken < total);
     assert_int_equal(wd_sftp_input_room(s), 0);
-    size_t out = wk_buf_used(wd_sftp_output(s));
+    size_t out = wd_buf_used(wd_sftp_output(s));
     assert_true(out <= 4 * (WD_SFTP_MAX_MSG + 4));
     assert_true(out > 3 * (WD_SFTP_MAX_MSG + 4));
     uint8_t type;
     uint32_t id, next = 100;
-    wk_reader r;
+    wd_reader r;
     while (next < 100 + N) {
         if (!sc_reply(s, &type, &id, &r)) {
             size_t more = wd_sftp_feed(s, reqs + taken, total - taken);
@@ -793,30 +793,30 @@ static void test_readdir_batches_and_long_names(void **state)
         sc_send(s);
         uint8_t type;
         uint32_t rid, count;
-        wk_reader r;
+        wd_reader r;
         assert_int_equal(sc_reply(s, &type, &rid, &r), 1);
         if (type == WD_FXP_STATUS) {
             uint32_t code;
-            wk_get_u32(&r, &code);
+            wd_get_u32(&r, &code);
             assert_int_equal(code, WD_FX_EOF);
             break;
         }
         assert_int_equal(type, WD_FXP_NAME);
-        assert_int_equal(wk_get_u32(&r, &count), 0);
+        assert_int_equal(wd_get_u32(&r, &count), 0);
         assert_true(count >= 1 && count <= WD_SFTP_READDIR_BATCH);
         batches++;
         for (uint32_t i = 0; i < count; i++) {
             char n[300], l[1100];
             wd_sftp_attrs a;
-            assert_int_equal(wk_get_cstring(&r, n, sizeof(n)), 0);
-            assert_int_equal(wk_get_cstring(&r, l, sizeof(l)), 0);
+            assert_int_equal(wd_get_cstring(&r, n, sizeof(n)), 0);
+            assert_int_equal(wd_get_cstring(&r, l, sizeof(l)), 0);
             assert_int_equal(wd_sftp_get_attrs(&r, &a), 0);
             assert_true(a.flags & WD_FXA_PERMISSIONS);
             if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) dots++;
             else seen++;
             if (strcmp(n, "old") == 0) snprintf(old_long, sizeof(old_long), "%s", l);
         }
-        assert_int_equal(wk_reader_left(&r), 0);
+        assert_int_equal(wd_reader_left(&r), 0);
     }
     assert_int_equal(seen, 251);
     assert_int_equal(dots, 2);
@@ -1035,7 +1035,7 @@ static void test_extensions(void **state)
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
 
     sc_begin(WD_FXP_EXTENDED, 1);
     sc_str("statvfs@openssh.com");
@@ -1043,9 +1043,9 @@ static void test_extensions(void **state)
     sc_send(s);
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_EXTENDED_REPLY);
-    assert_int_equal(wk_reader_left(&r), 11 * 8);
+    assert_int_equal(wd_reader_left(&r), 11 * 8);
     uint64_t bsize;
-    assert_int_equal(wk_get_u64(&r, &bsize), 0);
+    assert_int_equal(wd_get_u64(&r, &bsize), 0);
     assert_true(bsize > 0);
     sc_begin(WD_FXP_EXTENDED, 2);
     sc_str("statvfs@openssh.com");
@@ -1119,8 +1119,8 @@ static void test_extensions(void **state)
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     uint32_t code;
     char msg[64];
-    assert_int_equal(wk_get_u32(&r, &code), 0);
-    assert_int_equal(wk_get_cstring(&r, msg, sizeof(msg)), 0);
+    assert_int_equal(wd_get_u32(&r, &code), 0);
+    assert_int_equal(wd_get_cstring(&r, msg, sizeof(msg)), 0);
     assert_int_equal(code, WD_FX_NO_SUCH_FILE);
     assert_string_equal(msg, "no such user");
 
@@ -1139,8 +1139,8 @@ static void test_extensions(void **state)
     sc_begin(WD_FXP_EXTENDED, 15);
     sc_str("users-groups-by-id@openssh.com");
     uint8_t ids[8];
-    wk_store_u32(ids, 0);
-    wk_store_u32(ids + 4, 0x7ffffff0u);
+    wd_store_u32(ids, 0);
+    wd_store_u32(ids + 4, 0x7ffffff0u);
     sc_bytes(ids, 8);
     sc_bytes(ids, 4);
     sc_send(s);
@@ -1148,16 +1148,16 @@ static void test_extensions(void **state)
     assert_int_equal(type, WD_FXP_EXTENDED_REPLY);
     const uint8_t *users, *groups;
     size_t nu, ng;
-    assert_int_equal(wk_get_string(&r, &users, &nu, 1000), 0);
-    assert_int_equal(wk_get_string(&r, &groups, &ng, 1000), 0);
-    wk_reader ur;
+    assert_int_equal(wd_get_string(&r, &users, &nu, 1000), 0);
+    assert_int_equal(wd_get_string(&r, &groups, &ng, 1000), 0);
+    wd_reader ur;
     char n1[64], n2[64];
-    wk_reader_init(&ur, users, nu);
-    assert_int_equal(wk_get_cstring(&ur, n1, sizeof(n1)), 0);
-    assert_int_equal(wk_get_cstring(&ur, n2, sizeof(n2)), 0);
+    wd_reader_init(&ur, users, nu);
+    assert_int_equal(wd_get_cstring(&ur, n1, sizeof(n1)), 0);
+    assert_int_equal(wd_get_cstring(&ur, n2, sizeof(n2)), 0);
     assert_string_equal(n1, "root");
     assert_string_equal(n2, "");
-    assert_int_equal(wk_reader_left(&ur), 0);
+    assert_int_equal(wd_reader_left(&ur), 0);
     /* Either list may be empty. */
     sc_begin(WD_FXP_EXTENDED, 17);
     sc_str("users-groups-by-id@openssh.com");
@@ -1166,8 +1166,8 @@ static void test_extensions(void **state)
     sc_send(s);
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_EXTENDED_REPLY);
-    assert_int_equal(wk_get_string(&r, &users, &nu, 1000), 0);
-    assert_int_equal(wk_get_string(&r, &groups, &ng, 1000), 0);
+    assert_int_equal(wd_get_string(&r, &users, &nu, 1000), 0);
+    assert_int_equal(wd_get_string(&r, &groups, &ng, 1000), 0);
     assert_int_equal(nu + ng, 0);
     /* More ids than a listing needs are refused, not looked up. */
     size_t many = (WD_SFTP_MAX_IDS + 1) * 4;
@@ -1227,7 +1227,7 @@ static void test_readonly(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_DATA);
     wd_sftp_free(s);
@@ -1243,10 +1243,10 @@ static void test_request_lists(void **state)
     sc_send(s);
     uint8_t type;
     uint32_t id, version;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_reply(s, &type, &id, &r), 1);
-    assert_int_equal(wk_get_u32(&r, &version), 0);
-    assert_int_equal(wk_reader_left(&r), 0); /* no extension allowed */
+    assert_int_equal(wd_get_u32(&r, &version), 0);
+    assert_int_equal(wd_reader_left(&r), 0); /* no extension allowed */
     assert_string_equal(realpath_of(s, 1, "/"), "/");
     assert_int_equal(path_request(s, WD_FXP_STAT, 2, "/"),
                      WD_FX_PERMISSION_DENIED); /* denied wins */

@@ -101,10 +101,10 @@ static void init(child *c)
     assert_int_equal(sc_write_fd(c->sock), 0);
     uint8_t type;
     uint32_t id, version;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_read_fd(c->sock, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_VERSION);
-    assert_int_equal(wk_get_u32(&r, &version), 0);
+    assert_int_equal(wd_get_u32(&r, &version), 0);
     assert_int_equal(version, 3);
 }
 
@@ -116,12 +116,12 @@ static const char *realpath_fd(child *c, uint32_t id, const char *path)
     assert_int_equal(sc_write_fd(c->sock), 0);
     uint8_t type;
     uint32_t rid, count;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_read_fd(c->sock, &type, &rid, &r), 1);
     assert_int_equal(type, WD_FXP_NAME);
     assert_int_equal(rid, id);
-    assert_int_equal(wk_get_u32(&r, &count), 0);
-    assert_int_equal(wk_get_cstring(&r, name, sizeof(name)), 0);
+    assert_int_equal(wd_get_u32(&r, &count), 0);
+    assert_int_equal(wd_get_cstring(&r, name, sizeof(name)), 0);
     return name;
 }
 
@@ -129,11 +129,11 @@ static uint32_t status_fd(child *c, uint32_t id)
 {
     uint8_t type;
     uint32_t rid, code;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_read_fd(c->sock, &type, &rid, &r), 1);
     assert_int_equal(type, WD_FXP_STATUS);
     assert_int_equal(rid, id);
-    assert_int_equal(wk_get_u32(&r, &code), 0);
+    assert_int_equal(wd_get_u32(&r, &code), 0);
     return code;
 }
 
@@ -199,7 +199,7 @@ static void test_serves_with_options(void **state)
     assert_int_equal(sc_write_fd(c.sock), 0);
     uint8_t type;
     uint32_t id;
-    wk_reader r;
+    wd_reader r;
     assert_int_equal(sc_read_fd(c.sock, &type, &id, &r), 1);
     assert_int_equal(type, WD_FXP_HANDLE);
     snprintf(file, sizeof(file), "%s/f", real);
@@ -218,7 +218,7 @@ static void test_serves_with_options(void **state)
         assert_int_equal(sc_read_fd(c.sock, &type, &id, &r), 1);
         assert_int_equal(type, WD_FXP_NAME);
         assert_int_equal(id, 10 + i);
-        assert_int_equal(wk_get_u32(&r, &count), 0);
+        assert_int_equal(wd_get_u32(&r, &count), 0);
     }
     assert_int_equal(sc_read_fd(c.sock, &type, &id, &r), 0);
     assert_int_equal(finish(&c), 0);
