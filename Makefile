@@ -262,11 +262,14 @@ $(BUILD)/libwhelk.pc: lib/libwhelk.pc.in include/whelk/whelk.h
 #   INSTALL_EXTRA += contrib/pam/whelkd:/etc/pam.d/whelkd
 # make uninstall removes them too. <<<
 INSTALL_EXTRA ?=
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := whelkd.service whelkd.socket whelkd-inetd.socket whelkd-inetd@.service
 
 INSTALLED = $(INCLUDEDIR)/whelk/whelk.h $(LIBDIR)/libwhelk.a \
     $(LIBDIR)/$(SO_REAL) $(LIBDIR)/$(SONAME) $(LIBDIR)/libwhelk.so \
     $(PKGCONFIGDIR)/libwhelk.pc $(SBINDIR)/whelkd $(BINDIR)/whelk \
     $(MANDIR)/man8/whelkd.8 $(MANDIR)/man3/libwhelk.3 \
+    $(MANDIR)/man5/whelkd_config.5 $(UNITS:%=$(SYSTEMDUNITDIR)/%) \
     $(foreach x,$(INSTALL_EXTRA),$(lastword $(subst :, ,$(x))))
 
 install: all $(BUILD)/libwhelk.pc
@@ -283,6 +286,13 @@ install: all $(BUILD)/libwhelk.pc
 	$(INSTALL) -m 755 $(BUILD)/whelk $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 man/whelkd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 man/libwhelk.3 $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -D -m 644 man/whelkd_config.5 \
+	    $(DESTDIR)$(MANDIR)/man5/whelkd_config.5
+	@# The units name the installed whelkd.
+	@set -e; $(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR); for u in $(UNITS); do \
+	  sed 's|/usr/local/sbin/whelkd|$(SBINDIR)/whelkd|g' contrib/systemd/$$u \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; done
 	@set -e; for x in $(INSTALL_EXTRA); do \
 	  src=$${x%%:*}; dst=$(DESTDIR)$${x#*:}; \
 	  echo "$(INSTALL) -D -m 644 $$src $$dst"; $(INSTALL) -D -m 644 $$src $$dst; \
