@@ -22,6 +22,16 @@ typedef struct agx_splice {
     int opened;  /* the client confirmed the open */
     int stream_eof, chan_eof;
     int closing;
+    int closed;     /* the stream handle's close callback ran */
+    int resolving;  /* a uv_getaddrinfo holds |sp| (direct-tcpip) */
+    int connecting; /* direct-tcpip: the open is not answered yet */
+    int retrying;   /* the handle closes for the next address */
+    int last_err;
+    struct addrinfo *ai, *ai_next; /* the addresses still to try */
+    char *host;                    /* for the log lines */
+    uint32_t port;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
     uv_shutdown_t shutdown;
     /* Bytes read that the channel did not take (its room shrank below
      * the read buffer): sent first when it starts taking again. */
@@ -36,17 +46,39 @@ typedef struct agx_write {
     char data[];
 } agx_write;
 
+static void free_splice(agx_splice *sp)
+{
+    if (sp->ai) uv_freeaddrinfo(sp->ai);
+    free(sp->host);
+    free(sp->pend);
+    free(sp);
+}
+
+static void try_next(agx_splice *sp, int last_err);
+
 static void on_stream_closed(uv_handle_t *h)
 {
     agx_splice *sp = h->data;
-    free(sp->pend);
-    free(sp);
+    if (sp->retrying) {
+        /* A failed connect's handle is gone: the next address gets a
+         * fresh one, unless the channel went meanwhile. */
+        sp->retrying = 0;
+        if (!sp->closing && uv_tcp_init(h->loop, &sp->h.tcp) == 0) {
+            sp->h.s.data = sp;
+            try_next(sp, sp->last_err);
+            return;
+        }
+        sp->closing = 1;
+    }
+    sp->closed = 1;
+    if (!sp->resolving) free_splice(sp); /* else the resolver's callback */
 }
 
 static void close_stream(agx_splice *sp)
 {
     if (sp->closing) return;
     sp->closing = 1;
+    if (sp->retrying) return; /* its close callback frees */
     uv_close((uv_handle_t *)&sp->h.s, on_stream_closed);
 }
 
@@ -173,6 +205,7 @@ static void ch_eof(whelk_channel *ch, void *user)
 static void ch_closed(whelk_channel *ch, void *user)
 {
     agx_splice *sp = user;
+    if (sp->resolving) uv_cancel((uv_req_t *)&sp->gai);
     sp->ch = NULL;
     sp->conn = NULL;
     update_reading(sp);
@@ -264,5 +297,124 @@ int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
         return -1;
     }
     wd_conn_kick(c);
+    return 0;
+}
+
+/* direct-tcpip: the target's addresses are tried in turn; the open is
+ * answered once one connects, or refused with the last error. */
+
+static void refuse(agx_splice *sp, int err)
+{
+    wd_log(WHELK_LOG_ERROR, "connect_to %s port %u: failed: %s", sp->host,
+           (unsigned)sp->port, uv_strerror(err));
+    if (sp->ch) {
+        whelk_channel *ch = sp->ch;
+        sp->ch = NULL;
+        whelk_channel_refuse(ch, WHELK_OPEN_CONNECT_FAILED, uv_strerror(err));
+        kick(sp);
+    }
+    sp->conn = NULL;
+    close_stream(sp);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    agx_splice *sp = req->data;
+    if (sp->closing || !sp->ch) return; /* the channel went meanwhile */
+    if (status < 0) {
+        /* A fresh handle for the next address: a failed connect leaves
+         * the old one unusable. */
+        if (sp->ai_next) {
+            sp->retrying = 1;
+            sp->last_err = status;
+            uv_close((uv_handle_t *)&sp->h.s, on_stream_closed);
+            return;
+        }
+        refuse(sp, status);
+        return;
+    }
+    sp->connecting = 0;
+    uv_freeaddrinfo(sp->ai);
+    sp->ai = sp->ai_next = NULL;
+    if (whelk_channel_accept(sp->ch, handler, sp) != 0) {
+        sp->ch = NULL;
+        sp->conn = NULL;
+        close_stream(sp);
+        return;
+    }
+    sp->opened = 1;
+    update_reading(sp);
+    kick(sp);
+}
+
+static void try_next(agx_splice *sp, int last_err)
+{
+    struct addrinfo *a = sp->ai_next;
+    if (!a) {
+        refuse(sp, last_err);
+        return;
+    }
+    sp->ai_next = a->ai_next;
+    int rc = uv_tcp_connect(&sp->connect, &sp->h.tcp, a->ai_addr, on_connected);
+    if (rc != 0) try_next(sp, rc);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    agx_splice *sp = req->data;
+    sp->resolving = 0;
+    if (sp->closed) { /* the channel went while resolving */
+        if (res) uv_freeaddrinfo(res);
+        free_splice(sp);
+        return;
+    }
+    if (status < 0 || !res || !sp->ch) {
+        if (res) uv_freeaddrinfo(res);
+        if (sp->ch)
+            refuse(sp, status < 0 ? status : UV_EAI_NONAME);
+        else
+            close_stream(sp);
+        return;
+    }
+    sp->ai = res;
+    sp->ai_next = res;
+    try_next(sp, UV_ECONNREFUSED);
+}
+
+int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
+                      uint32_t port)
+{
+    if (!handler && make_handler() != 0) return -1;
+    agx_splice *sp = calloc(1, sizeof(*sp));
+    if (!sp) return -1;
+    sp->host = strdup(host);
+    if (!sp->host || uv_tcp_init(c->srv->loop, &sp->h.tcp) != 0) {
+        free(sp->host);
+        free(sp);
+        return -1;
+    }
+    sp->h.s.data = sp;
+    sp->connect.data = sp;
+    sp->gai.data = sp;
+    sp->port = port;
+    sp->conn = c;
+    sp->ch = ch;
+    sp->connecting = 1;
+    /* The closed callback tells if the connection ends before the
+     * answer. */
+    whelk_channel_set_handler(ch, handler, sp);
+    char service[16];
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    sp->resolving = 1;
+    if (uv_getaddrinfo(c->srv->loop, &sp->gai, on_resolved, host, service,
+                       &hints) != 0) {
+        sp->resolving = 0;
+        refuse(sp, UV_EAI_FAIL);
+    }
     return 0;
 }

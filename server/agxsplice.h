@@ -26,4 +26,12 @@
 int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                   whelk_channel_type type);
 
+/* direct-tcpip: resolves |host| off the loop (uv_getaddrinfo), connects
+ * to its addresses in turn, then accepts the peer's open |ch| and joins
+ * the two; refuses it with "connect failed" (logged as sshd's
+ * connect_to line) when none connects. Returns 0, or -1 when nothing
+ * was started (the caller refuses |ch|). */
+int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
+                      uint32_t port);
+
 #endif

