@@ -258,3 +258,131 @@ def test_closed_port_is_an_open_failure_session_lives(whelkd, keys):
                              "failed") == 2
     finally:
         stop_proc(shell)
+
+
+def test_dynamic_forward_socks_with_curl(whelkd, keys, tmp_path, procs):
+    s = whelkd("-w", "1")
+    (tmp_path / "www").mkdir()
+    body = os.urandom(3 * MiB)
+    (tmp_path / "www" / "blob").write_bytes(body)
+    hport = free_port()
+    http = subprocess.Popen(
+        ["/usr/bin/python3", "-m", "http.server", "-b", "127.0.0.1",
+         str(hport), "-d", str(tmp_path / "www")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(http)
+    dport = free_port()
+    p = tunnel(s, keys, "-D", f"127.0.0.1:{dport}")
+    procs.append(p)
+    wait_port(dport, p)
+    wait_port(hport, http)
+    # "localhost" is resolved by whelkd (--socks5-hostname); it may name
+    # ::1 first, where nothing listens: the next address is tried.
+    for host in ("127.0.0.1", "localhost"):
+        r = subprocess.run(
+            ["curl", "-sS", "--max-time", "60", "--socks5-hostname",
+             f"127.0.0.1:{dport}", f"http://{host}:{hport}/blob"],
+            capture_output=True, timeout=90)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == body
+
+
+JUMP_USER = "wka_ft_jump"
+
+
+def jump_config(tmp_path, keys):
+    """-J starts a second ssh that reads only -F's file: the test options
+    go there."""
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        "Host *\n  BatchMode yes\n  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n  IdentitiesOnly yes\n"
+        f"  IdentityFile {keys['ed25519']}\n  LogLevel ERROR\n"
+        "  ConnectTimeout 10\n")
+    return str(cfg)
+
+
+def test_proxyjump_through_whelkd_to_itself_and_to_sshd(whelkd, keys,
+                                                       tmp_path):
+    from accounts import made_user, sshd
+    from conftest import USER
+    s = whelkd("-w", "1")
+    cfg = jump_config(tmp_path, keys)
+    jump = f"{USER}@127.0.0.1:{s.port}"
+    # "localhost", not 127.0.0.1: ssh refuses a jump to the jump's own
+    # name and port as a loop.
+    r = subprocess.run(["ssh", "-F", cfg, "-J", jump, "-p", str(s.port),
+                        f"{USER}@localhost", "echo via-whelkd"],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "via-whelkd"
+    with made_user(JUMP_USER, keys["ed25519"] + ".pub"), \
+            sshd(tmp_path, keys) as d:
+        r = subprocess.run(["ssh", "-F", cfg, "-J", jump, "-p", str(d.port),
+                            f"{JUMP_USER}@127.0.0.1", "id -un"],
+                           capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, r.stderr + d.log()
+        assert r.stdout.strip() == JUMP_USER
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_stalled_target_bounds_memory(whelkd, keys, target_factory, procs):
+    s = whelkd("-w", "1")
+    hold = threading.Event()
+    t = target_factory(hold=hold)
+    lport = free_port()
+    p = tunnel(s, keys, "-L", f"127.0.0.1:{lport}:127.0.0.1:{t.port}")
+    procs.append(p)
+    wait_port(lport, p)
+    total = 200 * 1000 * 1000
+    base = vmrss_kib(s.proc.pid)
+    c = socket.create_connection(("127.0.0.1", lport), 30)
+    sent = [0]
+
+    def push():
+        try:
+            for chunk in stream_bytes(total):
+                c.sendall(chunk)
+                sent[0] += len(chunk)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
+    try:
+        # Until the push stalls (nothing moves for 3 s): whelkd holds at
+        # most its windows' worth.
+        peak = base
+        last, still = -1, time.time()
+        deadline = time.time() + 120
+        while time.time() < deadline and time.time() - still < 3:
+            peak = max(peak, vmrss_kib(s.proc.pid))
+            if sent[0] != last:
+                last, still = sent[0], time.time()
+            time.sleep(0.1)
+        peak = max(peak, vmrss_kib(s.proc.pid))
+        assert sent[0] < total, "the push never stalled"
+        assert peak - base < 16 * 1024, (base, peak, sent[0])
+    finally:
+        hold.set()
+    pusher.join(300)
+    c.settimeout(300)
+    assert c.recv(1) == b""  # the target closes after EOF
+    c.close()
+    want = (total, digest_of(total))
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with t.lock:
+            if want in t.results:
+                break
+        time.sleep(0.2)
+    with t.lock:
+        assert want in t.results, t.results
