@@ -251,6 +251,13 @@ static int make_handler(void)
 int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                   whelk_channel_type type)
 {
+    return wd_splice_accept(c, listener, is_pipe, type, NULL, 0);
+}
+
+int wd_splice_accept(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                     whelk_channel_type type, const char *address,
+                     uint32_t port)
+{
     if (!handler && make_handler() != 0) return -1;
     agx_splice *sp = calloc(1, sizeof(*sp));
     if (!sp) return -1;
@@ -285,12 +292,15 @@ int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
         }
     }
     sp->conn = c;
-    rc = whelk_conn_open_channel(c->engine, &sp->ch, type, NULL, 0,
+    rc = whelk_conn_open_channel(c->engine, &sp->ch, type, address, port,
                                  is_pipe ? NULL : orig, (uint32_t)oport,
                                  handler, sp);
     if (rc != 0) {
         wd_log(WHELK_LOG_INFO, "cannot open a %s channel: %s",
-               type == WHELK_CHANNEL_X11 ? "x11" : "agent", whelk_strerror(rc));
+               type == WHELK_CHANNEL_X11          ? "x11"
+               : type == WHELK_CHANNEL_AUTH_AGENT ? "agent"
+                                                  : "forwarded",
+               whelk_strerror(rc));
         sp->ch = NULL;
         sp->conn = NULL;
         close_stream(sp);

@@ -26,6 +26,12 @@
 int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                   whelk_channel_type type);
 
+/* As wd_agx_splice, for any type this side opens: |address| and |port|
+ * are the forwarded types' "connected to" fields (NULL and 0 else). */
+int wd_splice_accept(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                     whelk_channel_type type, const char *address,
+                     uint32_t port);
+
 /* direct-tcpip: resolves |host| off the loop (uv_getaddrinfo), connects
  * to its addresses in turn, then accepts the peer's open |ch| and joins
  * the two; refuses it with "connect failed" (logged as sshd's

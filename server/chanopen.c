@@ -17,6 +17,18 @@ static void direct_tcpip(wd_conn *c, whelk_channel *ch,
     const char *orig = whelk_channel_open_originator(open);
     wd_log_sanitize(shost, sizeof(shost), host ? host : "");
     wd_log_sanitize(sorig, sizeof(sorig), orig ? orig : "");
+    const wd_keywords *kw = wd_conn_kw(c);
+    if (!(kw->allow_tcp_forwarding & WD_FWD_LOCAL) ||
+        (c->login->have_opts && c->login->opts.no_port_forwarding)) {
+        wd_log(WHELK_LOG_INFO,
+               "refused local port forward: originator %s "
+               "port %u, target %s port %u",
+               sorig, (unsigned)whelk_channel_open_originator_port(open), shost,
+               (unsigned)port);
+        whelk_channel_refuse(ch, WHELK_OPEN_ADMINISTRATIVELY_PROHIBITED,
+                             "port forwarding refused");
+        return;
+    }
     if (!host || !*host || port == 0 || port > 65535) {
         wd_log(WHELK_LOG_INFO,
                "direct-tcpip to %s port %u refused: bad "

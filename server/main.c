@@ -22,6 +22,7 @@
 #define WD_DEFAULT_CONFIG "/etc/whelk/whelkd_config"
 #define WD_MAX_GROUPS_SPEC 256
 #include "chanopen.h"
+#include "rfwd.h"
 #include "session.h"
 
 
@@ -489,6 +490,7 @@ int main(int argc, char **argv)
     whelk_server_callbacks_set_authenticated(srv.cb, on_authenticated);
     whelk_server_callbacks_set_session_open(srv.cb, wd_session_open);
     whelk_server_callbacks_set_channel_open(srv.cb, wd_channel_open);
+    whelk_server_callbacks_set_global_request(srv.cb, wd_global_request);
     wd_auth_callbacks(srv.cb);
     wd_session_init(srv.loop);
 

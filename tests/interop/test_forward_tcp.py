@@ -386,3 +386,109 @@ def test_stalled_target_bounds_memory(whelkd, keys, target_factory, procs):
         time.sleep(0.2)
     with t.lock:
         assert want in t.results, t.results
+
+
+def test_remote_forward_64mib_each_way(whelkd, keys, target_factory, procs):
+    s = whelkd("-w", "1")
+    t = target_factory(send=64 * MiB)
+    rport = free_port()
+    p = tunnel(s, keys, "-R", f"127.0.0.1:{rport}:127.0.0.1:{t.port}")
+    procs.append(p)
+    wait_port(rport, p)
+    want = (64 * MiB, digest_of(64 * MiB))
+    assert exchange(rport, 64 * MiB, 64 * MiB) == want
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with t.lock:
+            if want in t.results:
+                break
+        time.sleep(0.2)
+    with t.lock:
+        assert want in t.results
+
+
+def test_remote_forward_port_zero(whelkd, keys, target_factory):
+    import re
+    s = whelkd("-w", "1")
+    t = target_factory(send=1000)
+    args = s.ssh_args(keys["ed25519"], "-o", "LogLevel=INFO", "-N", "-R",
+                      f"0:127.0.0.1:{t.port}")
+    # ssh_args' LogLevel=ERROR comes first and wins: drop it so ssh
+    # prints "Allocated port N".
+    i = args.index("LogLevel=ERROR")
+    del args[i - 1:i + 1]
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        seen = ""
+        m = None
+        while m is None:
+            line = p.stderr.readline()
+            assert line, seen  # ssh ended without printing the port
+            seen += line
+            m = re.search(r"Allocated port (\d+)", line)
+        port = int(m.group(1))
+        assert port != 0
+        assert exchange(port, 500, 1000) == (1000, digest_of(1000))
+    finally:
+        stop_proc(p)
+
+
+def test_remote_forward_cancel_through_controlmaster(whelkd, keys,
+                                                     target_factory,
+                                                     tmp_path, procs):
+    s = whelkd("-w", "1")
+    t = target_factory(send=10)
+    ctl = str(tmp_path / "ctl")
+    master = subprocess.Popen(
+        s.ssh_args(keys["ed25519"], "-N", "-M", "-S", ctl),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    procs.append(master)
+    deadline = time.time() + 30
+    while not os.path.exists(ctl):
+        assert master.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    rport = free_port()
+    spec = f"127.0.0.1:{rport}:127.0.0.1:{t.port}"
+    base = ["ssh", "-S", ctl, "-o", "LogLevel=ERROR"]
+    r = subprocess.run(base + ["-O", "forward", "-R", spec, "x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert exchange(rport, 5, 10) == (10, digest_of(10))
+    r = subprocess.run(base + ["-O", "cancel", "-R", spec, "x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", rport), 1).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", rport), 1)
+    subprocess.run(base + ["-O", "exit", "x"], capture_output=True,
+                   timeout=60)
+
+
+def test_remote_forward_listener_closes_with_connection(whelkd, keys,
+                                                        target_factory):
+    s = whelkd("-w", "1")
+    t = target_factory(send=10)
+    rport = free_port()
+    p = tunnel(s, keys, "-R", f"127.0.0.1:{rport}:127.0.0.1:{t.port}")
+    try:
+        wait_port(rport, p)
+    finally:
+        stop_proc(p)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", rport), 1).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", rport), 1)
