@@ -5,6 +5,7 @@
 
 #include "agxsplice.h"
 #include "auth.h"
+#include "fwdperm.h"
 #include "log.h"
 #include "server.h"
 
@@ -17,16 +18,16 @@ static void direct_tcpip(wd_conn *c, whelk_channel *ch,
     const char *orig = whelk_channel_open_originator(open);
     wd_log_sanitize(shost, sizeof(shost), host ? host : "");
     wd_log_sanitize(sorig, sizeof(sorig), orig ? orig : "");
-    const wd_keywords *kw = wd_conn_kw(c);
-    if (!(kw->allow_tcp_forwarding & WD_FWD_LOCAL) ||
-        (c->login->have_opts && c->login->opts.no_port_forwarding)) {
+    const char *why = NULL;
+    if (!wd_fwd_allowed(c, 1, host ? host : "", port, &why)) {
+        /* sshd's wording for PermitOpen; the rule that refused after. */
         wd_log(WHELK_LOG_INFO,
-               "refused local port forward: originator %s "
-               "port %u, target %s port %u",
+               "Received request from %s port %u to "
+               "connect to host %s port %u, but the request was denied (%s).",
                sorig, (unsigned)whelk_channel_open_originator_port(open), shost,
-               (unsigned)port);
+               (unsigned)port, why);
         whelk_channel_refuse(ch, WHELK_OPEN_ADMINISTRATIVELY_PROHIBITED,
-                             "port forwarding refused");
+                             "open denied");
         return;
     }
     if (!host || !*host || port == 0 || port > 65535) {

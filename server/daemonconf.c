@@ -214,9 +214,6 @@ static const struct {
     {"SyslogFacility", "syslog output (issue 17, logging)"},
     {"LogLevel", "log levels (issue 17, logging)"},
     {"AllowStreamLocalForwarding", "Unix-socket forwarding (issue 16)"},
-    {"PermitOpen", "TCP forwarding (issue 16)"},
-    {"PermitListen", "TCP forwarding (issue 16)"},
-    {"DisableForwarding", "forwarding (issue 16)"},
     {"StreamLocalBindMask", "Unix-socket forwarding (issue 16)"},
     {"StreamLocalBindUnlink", "Unix-socket forwarding (issue 16)"},
 };

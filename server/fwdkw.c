@@ -6,7 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
-enum { SET_ALLOW_TCP = 1, SET_GATEWAY = 2 };
+enum {
+    SET_ALLOW_TCP = 1,
+    SET_GATEWAY = 2,
+    SET_DISABLE = 4,
+    SET_OPEN = 8,
+    SET_LISTEN = 16
+};
 
 typedef struct {
     const char *name;
@@ -25,6 +31,8 @@ void wd_keywords_fwd_defaults(wd_keywords *kw)
 {
     kw->allow_tcp_forwarding = WD_FWD_ALL;
     kw->gateway_ports = WD_GW_NO;
+    kw->disable_forwarding = 0;
+    kw->permit_open[0] = kw->permit_listen[0] = 0;
     kw->fwd_set = 0;
 }
 
@@ -38,9 +46,60 @@ static int lookup(const kw_value *v, size_t n, const char *arg, int *out)
     return -1;
 }
 
+/* PermitOpen/PermitListen: one or more "host:port" (or "[host:]port")
+ * words, or "any" / "none" alone, joined into |out|. */
+static int permit_list(const char *key, int ac, char **av, char *out,
+                       size_t outsz, int *set, unsigned bit, char *err,
+                       size_t errlen)
+{
+    char v[1024];
+    size_t n = 0;
+    v[0] = 0;
+    for (int i = 0; i < ac; i++) {
+        const char *a = av[i];
+        int word = strcasecmp(a, "any") == 0 || strcasecmp(a, "none") == 0;
+        if ((word && ac > 1) || (!word && !strchr(a, ':') &&
+                                 strcasecmp(key, "PermitListen") != 0)) {
+            snprintf(err, errlen, "%s: bad permission \"%s\"", key, a);
+            return WD_KW_ERROR;
+        }
+        int w = snprintf(v + n, sizeof(v) - n, "%s%s", i ? " " : "", a);
+        if (w < 0 || (size_t)w >= sizeof(v) - n) {
+            snprintf(err, errlen, "%s: too many values", key);
+            return WD_KW_ERROR;
+        }
+        n += (size_t)w;
+    }
+    if (*set & (int)bit) return WD_KW_DONE; /* the first line counts */
+    *set |= (int)bit;
+    snprintf(out, outsz, "%s", strcasecmp(v, "any") == 0 ? "" : v);
+    return WD_KW_DONE;
+}
+
 int wd_keywords_fwd(wd_keywords *kw, const char *key, int ac, char **av,
                     char *err, size_t errlen)
 {
+    if (strcasecmp(key, "PermitOpen") == 0 ||
+        strcasecmp(key, "PermitListen") == 0) {
+        int open = strcasecmp(key, "PermitOpen") == 0;
+        int set = (int)kw->fwd_set;
+        int rc =
+            permit_list(key, ac, av, open ? kw->permit_open : kw->permit_listen,
+                        sizeof(kw->permit_open), &set,
+                        open ? SET_OPEN : SET_LISTEN, err, errlen);
+        kw->fwd_set = (unsigned)set;
+        return rc;
+    }
+    if (strcasecmp(key, "DisableForwarding") == 0) {
+        if (ac > 1 || (strcasecmp(av[0], "yes") && strcasecmp(av[0], "no"))) {
+            snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
+            return WD_KW_ERROR;
+        }
+        if (!(kw->fwd_set & SET_DISABLE))
+            kw->disable_forwarding = strcasecmp(av[0], "yes") == 0;
+        kw->fwd_set |= SET_DISABLE;
+        return WD_KW_DONE;
+    }
     unsigned bit = strcasecmp(key, "AllowTcpForwarding") == 0 ? SET_ALLOW_TCP
                    : strcasecmp(key, "GatewayPorts") == 0     ? SET_GATEWAY
                                                               : 0;
@@ -74,4 +133,10 @@ void wd_keywords_fwd_dump(const wd_keywords *kw, FILE *out)
     static const char *const gw[] = {"no", "yes", "clientspecified"};
     fprintf(out, "allowtcpforwarding %s\n", tcp[kw->allow_tcp_forwarding & 3]);
     fprintf(out, "gatewayports %s\n", gw[kw->gateway_ports % 3]);
+    fprintf(out, "disableforwarding %s\n",
+            kw->disable_forwarding ? "yes" : "no");
+    fprintf(out, "permitopen %s\n",
+            kw->permit_open[0] ? kw->permit_open : "any");
+    fprintf(out, "permitlisten %s\n",
+            kw->permit_listen[0] ? kw->permit_listen : "any");
 }

@@ -1,7 +1,9 @@
 /*
  * fwdkw: the TCP forwarding keywords (issue 16) with sshd's spellings,
- * values and defaults: AllowTcpForwarding (yes; no, local, remote, all)
- * and GatewayPorts (no; yes, clientspecified).
+ * values and defaults: AllowTcpForwarding (yes; no, local, remote, all),
+ * GatewayPorts (no; yes, clientspecified), DisableForwarding (no; it
+ * also turns agent and X11 forwarding off), PermitOpen and PermitListen
+ * (any).
  */
 #ifndef WHELKD_FWDKW_H
 #define WHELKD_FWDKW_H

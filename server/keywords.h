@@ -77,6 +77,9 @@ typedef struct wd_keywords {
     /* forwarding (issue 16): fwdkw.c */
     int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
     int gateway_ports;           /* GatewayPorts: WD_GW_* */
+    int disable_forwarding;      /* DisableForwarding, default no */
+    char permit_open[1024];      /* PermitOpen, space-separated; "" any */
+    char permit_listen[1024];    /* PermitListen, likewise */
     unsigned fwd_set;            /* bit per keyword: first value counts */
 
     /* agent and X11 (issue 16) */

@@ -11,6 +11,7 @@
 
 #include "agxsplice.h"
 #include "auth.h"
+#include "fwdperm.h"
 #include "log.h"
 
 typedef struct rfwd_sock {
@@ -124,12 +125,12 @@ static int tcpip_forward(wd_conn *c, const char *addr, uint32_t port,
     const wd_keywords *kw = wd_conn_kw(c);
     char saddr[256];
     wd_log_sanitize(saddr, sizeof(saddr), addr);
-    if (!(kw->allow_tcp_forwarding & WD_FWD_REMOTE) ||
-        (c->login->have_opts && c->login->opts.no_port_forwarding)) {
+    const char *why = NULL;
+    if (!wd_fwd_allowed(c, 0, addr, port, &why)) {
         wd_log(WHELK_LOG_INFO,
-               "tcpip-forward listen %s port %u: "
-               "refused by policy",
-               saddr, (unsigned)port);
+               "tcpip-forward listen %s port %u: refused "
+               "(%s)",
+               saddr, (unsigned)port, why);
         return -1;
     }
     if (port > 65535 || (port != 0 && port < 1024 && c->login->user.uid != 0)) {

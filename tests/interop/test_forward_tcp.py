@@ -492,3 +492,157 @@ def test_remote_forward_listener_closes_with_connection(whelkd, keys,
         time.sleep(0.2)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", rport), 1)
+
+
+# ---- policy: keywords and key options, each allowing and refusing ----
+
+def w_works(s, keys, port, host="127.0.0.1"):
+    """ssh -W to |host|:|port| (a Target sending 1000 bytes): did the
+    bytes come?"""
+    r = s.ssh(keys["ed25519"], "-W", f"{host}:{port}", input=b"",
+              timeout=60, text=False)
+    return r.returncode == 0 and r.stdout == b"".join(stream_bytes(1000))
+
+
+def r_works(s, keys, rport, tport, bind="127.0.0.1", connect="127.0.0.1"):
+    """ssh -R |bind|:|rport| to a Target on |tport|: did ssh get it, and
+    do bytes come through |connect|:|rport|?"""
+    p = tunnel(s, keys, "-R", f"{bind}:{rport}:127.0.0.1:{tport}")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and p.poll() is None:
+            try:
+                c = socket.create_connection((connect, rport), 0.5)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            c.settimeout(30)
+            got = b""
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                got += b
+            c.close()
+            return got == b"".join(stream_bytes(1000))
+        return False
+    finally:
+        stop_proc(p)
+
+
+@pytest.mark.parametrize("value,local,remote", [
+    ("yes", True, True), ("all", True, True), ("no", False, False),
+    ("local", True, False), ("remote", False, True)])
+def test_allow_tcp_forwarding(whelkd, keys, target_factory, value, local,
+                              remote):
+    s = whelkd("-w", "1", "-o", f"AllowTcpForwarding={value}")
+    t = target_factory(send=1000)
+    assert w_works(s, keys, t.port) is local
+    assert r_works(s, keys, free_port(), t.port) is remote
+    if not local:
+        assert "denied (AllowTcpForwarding)" in s.log()
+    if not remote:
+        assert "refused (AllowTcpForwarding)" in s.log()
+
+
+def test_disable_forwarding(whelkd, keys, target_factory):
+    s = whelkd("-w", "1", "-o", "DisableForwarding=yes")
+    t = target_factory(send=1000)
+    assert not w_works(s, keys, t.port)
+    assert not r_works(s, keys, free_port(), t.port)
+    s2 = whelkd("-w", "1", "-o", "DisableForwarding=no")
+    assert w_works(s2, keys, t.port)
+
+
+def test_permit_open(whelkd, keys, target_factory):
+    t = target_factory(send=1000)
+    other = target_factory(send=1000)
+    s = whelkd("-w", "1", "-o", f"PermitOpen=127.0.0.1:{t.port}")
+    assert w_works(s, keys, t.port)
+    assert not w_works(s, keys, other.port)
+    assert "denied (PermitOpen)" in s.log()
+    s2 = whelkd("-w", "1", "-o", "PermitOpen=none")
+    assert not w_works(s2, keys, t.port)
+
+
+def test_permit_listen(whelkd, keys, target_factory):
+    t = target_factory(send=1000)
+    ok_port, bad_port = free_port(), free_port()
+    s = whelkd("-w", "1", "-o", f"PermitListen={ok_port}")
+    assert r_works(s, keys, ok_port, t.port)
+    assert not r_works(s, keys, bad_port, t.port)
+    assert "refused (PermitListen)" in s.log()
+
+
+def test_gateway_ports(whelkd, keys, target_factory):
+    t = target_factory(send=1000)
+    # no: whatever the client asks, loopback (127.0.0.1) only.
+    s = whelkd("-w", "1")
+    assert r_works(s, keys, free_port(), t.port, bind="127.0.0.2",
+                   connect="127.0.0.1")
+    assert not r_works(s, keys, free_port(), t.port, bind="127.0.0.2",
+                       connect="127.0.0.2")
+    # yes: every address.
+    s = whelkd("-w", "1", "-o", "GatewayPorts=yes")
+    assert r_works(s, keys, free_port(), t.port, connect="127.0.0.3")
+    # clientspecified: the client's address, and only it.
+    s = whelkd("-w", "1", "-o", "GatewayPorts=clientspecified")
+    assert r_works(s, keys, free_port(), t.port, bind="127.0.0.2",
+                   connect="127.0.0.2")
+    assert not r_works(s, keys, free_port(), t.port, bind="127.0.0.2",
+                       connect="127.0.0.1")
+
+
+def keyfile(tmp_path, keys, options):
+    ak = tmp_path / f"ak-{abs(hash(options))}"
+    with open(keys["ed25519"] + ".pub") as f:
+        ak.write_text(f"{options} {f.read()}")
+    return str(ak)
+
+
+def test_key_options(whelkd, keys, target_factory, tmp_path):
+    t = target_factory(send=1000)
+    other = target_factory(send=1000)
+    s = whelkd("-w", "1", authorized_keys=keyfile(tmp_path, keys,
+                                                  "no-port-forwarding"))
+    assert not w_works(s, keys, t.port)
+    assert not r_works(s, keys, free_port(), t.port)
+    assert "denied (no-port-forwarding)" in s.log()
+    s = whelkd("-w", "1", authorized_keys=keyfile(tmp_path, keys,
+                                                  "restrict"))
+    assert not w_works(s, keys, t.port)
+    s = whelkd("-w", "1", authorized_keys=keyfile(
+        tmp_path, keys, "restrict,port-forwarding"))
+    assert w_works(s, keys, t.port)
+    s = whelkd("-w", "1", authorized_keys=keyfile(
+        tmp_path, keys, f'permitopen="127.0.0.1:{t.port}"'))
+    assert w_works(s, keys, t.port)
+    assert not w_works(s, keys, other.port)
+    assert "denied (permitopen)" in s.log()
+    ok_port, bad_port = free_port(), free_port()
+    s = whelkd("-w", "1", authorized_keys=keyfile(
+        tmp_path, keys, f'permitlisten="127.0.0.1:{ok_port}"'))
+    assert r_works(s, keys, ok_port, t.port)
+    assert not r_works(s, keys, bad_port, t.port)
+    assert "refused (permitlisten)" in s.log()
+
+
+def test_privileged_listen_port_only_for_root(whelkd, keys,
+                                              target_factory):
+    from accounts import made_user
+    t = target_factory(send=1000)
+    low = 1000 + free_port() % 23  # a port below 1024
+    with made_user("wka_ft_np", keys["ed25519"] + ".pub") as pw:
+        s = whelkd("-w", "1", authorized_keys=False)
+        p = subprocess.run(
+            s.ssh_args(keys["ed25519"], "-N", "-o",
+                       "ExitOnForwardFailure=yes", "-R",
+                       f"127.0.0.1:{low}:127.0.0.1:{t.port}",
+                       user=pw.pw_name),
+            capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert "privileged port refused" in s.log()
+    # Root may: the same port, logged in as root.
+    if os.geteuid() == 0:
+        s = whelkd("-w", "1")
+        assert r_works(s, keys, low, t.port)
