@@ -5,7 +5,13 @@
 #include "agxsplice.h"
 
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "asuser.h"
 
 #define READ_CHUNK (64 * 1024)
 
@@ -26,6 +32,10 @@ typedef struct agx_splice {
     int resolving;  /* a uv_getaddrinfo holds |sp| (direct-tcpip) */
     int connecting; /* direct-tcpip: the open is not answered yet */
     int retrying;   /* the handle closes for the next address */
+    int working;    /* a pool job holds |sp| (direct-streamlocal) */
+    uv_work_t work;
+    wd_user user; /* direct-streamlocal: connect as this user */
+    int unix_fd, unix_err;
     int last_err;
     struct addrinfo *ai, *ai_next; /* the addresses still to try */
     char *host;                    /* for the log lines */
@@ -71,7 +81,8 @@ static void on_stream_closed(uv_handle_t *h)
         sp->closing = 1;
     }
     sp->closed = 1;
-    if (!sp->resolving) free_splice(sp); /* else the resolver's callback */
+    if (!sp->resolving && !sp->working)
+        free_splice(sp); /* else the resolver's or the job's callback */
 }
 
 static void close_stream(agx_splice *sp)
@@ -315,8 +326,12 @@ int wd_splice_accept(wd_conn *c, uv_stream_t *listener, int is_pipe,
 
 static void refuse(agx_splice *sp, int err)
 {
-    wd_log(WHELK_LOG_ERROR, "connect_to %s port %u: failed: %s", sp->host,
-           (unsigned)sp->port, uv_strerror(err));
+    if (sp->port)
+        wd_log(WHELK_LOG_ERROR, "connect_to %s port %u: failed: %s", sp->host,
+               (unsigned)sp->port, uv_strerror(err));
+    else
+        wd_log(WHELK_LOG_ERROR, "connect_to %s: failed: %s", sp->host,
+               uv_strerror(err));
     if (sp->ch) {
         whelk_channel *ch = sp->ch;
         sp->ch = NULL;
@@ -425,6 +440,99 @@ int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
                        &hints) != 0) {
         sp->resolving = 0;
         refuse(sp, UV_EAI_FAIL);
+    }
+    return 0;
+}
+
+/* direct-streamlocal: connect(2) to the socket with the user's file
+ * rights (asuser.h) on a pool thread; non-blocking, so a full backlog
+ * fails rather than holding the thread. */
+
+static void unix_connect_work(uv_work_t *req)
+{
+    agx_splice *sp = req->data;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, sp->host, strlen(sp->host) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sp->unix_err = -errno;
+        return;
+    }
+    wd_as_user saved;
+    if (wd_as_user_begin(&sp->user, &saved) != 0) {
+        sp->unix_err = UV_EPERM;
+        close(fd);
+        return;
+    }
+    int rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    int err = rc == 0 ? 0 : -errno;
+    wd_as_user_end(&saved);
+    if (err) {
+        close(fd);
+        sp->unix_err = err;
+        return;
+    }
+    sp->unix_fd = fd;
+}
+
+static void unix_connect_done(uv_work_t *req, int status)
+{
+    agx_splice *sp = req->data;
+    sp->working = 0;
+    if (sp->closed) { /* the channel went meanwhile */
+        if (sp->unix_fd >= 0) close(sp->unix_fd);
+        free_splice(sp);
+        return;
+    }
+    if (status < 0 && sp->unix_err == 0) sp->unix_err = status;
+    if (sp->unix_fd < 0 || !sp->ch ||
+        uv_pipe_open(&sp->h.pipe, sp->unix_fd) != 0) {
+        if (sp->unix_fd >= 0) close(sp->unix_fd);
+        sp->unix_fd = -1;
+        if (sp->ch)
+            refuse(sp, sp->unix_err ? sp->unix_err : UV_EIO);
+        else
+            close_stream(sp);
+        return;
+    }
+    if (whelk_channel_accept(sp->ch, handler, sp) != 0) {
+        sp->ch = NULL;
+        sp->conn = NULL;
+        close_stream(sp);
+        return;
+    }
+    sp->opened = 1;
+    update_reading(sp);
+    kick(sp);
+}
+
+int wd_splice_connect_unix(wd_conn *c, whelk_channel *ch, const char *path,
+                           const wd_user *u)
+{
+    if (!handler && make_handler() != 0) return -1;
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) return -1;
+    agx_splice *sp = calloc(1, sizeof(*sp));
+    if (!sp) return -1;
+    sp->host = strdup(path);
+    if (!sp->host || uv_pipe_init(c->srv->loop, &sp->h.pipe, 0) != 0) {
+        free(sp->host);
+        free(sp);
+        return -1;
+    }
+    sp->h.s.data = sp;
+    sp->work.data = sp;
+    sp->user = *u;
+    sp->unix_fd = -1;
+    sp->conn = c;
+    sp->ch = ch;
+    whelk_channel_set_handler(ch, handler, sp);
+    sp->working = 1;
+    if (uv_queue_work(c->srv->loop, &sp->work, unix_connect_work,
+                      unix_connect_done) != 0) {
+        sp->working = 0;
+        refuse(sp, UV_EIO);
     }
     return 0;
 }

@@ -47,6 +47,30 @@ static void direct_tcpip(wd_conn *c, whelk_channel *ch,
         whelk_channel_refuse(ch, WHELK_OPEN_RESOURCE_SHORTAGE, NULL);
 }
 
+static void direct_streamlocal(wd_conn *c, whelk_channel *ch,
+                               const whelk_channel_open *open)
+{
+    const char *path = whelk_channel_open_address(open);
+    char spath[256];
+    wd_log_sanitize(spath, sizeof(spath), path ? path : "");
+    const wd_keywords *kw = wd_conn_kw(c);
+    const char *why = kw->disable_forwarding ? "DisableForwarding"
+                      : !(kw->allow_streamlocal & WD_FWD_LOCAL)
+                          ? "AllowStreamLocalForwarding"
+                      : c->login->have_opts && c->login->opts.no_port_forwarding
+                          ? "no-port-forwarding"
+                          : NULL;
+    if (why || !path || !*path) {
+        wd_log(WHELK_LOG_INFO, "refused streamlocal forward to %s (%s)", spath,
+               why ? why : "no path");
+        whelk_channel_refuse(ch, WHELK_OPEN_ADMINISTRATIVELY_PROHIBITED,
+                             "open denied");
+        return;
+    }
+    if (wd_splice_connect_unix(c, ch, path, &c->login->user) != 0)
+        whelk_channel_refuse(ch, WHELK_OPEN_CONNECT_FAILED, "bad path");
+}
+
 void wd_channel_open(whelk_conn *conn, whelk_channel *ch,
                      const whelk_channel_open *open, void *user)
 {
@@ -59,6 +83,9 @@ void wd_channel_open(whelk_conn *conn, whelk_channel *ch,
     switch (whelk_channel_open_type(open)) {
     case WHELK_CHANNEL_DIRECT_TCPIP:
         direct_tcpip(c, ch, open);
+        return;
+    case WHELK_CHANNEL_DIRECT_STREAMLOCAL:
+        direct_streamlocal(c, ch, open);
         return;
     default: {
         char name[64];

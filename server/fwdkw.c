@@ -11,7 +11,8 @@ enum {
     SET_GATEWAY = 2,
     SET_DISABLE = 4,
     SET_OPEN = 8,
-    SET_LISTEN = 16
+    SET_LISTEN = 16,
+    SET_STREAMLOCAL = 32
 };
 
 typedef struct {
@@ -32,6 +33,7 @@ void wd_keywords_fwd_defaults(wd_keywords *kw)
     kw->allow_tcp_forwarding = WD_FWD_ALL;
     kw->gateway_ports = WD_GW_NO;
     kw->disable_forwarding = 0;
+    kw->allow_streamlocal = WD_FWD_ALL;
     kw->permit_open[0] = kw->permit_listen[0] = 0;
     kw->fwd_set = 0;
 }
@@ -100,6 +102,17 @@ int wd_keywords_fwd(wd_keywords *kw, const char *key, int ac, char **av,
         kw->fwd_set |= SET_DISABLE;
         return WD_KW_DONE;
     }
+    if (strcasecmp(key, "AllowStreamLocalForwarding") == 0) {
+        int v = 0;
+        if (ac > 1 || lookup(allow_tcp, sizeof(allow_tcp) / sizeof(*allow_tcp),
+                             av[0], &v) != 0) {
+            snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
+            return WD_KW_ERROR;
+        }
+        if (!(kw->fwd_set & SET_STREAMLOCAL)) kw->allow_streamlocal = v;
+        kw->fwd_set |= SET_STREAMLOCAL;
+        return WD_KW_DONE;
+    }
     unsigned bit = strcasecmp(key, "AllowTcpForwarding") == 0 ? SET_ALLOW_TCP
                    : strcasecmp(key, "GatewayPorts") == 0     ? SET_GATEWAY
                                                               : 0;
@@ -133,6 +146,8 @@ void wd_keywords_fwd_dump(const wd_keywords *kw, FILE *out)
     static const char *const gw[] = {"no", "yes", "clientspecified"};
     fprintf(out, "allowtcpforwarding %s\n", tcp[kw->allow_tcp_forwarding & 3]);
     fprintf(out, "gatewayports %s\n", gw[kw->gateway_ports % 3]);
+    fprintf(out, "allowstreamlocalforwarding %s\n",
+            tcp[kw->allow_streamlocal & 3]);
     fprintf(out, "disableforwarding %s\n",
             kw->disable_forwarding ? "yes" : "no");
     fprintf(out, "permitopen %s\n",

@@ -78,6 +78,7 @@ typedef struct wd_keywords {
     int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
     int gateway_ports;           /* GatewayPorts: WD_GW_* */
     int disable_forwarding;      /* DisableForwarding, default no */
+    int allow_streamlocal;       /* AllowStreamLocalForwarding: WD_FWD_* */
     char permit_open[1024];      /* PermitOpen, space-separated; "" any */
     char permit_listen[1024];    /* PermitListen, likewise */
     unsigned fwd_set;            /* bit per keyword: first value counts */

@@ -646,3 +646,88 @@ def test_privileged_listen_port_only_for_root(whelkd, keys,
     if os.geteuid() == 0:
         s = whelkd("-w", "1")
         assert r_works(s, keys, low, t.port)
+
+
+# ---- Unix sockets: direct-streamlocal (ssh -L port:/path) ----
+
+class UnixTarget:
+    """A Unix-socket server at |path| that sends 1000 bytes per
+    connection and closes."""
+
+    def __init__(self, path, uid=None, mode=0o600):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        os.chmod(path, mode)
+        if uid is not None:
+            os.chown(path, uid, -1)
+        self.sock.listen(8)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b"".join(stream_bytes(1000)))
+
+    def close(self):
+        self.sock.close()
+
+
+def lforward_works(s, keys, user, spec, lport):
+    p = subprocess.Popen(
+        s.ssh_args(keys["ed25519"], "-N", "-L", spec, user=user),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        wait_port(lport, p)
+        c = socket.create_connection(("127.0.0.1", lport), 30)
+        c.settimeout(30)
+        got = b""
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            got += b
+        c.close()
+        return got == b"".join(stream_bytes(1000))
+    finally:
+        stop_proc(p)
+
+
+def test_direct_streamlocal_as_the_user(whelkd, keys, tmp_path):
+    from accounts import made_user
+    with made_user("wka_ft_sl", keys["ed25519"] + ".pub") as pw:
+        # Not under tmp_path: pytest's root-only directory would hide
+        # the sockets from the user.
+        import pathlib
+        import shutil
+        import tempfile
+        d = pathlib.Path(tempfile.mkdtemp(prefix="wka_ft_sl."))
+        os.chmod(d, 0o755)
+        mine = UnixTarget(str(d / "mine"), uid=pw.pw_uid)
+        roots = UnixTarget(str(d / "roots"))  # 0600, root's
+        try:
+            s = whelkd("-w", "1", authorized_keys=False)
+            lport = free_port()
+            assert lforward_works(s, keys, pw.pw_name,
+                                  f"127.0.0.1:{lport}:{d / 'mine'}", lport)
+            # The user may not write root's socket: connect refused.
+            lport = free_port()
+            assert not lforward_works(s, keys, pw.pw_name,
+                                      f"127.0.0.1:{lport}:{d / 'roots'}",
+                                      lport)
+            assert s.wait_log(f"connect_to {d / 'roots'}: failed")
+            s2 = whelkd("-w", "1", "-o", "AllowStreamLocalForwarding=no",
+                        authorized_keys=False)
+            lport = free_port()
+            assert not lforward_works(s2, keys, pw.pw_name,
+                                      f"127.0.0.1:{lport}:{d / 'mine'}",
+                                      lport)
+            assert "(AllowStreamLocalForwarding)" in s2.log()
+        finally:
+            mine.close()
+            roots.close()
+            shutil.rmtree(d, ignore_errors=True)
