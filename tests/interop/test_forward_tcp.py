@@ -731,3 +731,60 @@ def test_direct_streamlocal_as_the_user(whelkd, keys, tmp_path):
             mine.close()
             roots.close()
             shutil.rmtree(d, ignore_errors=True)
+
+
+def test_streamlocal_forward_as_the_user(whelkd, keys, target_factory):
+    import pathlib
+    import shutil
+    import stat
+    import tempfile
+    from accounts import made_user
+    t = target_factory(send=1000)
+    d = pathlib.Path(tempfile.mkdtemp(prefix="wka_ft_slr."))
+    try:
+        os.chmod(d, 0o777 | stat.S_ISVTX)  # like /tmp
+        closed = d / "rootonly"
+        closed.mkdir(mode=0o700)
+        with made_user("wka_ft_slr", keys["ed25519"] + ".pub") as pw:
+            s = whelkd("-w", "1", authorized_keys=False)
+            path = d / "fwd.sock"
+            p = subprocess.Popen(
+                s.ssh_args(keys["ed25519"], "-N", "-o",
+                           "ExitOnForwardFailure=yes", "-R",
+                           f"{path}:127.0.0.1:{t.port}", user=pw.pw_name),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE)
+            try:
+                deadline = time.time() + 30
+                while not path.exists():
+                    assert p.poll() is None, p.stderr.read()
+                    assert time.time() < deadline
+                    time.sleep(0.1)
+                st = path.stat()
+                assert st.st_uid == pw.pw_uid  # bound as the user
+                assert stat.S_IMODE(st.st_mode) == 0o600  # mask 0177
+                c = socket.socket(socket.AF_UNIX)
+                c.settimeout(30)
+                c.connect(str(path))
+                got = b""
+                while True:
+                    b = c.recv(4096)
+                    if not b:
+                        break
+                    got += b
+                c.close()
+                assert got == b"".join(stream_bytes(1000))
+            finally:
+                stop_proc(p)
+            # A directory the user cannot write: the bind fails.
+            r = subprocess.run(
+                s.ssh_args(keys["ed25519"], "-N", "-o",
+                           "ExitOnForwardFailure=yes", "-R",
+                           f"{closed / 'x.sock'}:127.0.0.1:{t.port}",
+                           user=pw.pw_name),
+                capture_output=True, text=True, timeout=60)
+            assert r.returncode != 0
+            assert not (closed / "x.sock").exists()
+            assert "streamlocal-forward" in s.log()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
