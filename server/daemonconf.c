@@ -213,8 +213,6 @@ static const struct {
     {"PrintLastLog", "login records (issue 17, accounts)"},
     {"SyslogFacility", "syslog output (issue 17, logging)"},
     {"LogLevel", "log levels (issue 17, logging)"},
-    {"StreamLocalBindMask", "Unix-socket forwarding (issue 16)"},
-    {"StreamLocalBindUnlink", "Unix-socket forwarding (issue 16)"},
 };
 
 /* Written only while the configuration is read, at start-up (the

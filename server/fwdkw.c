@@ -3,6 +3,7 @@
  */
 #include "fwdkw.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -12,7 +13,9 @@ enum {
     SET_DISABLE = 4,
     SET_OPEN = 8,
     SET_LISTEN = 16,
-    SET_STREAMLOCAL = 32
+    SET_STREAMLOCAL = 32,
+    SET_MASK = 64,
+    SET_UNLINK = 128
 };
 
 typedef struct {
@@ -34,6 +37,8 @@ void wd_keywords_fwd_defaults(wd_keywords *kw)
     kw->gateway_ports = WD_GW_NO;
     kw->disable_forwarding = 0;
     kw->allow_streamlocal = WD_FWD_ALL;
+    kw->stream_local_bind_mask = 0177;
+    kw->stream_local_bind_unlink = 0;
     kw->permit_open[0] = kw->permit_listen[0] = 0;
     kw->fwd_set = 0;
 }
@@ -102,6 +107,27 @@ int wd_keywords_fwd(wd_keywords *kw, const char *key, int ac, char **av,
         kw->fwd_set |= SET_DISABLE;
         return WD_KW_DONE;
     }
+    if (strcasecmp(key, "StreamLocalBindMask") == 0) {
+        char *end;
+        long m = strtol(av[0], &end, 8);
+        if (ac > 1 || *end || end == av[0] || m < 0 || m > 0777) {
+            snprintf(err, errlen, "%s: bad mask \"%s\"", key, av[0]);
+            return WD_KW_ERROR;
+        }
+        if (!(kw->fwd_set & SET_MASK)) kw->stream_local_bind_mask = (unsigned)m;
+        kw->fwd_set |= SET_MASK;
+        return WD_KW_DONE;
+    }
+    if (strcasecmp(key, "StreamLocalBindUnlink") == 0) {
+        if (ac > 1 || (strcasecmp(av[0], "yes") && strcasecmp(av[0], "no"))) {
+            snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
+            return WD_KW_ERROR;
+        }
+        if (!(kw->fwd_set & SET_UNLINK))
+            kw->stream_local_bind_unlink = strcasecmp(av[0], "yes") == 0;
+        kw->fwd_set |= SET_UNLINK;
+        return WD_KW_DONE;
+    }
     if (strcasecmp(key, "AllowStreamLocalForwarding") == 0) {
         int v = 0;
         if (ac > 1 || lookup(allow_tcp, sizeof(allow_tcp) / sizeof(*allow_tcp),
@@ -146,6 +172,9 @@ void wd_keywords_fwd_dump(const wd_keywords *kw, FILE *out)
     static const char *const gw[] = {"no", "yes", "clientspecified"};
     fprintf(out, "allowtcpforwarding %s\n", tcp[kw->allow_tcp_forwarding & 3]);
     fprintf(out, "gatewayports %s\n", gw[kw->gateway_ports % 3]);
+    fprintf(out, "streamlocalbindmask %04o\n", kw->stream_local_bind_mask);
+    fprintf(out, "streamlocalbindunlink %s\n",
+            kw->stream_local_bind_unlink ? "yes" : "no");
     fprintf(out, "allowstreamlocalforwarding %s\n",
             tcp[kw->allow_streamlocal & 3]);
     fprintf(out, "disableforwarding %s\n",

@@ -79,6 +79,8 @@ typedef struct wd_keywords {
     int gateway_ports;           /* GatewayPorts: WD_GW_* */
     int disable_forwarding;      /* DisableForwarding, default no */
     int allow_streamlocal;       /* AllowStreamLocalForwarding: WD_FWD_* */
+    unsigned stream_local_bind_mask; /* StreamLocalBindMask, default 0177 */
+    int stream_local_bind_unlink;    /* StreamLocalBindUnlink, default no */
     char permit_open[1024];      /* PermitOpen, space-separated; "" any */
     char permit_listen[1024];    /* PermitListen, likewise */
     unsigned fwd_set;            /* bit per keyword: first value counts */

@@ -224,6 +224,8 @@ typedef struct sl_job {
     uint32_t id;
     int want_reply;
     int fd, err;
+    unsigned mask;
+    int unlink_first;
 } sl_job;
 
 static void sl_bind_work(uv_work_t *req)
@@ -245,9 +247,10 @@ static void sl_bind_work(uv_work_t *req)
         return;
     }
     int err = 0;
+    if (j->unlink_first) unlink(sun.sun_path); /* as the user */
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
         err = -errno;
-    else if (chmod(sun.sun_path, 0666 & ~0177) != 0 || listen(fd, 128) != 0)
+    else if (chmod(sun.sun_path, 0666 & ~j->mask) != 0 || listen(fd, 128) != 0)
         err = -errno;
     wd_as_user_end(&saved);
     if (err) {
@@ -336,6 +339,8 @@ static int streamlocal_forward(wd_conn *c, const char *path,
     j->id = whelk_global_request_id(req);
     j->want_reply = whelk_global_request_want_reply(req);
     j->fd = -1;
+    j->mask = kw->stream_local_bind_mask;
+    j->unlink_first = kw->stream_local_bind_unlink;
     if (uv_queue_work(c->srv->loop, &j->work, sl_bind_work, sl_bind_done) !=
         0) {
         free(f);

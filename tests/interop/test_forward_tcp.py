@@ -788,3 +788,51 @@ def test_streamlocal_forward_as_the_user(whelkd, keys, target_factory):
             assert "streamlocal-forward" in s.log()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_streamlocal_bind_mask_and_unlink(whelkd, keys, target_factory):
+    import pathlib
+    import shutil
+    import stat
+    import tempfile
+    from accounts import made_user
+    t = target_factory(send=1000)
+    d = pathlib.Path(tempfile.mkdtemp(prefix="wka_ft_slm."))
+    try:
+        os.chmod(d, 0o777 | stat.S_ISVTX)
+        with made_user("wka_ft_slm", keys["ed25519"] + ".pub") as pw:
+            path = d / "s.sock"
+
+            def forward(s):
+                p = subprocess.Popen(
+                    s.ssh_args(keys["ed25519"], "-N", "-o",
+                               "ExitOnForwardFailure=yes", "-R",
+                               f"{path}:127.0.0.1:{t.port}",
+                               user=pw.pw_name),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+                try:
+                    deadline = time.time() + 30
+                    while p.poll() is None and time.time() < deadline:
+                        try:
+                            c = socket.socket(socket.AF_UNIX)
+                            c.connect(str(path))
+                            c.close()
+                            return stat.S_IMODE(path.stat().st_mode)
+                        except OSError:
+                            time.sleep(0.1)
+                    return None
+                finally:
+                    stop_proc(p)
+
+            s = whelkd("-w", "1", "-o", "StreamLocalBindMask=0111",
+                       authorized_keys=False)
+            assert forward(s) == 0o666
+            # The socket file stays: without unlink the bind fails.
+            assert path.exists()
+            assert forward(s) is None
+            s2 = whelkd("-w", "1", "-o", "StreamLocalBindUnlink=yes",
+                        authorized_keys=False)
+            assert forward(s2) == 0o600
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
