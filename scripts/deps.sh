@@ -22,7 +22,7 @@ declare -A group=(
   [test]="libcmocka-dev valgrind python3 python3-pytest python3-paramiko
           python3-asyncssh python3-twisted openssh-server dropbear-bin
           putty-tools sshpass tmux fail2ban procps passwd openssl systemd
-          xvfb x11-utils xauth groff-base binutils"
+          xvfb x11-utils xauth groff-base binutils curl"
   [fuzz]="clang libclang-rt-14-dev"
   [bench]="openssh-server dropbear-bin procps passwd python3"
 )

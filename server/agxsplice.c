@@ -5,7 +5,13 @@
 #include "agxsplice.h"
 
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "asuser.h"
 
 #define READ_CHUNK (64 * 1024)
 
@@ -22,6 +28,20 @@ typedef struct agx_splice {
     int opened;  /* the client confirmed the open */
     int stream_eof, chan_eof;
     int closing;
+    int closed;     /* the stream handle's close callback ran */
+    int resolving;  /* a uv_getaddrinfo holds |sp| (direct-tcpip) */
+    int connecting; /* direct-tcpip: the open is not answered yet */
+    int retrying;   /* the handle closes for the next address */
+    int working;    /* a pool job holds |sp| (direct-streamlocal) */
+    uv_work_t work;
+    wd_user user; /* direct-streamlocal: connect as this user */
+    int unix_fd, unix_err;
+    int last_err;
+    struct addrinfo *ai, *ai_next; /* the addresses still to try */
+    char *host;                    /* for the log lines */
+    uint32_t port;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
     uv_shutdown_t shutdown;
     /* Bytes read that the channel did not take (its room shrank below
      * the read buffer): sent first when it starts taking again. */
@@ -36,17 +56,40 @@ typedef struct agx_write {
     char data[];
 } agx_write;
 
+static void free_splice(agx_splice *sp)
+{
+    if (sp->ai) uv_freeaddrinfo(sp->ai);
+    free(sp->host);
+    free(sp->pend);
+    free(sp);
+}
+
+static void try_next(agx_splice *sp, int last_err);
+
 static void on_stream_closed(uv_handle_t *h)
 {
     agx_splice *sp = h->data;
-    free(sp->pend);
-    free(sp);
+    if (sp->retrying) {
+        /* A failed connect's handle is gone: the next address gets a
+         * fresh one, unless the channel went meanwhile. */
+        sp->retrying = 0;
+        if (!sp->closing && uv_tcp_init(h->loop, &sp->h.tcp) == 0) {
+            sp->h.s.data = sp;
+            try_next(sp, sp->last_err);
+            return;
+        }
+        sp->closing = 1;
+    }
+    sp->closed = 1;
+    if (!sp->resolving && !sp->working)
+        free_splice(sp); /* else the resolver's or the job's callback */
 }
 
 static void close_stream(agx_splice *sp)
 {
     if (sp->closing) return;
     sp->closing = 1;
+    if (sp->retrying) return; /* its close callback frees */
     uv_close((uv_handle_t *)&sp->h.s, on_stream_closed);
 }
 
@@ -173,6 +216,7 @@ static void ch_eof(whelk_channel *ch, void *user)
 static void ch_closed(whelk_channel *ch, void *user)
 {
     agx_splice *sp = user;
+    if (sp->resolving) uv_cancel((uv_req_t *)&sp->gai);
     sp->ch = NULL;
     sp->conn = NULL;
     update_reading(sp);
@@ -218,6 +262,13 @@ static int make_handler(void)
 int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                   whelk_channel_type type)
 {
+    return wd_splice_accept(c, listener, is_pipe, type, NULL, 0);
+}
+
+int wd_splice_accept(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                     whelk_channel_type type, const char *address,
+                     uint32_t port)
+{
     if (!handler && make_handler() != 0) return -1;
     agx_splice *sp = calloc(1, sizeof(*sp));
     if (!sp) return -1;
@@ -252,17 +303,236 @@ int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
         }
     }
     sp->conn = c;
-    rc = whelk_conn_open_channel(c->engine, &sp->ch, type, NULL, 0,
+    rc = whelk_conn_open_channel(c->engine, &sp->ch, type, address, port,
                                  is_pipe ? NULL : orig, (uint32_t)oport,
                                  handler, sp);
     if (rc != 0) {
         wd_log(WHELK_LOG_INFO, "cannot open a %s channel: %s",
-               type == WHELK_CHANNEL_X11 ? "x11" : "agent", whelk_strerror(rc));
+               type == WHELK_CHANNEL_X11          ? "x11"
+               : type == WHELK_CHANNEL_AUTH_AGENT ? "agent"
+                                                  : "forwarded",
+               whelk_strerror(rc));
         sp->ch = NULL;
         sp->conn = NULL;
         close_stream(sp);
         return -1;
     }
     wd_conn_kick(c);
+    return 0;
+}
+
+/* direct-tcpip: the target's addresses are tried in turn; the open is
+ * answered once one connects, or refused with the last error. */
+
+static void refuse(agx_splice *sp, int err)
+{
+    if (sp->port)
+        wd_log(WHELK_LOG_ERROR, "connect_to %s port %u: failed: %s", sp->host,
+               (unsigned)sp->port, uv_strerror(err));
+    else
+        wd_log(WHELK_LOG_ERROR, "connect_to %s: failed: %s", sp->host,
+               uv_strerror(err));
+    if (sp->ch) {
+        whelk_channel *ch = sp->ch;
+        sp->ch = NULL;
+        whelk_channel_refuse(ch, WHELK_OPEN_CONNECT_FAILED, uv_strerror(err));
+        kick(sp);
+    }
+    sp->conn = NULL;
+    close_stream(sp);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    agx_splice *sp = req->data;
+    if (sp->closing || !sp->ch) return; /* the channel went meanwhile */
+    if (status < 0) {
+        /* A fresh handle for the next address: a failed connect leaves
+         * the old one unusable. */
+        if (sp->ai_next) {
+            sp->retrying = 1;
+            sp->last_err = status;
+            uv_close((uv_handle_t *)&sp->h.s, on_stream_closed);
+            return;
+        }
+        refuse(sp, status);
+        return;
+    }
+    sp->connecting = 0;
+    uv_freeaddrinfo(sp->ai);
+    sp->ai = sp->ai_next = NULL;
+    if (whelk_channel_accept(sp->ch, handler, sp) != 0) {
+        sp->ch = NULL;
+        sp->conn = NULL;
+        close_stream(sp);
+        return;
+    }
+    sp->opened = 1;
+    update_reading(sp);
+    kick(sp);
+}
+
+static void try_next(agx_splice *sp, int last_err)
+{
+    struct addrinfo *a = sp->ai_next;
+    if (!a) {
+        refuse(sp, last_err);
+        return;
+    }
+    sp->ai_next = a->ai_next;
+    int rc = uv_tcp_connect(&sp->connect, &sp->h.tcp, a->ai_addr, on_connected);
+    if (rc != 0) try_next(sp, rc);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    agx_splice *sp = req->data;
+    sp->resolving = 0;
+    if (sp->closed) { /* the channel went while resolving */
+        if (res) uv_freeaddrinfo(res);
+        free_splice(sp);
+        return;
+    }
+    if (status < 0 || !res || !sp->ch) {
+        if (res) uv_freeaddrinfo(res);
+        if (sp->ch)
+            refuse(sp, status < 0 ? status : UV_EAI_NONAME);
+        else
+            close_stream(sp);
+        return;
+    }
+    sp->ai = res;
+    sp->ai_next = res;
+    try_next(sp, UV_ECONNREFUSED);
+}
+
+int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
+                      uint32_t port)
+{
+    if (!handler && make_handler() != 0) return -1;
+    agx_splice *sp = calloc(1, sizeof(*sp));
+    if (!sp) return -1;
+    sp->host = strdup(host);
+    if (!sp->host || uv_tcp_init(c->srv->loop, &sp->h.tcp) != 0) {
+        free(sp->host);
+        free(sp);
+        return -1;
+    }
+    sp->h.s.data = sp;
+    sp->connect.data = sp;
+    sp->gai.data = sp;
+    sp->port = port;
+    sp->conn = c;
+    sp->ch = ch;
+    sp->connecting = 1;
+    /* The closed callback tells if the connection ends before the
+     * answer. */
+    whelk_channel_set_handler(ch, handler, sp);
+    char service[16];
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    sp->resolving = 1;
+    if (uv_getaddrinfo(c->srv->loop, &sp->gai, on_resolved, host, service,
+                       &hints) != 0) {
+        sp->resolving = 0;
+        refuse(sp, UV_EAI_FAIL);
+    }
+    return 0;
+}
+
+/* direct-streamlocal: connect(2) to the socket with the user's file
+ * rights (asuser.h) on a pool thread; non-blocking, so a full backlog
+ * fails rather than holding the thread. */
+
+static void unix_connect_work(uv_work_t *req)
+{
+    agx_splice *sp = req->data;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, sp->host, strlen(sp->host) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sp->unix_err = -errno;
+        return;
+    }
+    wd_as_user saved;
+    if (wd_as_user_begin(&sp->user, &saved) != 0) {
+        sp->unix_err = UV_EPERM;
+        close(fd);
+        return;
+    }
+    int rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    int err = rc == 0 ? 0 : -errno;
+    wd_as_user_end(&saved);
+    if (err) {
+        close(fd);
+        sp->unix_err = err;
+        return;
+    }
+    sp->unix_fd = fd;
+}
+
+static void unix_connect_done(uv_work_t *req, int status)
+{
+    agx_splice *sp = req->data;
+    sp->working = 0;
+    if (sp->closed) { /* the channel went meanwhile */
+        if (sp->unix_fd >= 0) close(sp->unix_fd);
+        free_splice(sp);
+        return;
+    }
+    if (status < 0 && sp->unix_err == 0) sp->unix_err = status;
+    if (sp->unix_fd < 0 || !sp->ch ||
+        uv_pipe_open(&sp->h.pipe, sp->unix_fd) != 0) {
+        if (sp->unix_fd >= 0) close(sp->unix_fd);
+        sp->unix_fd = -1;
+        if (sp->ch)
+            refuse(sp, sp->unix_err ? sp->unix_err : UV_EIO);
+        else
+            close_stream(sp);
+        return;
+    }
+    if (whelk_channel_accept(sp->ch, handler, sp) != 0) {
+        sp->ch = NULL;
+        sp->conn = NULL;
+        close_stream(sp);
+        return;
+    }
+    sp->opened = 1;
+    update_reading(sp);
+    kick(sp);
+}
+
+int wd_splice_connect_unix(wd_conn *c, whelk_channel *ch, const char *path,
+                           const wd_user *u)
+{
+    if (!handler && make_handler() != 0) return -1;
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) return -1;
+    agx_splice *sp = calloc(1, sizeof(*sp));
+    if (!sp) return -1;
+    sp->host = strdup(path);
+    if (!sp->host || uv_pipe_init(c->srv->loop, &sp->h.pipe, 0) != 0) {
+        free(sp->host);
+        free(sp);
+        return -1;
+    }
+    sp->h.s.data = sp;
+    sp->work.data = sp;
+    sp->user = *u;
+    sp->unix_fd = -1;
+    sp->conn = c;
+    sp->ch = ch;
+    whelk_channel_set_handler(ch, handler, sp);
+    sp->working = 1;
+    if (uv_queue_work(c->srv->loop, &sp->work, unix_connect_work,
+                      unix_connect_done) != 0) {
+        sp->working = 0;
+        refuse(sp, UV_EIO);
+    }
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "server.h"
+#include "user.h"
 
 /* Accepts a connection from |listener| (a uv_pipe_t listener when
  * |is_pipe|, else a uv_tcp_t one) and opens a channel of |type| on |c|
@@ -25,5 +26,26 @@
  * connection is then closed). */
 int wd_agx_splice(wd_conn *c, uv_stream_t *listener, int is_pipe,
                   whelk_channel_type type);
+
+/* As wd_agx_splice, for any type this side opens: |address| and |port|
+ * are the forwarded types' "connected to" fields (NULL and 0 else). */
+int wd_splice_accept(wd_conn *c, uv_stream_t *listener, int is_pipe,
+                     whelk_channel_type type, const char *address,
+                     uint32_t port);
+
+/* direct-tcpip: resolves |host| off the loop (uv_getaddrinfo), connects
+ * to its addresses in turn, then accepts the peer's open |ch| and joins
+ * the two; refuses it with "connect failed" (logged as sshd's
+ * connect_to line) when none connects. Returns 0, or -1 when nothing
+ * was started (the caller refuses |ch|). */
+int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
+                      uint32_t port);
+
+/* direct-streamlocal@openssh.com: connects to the Unix socket |path|
+ * with |u|'s file rights on a pool thread, then accepts |ch| and joins
+ * the two; refuses it "connect failed" (logged) when that fails.
+ * Returns 0, or -1 when nothing was started (the caller refuses). */
+int wd_splice_connect_unix(wd_conn *c, whelk_channel *ch, const char *path,
+                           const wd_user *u);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * authkeys: authorized_keys lines, "[options] type base64 [comment]".
  * Options follow sshd(8): command="...", from="pattern-list",
- * environment="NAME=value", no-pty, no-port-forwarding,
+ * environment="NAME=value", permitopen="host:port",
+ * permitlisten="[host:]port", no-pty, no-port-forwarding,
  * no-agent-forwarding, no-X11-forwarding, no-user-rc, restrict (all of
  * the no-* at once) and the permits that undo them after restrict (pty,
  * port-forwarding, agent-forwarding, X11-forwarding, user-rc). Anything
@@ -28,6 +29,8 @@
 void wd_key_opts_clear(wd_key_opts *o)
 {
     free(o->command);
+    free(o->permit_open);
+    free(o->permit_listen);
     for (unsigned i = 0; i < o->nenv; i++) free(o->env[i]);
     memset(o, 0, sizeof(*o));
 }
@@ -59,6 +62,25 @@ static int option_is(const char *p, size_t n, const char *name)
             p[l] == '=');
 }
 
+/* Adds one permitopen=/permitlisten= value to |list| (space-separated):
+ * one token without white space, at most 16 of them. */
+static int append_permit(char **list, const char *val)
+{
+    size_t have = *list ? strlen(*list) : 0, n = strlen(val);
+    if (n == 0 || n > 300 || strpbrk(val, " \t")) return -1;
+    if (*list) {
+        unsigned count = 1;
+        for (const char *q = *list; *q; q++) count += *q == ' ';
+        if (count >= 16) return -1;
+    }
+    char *m = realloc(*list, have + n + 2);
+    if (!m) return -1;
+    if (have) m[have++] = ' ';
+    memcpy(m + have, val, n + 1);
+    *list = m;
+    return 0;
+}
+
 /* The options of a line, from |*pos| to the white space before the key
  * (which |*pos| then points at). 0, or -1 with |why|. */
 static int parse_options(const char *line, size_t len, size_t *pos,
@@ -74,9 +96,10 @@ static int parse_options(const char *line, size_t len, size_t *pos,
     while (i < len && line[i] != ' ' && line[i] != '\t') {
         const char *p = line + i;
         size_t n = len - i, used = 0;
-        const char *eq_opts[] = {"command=", "from=", "environment="};
+        const char *eq_opts[] = {"command=", "from=", "environment=",
+                                 "permitopen=", "permitlisten="};
         int which = -1;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 5; k++)
             if (n > strlen(eq_opts[k]) &&
                 strncasecmp(p, eq_opts[k], strlen(eq_opts[k])) == 0)
                 which = k;
@@ -97,6 +120,14 @@ static int parse_options(const char *line, size_t len, size_t *pos,
                     goto bad;
                 }
                 memcpy(from, val, strlen(val) + 1);
+            } else if (which >= 3) {
+                char **list =
+                    which == 3 ? &opts->permit_open : &opts->permit_listen;
+                if (append_permit(list, val) != 0) {
+                    *why = which == 3 ? "bad permitopen= value"
+                                      : "bad permitlisten= value";
+                    goto bad;
+                }
             } else {
                 if (!strchr(val, '=') || val[0] == '=') {
                     *why = "environment= needs NAME=value";

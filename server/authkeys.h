@@ -16,6 +16,10 @@ typedef struct wd_key_opts {
     char *command;                 /* command="..." (forced command) */
     char *env[WD_MAX_KEY_ENV];     /* environment="NAME=value" */
     unsigned nenv;
+    /* permitopen="host:port" / permitlisten="[host:]port", each
+     * repeatable: space-separated, NULL for none (fwdperm.h) */
+    char *permit_open;
+    char *permit_listen;
     unsigned no_pty : 1;
     unsigned no_port_forwarding : 1;
     unsigned no_agent_forwarding : 1;

@@ -213,14 +213,6 @@ static const struct {
     {"PrintLastLog", "login records (issue 17, accounts)"},
     {"SyslogFacility", "syslog output (issue 17, logging)"},
     {"LogLevel", "log levels (issue 17, logging)"},
-    {"AllowTcpForwarding", "TCP forwarding (issue 16)"},
-    {"AllowStreamLocalForwarding", "Unix-socket forwarding (issue 16)"},
-    {"GatewayPorts", "TCP forwarding (issue 16)"},
-    {"PermitOpen", "TCP forwarding (issue 16)"},
-    {"PermitListen", "TCP forwarding (issue 16)"},
-    {"DisableForwarding", "forwarding (issue 16)"},
-    {"StreamLocalBindMask", "Unix-socket forwarding (issue 16)"},
-    {"StreamLocalBindUnlink", "Unix-socket forwarding (issue 16)"},
 };
 
 /* Written only while the configuration is read, at start-up (the

@@ -13,6 +13,7 @@
 #include "daemonconf.h"
 #include "engineconf.h"
 #include "agxkw.h"
+#include "fwdkw.h"
 
 #include "lifecycle.h"
 
@@ -145,6 +146,7 @@ static const wd_keyword_fn handlers[] = {
     wd_daemon_keyword,
     wd_engine_keyword,
     /* forwarding (issue 16) */
+    wd_keywords_fwd,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
@@ -171,6 +173,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_daemon_dump,
     wd_engine_dump,
     /* forwarding (issue 16) */
+    wd_keywords_fwd_dump,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
@@ -274,5 +277,6 @@ void wd_keywords_defaults(wd_keywords *kw)
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     wd_policy_defaults(kw);
     wd_engine_defaults(kw);
+    wd_keywords_fwd_defaults(kw);
     wd_keywords_agent_x11_defaults(kw);
 }

@@ -23,6 +23,13 @@ enum wd_root_mode {
     WD_ROOT_YES
 };
 
+/* AllowTcpForwarding's values as bits: yes/all = both, local = -L
+ * (direct-tcpip), remote = -R (tcpip-forward), no = 0. */
+enum { WD_FWD_LOCAL = 1, WD_FWD_REMOTE = 2, WD_FWD_ALL = 3 };
+/* GatewayPorts: no (loopback only), yes (every address),
+ * clientspecified (the address the client asks for). */
+enum { WD_GW_NO = 0, WD_GW_YES = 1, WD_GW_CLIENT = 2 };
+
 typedef struct wd_keywords {
     int permit_root_login;       /* enum wd_root_mode */
     int root_set;
@@ -67,7 +74,16 @@ typedef struct wd_keywords {
         char pending[24][64];    /* keywords waiting for their feature */
     } daemon;
 
-    /* forwarding (issue 16) */
+    /* forwarding (issue 16): fwdkw.c */
+    int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
+    int gateway_ports;           /* GatewayPorts: WD_GW_* */
+    int disable_forwarding;      /* DisableForwarding, default no */
+    int allow_streamlocal;       /* AllowStreamLocalForwarding: WD_FWD_* */
+    unsigned stream_local_bind_mask; /* StreamLocalBindMask, default 0177 */
+    int stream_local_bind_unlink;    /* StreamLocalBindUnlink, default no */
+    char permit_open[1024];      /* PermitOpen, space-separated; "" any */
+    char permit_listen[1024];    /* PermitListen, likewise */
+    unsigned fwd_set;            /* bit per keyword: first value counts */
 
     /* agent and X11 (issue 16) */
     int allow_agent_forwarding;  /* AllowAgentForwarding, default yes */

@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "lifecycle.h"
+#include "rfwd.h"
 #include "server.h"
 #include "session.h"
 
@@ -152,6 +153,7 @@ void wd_conn_release(wd_conn *c)
     uncount_unauth(c);
     /* Sessions are told through their closed callbacks. */
     if (c->handed_off) wd_worker_conn_done();
+    wd_rfwd_close_all(c);
     whelk_conn_free(c->engine);
     wd_login_free(c->login);
     free(c->own_kw);

@@ -21,6 +21,8 @@
 
 #define WD_DEFAULT_CONFIG "/etc/whelk/whelkd_config"
 #define WD_MAX_GROUPS_SPEC 256
+#include "chanopen.h"
+#include "rfwd.h"
 #include "session.h"
 
 
@@ -77,7 +79,12 @@ static void usage(FILE *f)
             "                   these, in this order), AllowAgentForwarding, "
             "X11Forwarding,\n"
             "                   X11DisplayOffset, X11UseLocalhost, "
-            "XAuthLocation\n"
+            "XAuthLocation,\n"
+            "                   AllowTcpForwarding, GatewayPorts, "
+            "PermitOpen, PermitListen,\n"
+            "                   DisableForwarding, "
+            "AllowStreamLocalForwarding,\n"
+            "                   StreamLocalBindMask, StreamLocalBindUnlink\n"
             "  -d               debug logging\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
@@ -487,6 +494,8 @@ int main(int argc, char **argv)
     whelk_server_callbacks_set_event(srv.cb, wd_log_event);
     whelk_server_callbacks_set_authenticated(srv.cb, on_authenticated);
     whelk_server_callbacks_set_session_open(srv.cb, wd_session_open);
+    whelk_server_callbacks_set_channel_open(srv.cb, wd_channel_open);
+    whelk_server_callbacks_set_global_request(srv.cb, wd_global_request);
     wd_auth_callbacks(srv.cb);
     wd_session_init(srv.loop);
 

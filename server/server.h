@@ -98,6 +98,7 @@ typedef struct wd_conn {
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
     struct wd_login *login;
     wd_keywords *own_kw; /* Match gave this connection its own (confile.h) */
+    struct rfwd *rfwd;   /* its tcpip-forward listeners (rfwd.h) */
 } wd_conn;
 
 /* The sshd_config keywords in force for one connection: read policy

@@ -767,7 +767,8 @@ static int on_agent_req(whelk_session *s, void *user)
 {
     wd_session *ss = user;
     wd_login *l = ss->conn->login;
-    if (!wd_conn_kw(ss->conn)->allow_agent_forwarding) {
+    if (!wd_conn_kw(ss->conn)->allow_agent_forwarding ||
+        wd_conn_kw(ss->conn)->disable_forwarding) {
         wd_log(WHELK_LOG_INFO, "agent forwarding refused: "
                "AllowAgentForwarding no");
         return -1;
@@ -790,7 +791,7 @@ static int on_x11_req(whelk_session *s, int single, const char *proto,
     wd_session *ss = user;
     wd_login *l = ss->conn->login;
     const wd_keywords *kw = wd_conn_kw(ss->conn);
-    if (!kw->x11_forwarding) {
+    if (!kw->x11_forwarding || kw->disable_forwarding) {
         wd_log(WHELK_LOG_INFO, "X11 forwarding disabled in server "
                "configuration file.");
         return -1;
