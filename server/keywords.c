@@ -10,6 +10,7 @@
  * line.
  */
 #include "keywords.h"
+#include "sessconf.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -156,6 +157,7 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
 static const wd_keyword_fn handlers[] = {
     keywords_core,
     /* configuration (issue 15) */
+    wd_sessconf_keyword, /* sessions and limits (issue 15) */
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */
@@ -175,6 +177,7 @@ static void dump_core(const wd_keywords *kw, FILE *out)
 static const wd_keyword_dump_fn dumpers[] = {
     dump_core,
     /* configuration (issue 15) */
+    wd_sessconf_dump, /* sessions and limits (issue 15) */
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
     /* lifecycle (issue 17) */

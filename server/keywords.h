@@ -33,6 +33,12 @@ typedef struct wd_keywords {
 
     /* configuration (issue 15) */
 
+    /* sessions and limits (issue 15) */
+    char force_command[1024];    /* ForceCommand; "" for none */
+    int force_command_set;
+    int no_tty;                  /* PermitTTY no */
+    int permit_tty_set;
+
     /* forwarding (issue 16) */
 
     /* accounts and logging (issue 17) */

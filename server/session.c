@@ -37,6 +37,7 @@
 #include "childenv.h"
 #include "server.h"
 #include "sftp.h"
+#include "sessconf.h"
 #include "spawn.h"
 #include "ttymodes.h"
 
@@ -606,6 +607,10 @@ static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
         wd_log(WHELK_LOG_INFO, "pty request refused by key option (no-pty)");
         return -1;
     }
+    if (wd_conn_kw(ss->conn)->no_tty) {
+        wd_log(WHELK_LOG_INFO, "Pty allocation disabled.");
+        return -1;
+    }
     wd_tty_from_request(&ss->pty, pty);
     ss->has_pty = 1;
     return 0;
@@ -632,10 +637,13 @@ static int on_env(whelk_session *s, const char *name, const char *value,
     return 0;
 }
 
-/* A forced command (authorized_keys command=) replaces whatever the
- * client asked for; the request goes to SSH_ORIGINAL_COMMAND. */
+/* A forced command replaces whatever the client asked for; the request
+ * goes to SSH_ORIGINAL_COMMAND. As in sshd, the configuration's
+ * ForceCommand wins over the key's command= option. */
 static const char *forced(wd_session *ss)
 {
+    const char *f = wd_sessconf_force_command(wd_conn_kw(ss->conn));
+    if (f) return f;
     wd_login *l = ss->conn->login;
     return l && l->have_opts ? l->opts.command : NULL;
 }
@@ -676,13 +684,16 @@ static int on_subsystem(whelk_session *s, const char *name, void *user)
 {
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "subsystem");
+    /* As sshd: only a configured subsystem starts, and a forced command
+     * then runs in its place, with the subsystem's configured command in
+     * SSH_ORIGINAL_COMMAND. */
     const char *f = forced(ss);
-    if (f) {
-        mark_internal_sftp(ss, f, 1);
-        return start_program(ss, f, name);
-    }
     for (int i = 0; i < wd_opts->n_subsys; i++)
         if (strcmp(wd_opts->subsys_name[i], name) == 0) {
+            if (f) {
+                mark_internal_sftp(ss, f, 1);
+                return start_program(ss, f, wd_opts->subsys_cmd[i]);
+            }
             mark_internal_sftp(ss, wd_opts->subsys_cmd[i], 1);
             return start_program(ss, wd_opts->subsys_cmd[i], NULL);
         }

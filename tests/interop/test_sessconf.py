@@ -1,0 +1,98 @@
+"""The session keywords of sshd_config (issue 15), given to whelkd with
+-o and to OpenSSH's sshd in its config file, side by side: ForceCommand
+(with SSH_ORIGINAL_COMMAND, for exec, shell and subsystems) and
+PermitTTY no."""
+
+import os
+
+import pytest
+
+from accounts import made_user, sshd
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root to add users")
+
+NAME = "wka_cs"
+
+
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def each_server(whelkd, tmp_path, keys, options):
+    """whelkd with each "Keyword value" of |options| as -o, then sshd
+    with them as its config lines; both use the user's own
+    authorized_keys and have an sftp subsystem."""
+    args = ["-s", f"sftp={SFTP_SERVER}"]
+    for o in options:
+        args += ["-o", o]
+    yield whelkd(*args, authorized_keys=False)
+    with sshd(tmp_path, keys, f"Subsystem sftp {SFTP_SERVER}\n" +
+              "".join(o + "\n" for o in options)) as s:
+        yield s
+
+
+FORCED = 'ForceCommand echo "forced:$SSH_ORIGINAL_COMMAND"'
+
+
+def test_force_command_exec(whelkd, tmp_path, keys):
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, [FORCED]):
+            r = s.ssh(keys["ed25519"], command="echo asked; id", user=NAME,
+                      timeout=30)
+            assert r.returncode == 0, (r.stderr, s.log()[-3000:])
+            assert r.stdout == "forced:echo asked; id\n"
+
+
+def test_force_command_shell_and_subsystem(whelkd, tmp_path, keys):
+    """A shell has no SSH_ORIGINAL_COMMAND; a configured subsystem gets
+    its configured command there, and the forced command runs instead."""
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, [FORCED]):
+            r = s.ssh(keys["ed25519"], "-T", user=NAME, input="", timeout=30)
+            assert r.returncode == 0, (r.stderr, s.log()[-3000:])
+            assert r.stdout == "forced:\n"
+            r = s.ssh(keys["ed25519"], "-s", command="sftp", user=NAME,
+                      input="", timeout=30)
+            assert r.returncode == 0, (r.stderr, s.log()[-3000:])
+            assert r.stdout == f"forced:{SFTP_SERVER}\n"
+            # A subsystem that is not configured is refused, forced
+            # command or not.
+            r = s.ssh(keys["ed25519"], "-s", command="nosuch", user=NAME,
+                      input="", timeout=30)
+            assert r.returncode != 0 and "forced" not in r.stdout
+
+
+def test_force_command_none_is_no_forced_command(whelkd, tmp_path, keys):
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, ["ForceCommand none"]):
+            r = s.ssh(keys["ed25519"], command="echo own", user=NAME,
+                      timeout=30)
+            assert r.stdout == "own\n", (r.stderr, s.log()[-3000:])
+
+
+def test_permit_tty_no(whelkd, tmp_path, keys):
+    """With PermitTTY no the pty request is refused: ssh -tt says so and
+    gives up, the same with both servers."""
+    got = []
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, ["PermitTTY no"]):
+            r = s.ssh(keys["ed25519"], "-tt", "-o", "LogLevel=INFO",
+                      command="tty; true", user=NAME, timeout=30)
+            assert "PTY allocation request failed" in r.stderr, \
+                (r.stderr, s.log()[-3000:])
+            assert "/dev/pts/" not in r.stdout
+            got.append((r.returncode, r.stdout))
+        assert got[0] == got[1]
+        # Without the keyword the same client gets its terminal.
+        s = whelkd(authorized_keys=False)
+        r = s.ssh(keys["ed25519"], "-tt", command="tty; true", user=NAME,
+                  timeout=30)
+        assert "/dev/pts/" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_dump_and_bad_values(whelkd, keys, tmp_path):
+    from conftest import WHELKD
+    import subprocess
+    r = subprocess.run([WHELKD, "-o", "PermitTTY=maybe", "-p", "1"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "maybe" in r.stderr
