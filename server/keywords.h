@@ -38,6 +38,16 @@ typedef struct wd_keywords {
     int force_command_set;
     int no_tty;                  /* PermitTTY no */
     int permit_tty_set;
+    /* Subsystem NAME COMMAND (repeatable, one per name), AcceptEnv and
+     * SetEnv (words accumulate), Banner (a path, "" unset, "none"). */
+    char subsys_name[32][64];
+    char subsys_cmd[32][1024];
+    int n_subsys;
+    char accept_env[32][128];
+    int n_accept_env;
+    char set_env[32][512];       /* NAME=value */
+    int n_set_env;
+    char banner[1024];
 
     /* forwarding (issue 16) */
 

@@ -14,6 +14,7 @@
 #include "keywords.h"
 #include "passwd.h"
 #include "server.h"
+#include "sessconf.h"
 #include "session.h"
 
 
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opts.n_listen == 0) opts.listen[opts.n_listen++] = "127.0.0.1:2222";
+    wd_sessconf_apply(&opts); /* Subsystem, AcceptEnv, Banner */
     if (opts.n_subsys == 0) {
         /* Without OpenSSH's server, whelkd's own (server/sftp.c). */
         opts.subsys_name[0] = "sftp";

@@ -1,5 +1,6 @@
 /*
- * sessconf: ForceCommand and PermitTTY (sessconf.h).
+ * sessconf: ForceCommand, PermitTTY, Subsystem, AcceptEnv, SetEnv and
+ * Banner (sessconf.h).
  *
  * ForceCommand takes the rest of the line as the command, as sshd does;
  * "none" means no forced command. With -o the words arrive split, so
@@ -7,6 +8,8 @@
  * default) or no.
  */
 #include "sessconf.h"
+
+#include "server.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,11 +40,107 @@ static int take_force_command(wd_keywords *kw, const char *key, int ac,
     return WD_KW_DONE;
 }
 
+/* Copies |arg| into a fixed slot, or fails naming |key|. */
+static int put(char *slot, size_t size, const char *arg, const char *key,
+               char *err, size_t errlen)
+{
+    if (strlen(arg) >= size) {
+        snprintf(err, errlen, "keyword %s: \"%.64s\" too long", key, arg);
+        return WD_KW_ERROR;
+    }
+    memcpy(slot, arg, strlen(arg) + 1);
+    return WD_KW_DONE;
+}
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof(*(a))))
+
+static int take_subsystem(wd_keywords *kw, const char *key, int ac,
+                          char **av, char *err, size_t errlen)
+{
+    if (ac < 2) {
+        snprintf(err, errlen, "keyword %s missing argument", key);
+        return WD_KW_ERROR;
+    }
+    for (int i = 0; i < kw->n_subsys; i++)
+        if (strcmp(kw->subsys_name[i], av[0]) == 0) {
+            /* sshd: an error, but a repeated -o line is not ours to
+             * reject; the first definition counts. */
+            return WD_KW_DONE;
+        }
+    if (kw->n_subsys >= COUNT(kw->subsys_name)) {
+        snprintf(err, errlen, "too many subsystems defined");
+        return WD_KW_ERROR;
+    }
+    /* The command is the rest of the line. */
+    char cmd[sizeof(kw->subsys_cmd[0])];
+    size_t o = 0;
+    for (int i = 1; i < ac; i++) {
+        size_t n = strlen(av[i]);
+        if (o + n + 2 > sizeof(cmd)) {
+            snprintf(err, errlen, "keyword %s: command too long", key);
+            return WD_KW_ERROR;
+        }
+        if (i > 1) cmd[o++] = ' ';
+        memcpy(cmd + o, av[i], n);
+        o += n;
+    }
+    cmd[o] = 0;
+    int n = kw->n_subsys;
+    if (put(kw->subsys_name[n], sizeof(kw->subsys_name[n]), av[0], key, err,
+            errlen) < 0)
+        return WD_KW_ERROR;
+    memcpy(kw->subsys_cmd[n], cmd, o + 1);
+    kw->n_subsys++;
+    return WD_KW_DONE;
+}
+
+static int take_env_list(wd_keywords *kw, const char *key, int ac, char **av,
+                         int set, char *err, size_t errlen)
+{
+    for (int i = 0; i < ac; i++) {
+        if (set && (!strchr(av[i], '=') || av[i][0] == '=')) {
+            snprintf(err, errlen, "keyword %s: invalid environment "
+                     "\"%.64s\"", key, av[i]);
+            return WD_KW_ERROR;
+        }
+        if (!set && strchr(av[i], '=')) {
+            snprintf(err, errlen, "keyword %s: invalid environment name "
+                     "\"%.64s\"", key, av[i]);
+            return WD_KW_ERROR;
+        }
+        int *n = set ? &kw->n_set_env : &kw->n_accept_env;
+        if (*n >= (set ? COUNT(kw->set_env) : COUNT(kw->accept_env))) {
+            snprintf(err, errlen, "keyword %s: too many values", key);
+            return WD_KW_ERROR;
+        }
+        char *slot = set ? kw->set_env[*n] : kw->accept_env[*n];
+        size_t size = set ? sizeof(kw->set_env[0]) : sizeof(kw->accept_env[0]);
+        if (put(slot, size, av[i], key, err, errlen) < 0) return WD_KW_ERROR;
+        (*n)++;
+    }
+    return WD_KW_DONE;
+}
+
 int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                         char *err, size_t errlen)
 {
     if (strcasecmp(key, "ForceCommand") == 0)
         return take_force_command(kw, key, ac, av, err, errlen);
+    if (strcasecmp(key, "Subsystem") == 0)
+        return take_subsystem(kw, key, ac, av, err, errlen);
+    if (strcasecmp(key, "AcceptEnv") == 0)
+        return take_env_list(kw, key, ac, av, 0, err, errlen);
+    if (strcasecmp(key, "SetEnv") == 0)
+        return take_env_list(kw, key, ac, av, 1, err, errlen);
+    if (strcasecmp(key, "Banner") == 0) {
+        if (ac > 1) {
+            snprintf(err, errlen, "keyword %s extra arguments at end of line",
+                     key);
+            return WD_KW_ERROR;
+        }
+        if (kw->banner[0]) return WD_KW_DONE;
+        return put(kw->banner, sizeof(kw->banner), av[0], key, err, errlen);
+    }
     if (strcasecmp(key, "PermitTTY") == 0) {
         if (ac > 1) {
             snprintf(err, errlen, "keyword %s extra arguments at end of line",
@@ -66,6 +165,21 @@ int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
     return WD_KW_NOT_MINE;
 }
 
+void wd_sessconf_apply(wd_options *o)
+{
+    wd_keywords *kw = &o->kw;
+    if (o->n_subsys == 0)
+        for (int i = 0; i < kw->n_subsys && i < WD_MAX_SUBSYS; i++) {
+            o->subsys_name[o->n_subsys] = kw->subsys_name[i];
+            o->subsys_cmd[o->n_subsys++] = kw->subsys_cmd[i];
+        }
+    if (o->n_env == 0)
+        for (int i = 0; i < kw->n_accept_env && i < WD_MAX_ENV; i++)
+            o->env_pat[o->n_env++] = kw->accept_env[i];
+    if (!o->banner_file && kw->banner[0] && strcmp(kw->banner, "none") != 0)
+        o->banner_file = kw->banner;
+}
+
 const char *wd_sessconf_force_command(const wd_keywords *kw)
 {
     return kw->force_command[0] ? kw->force_command : NULL;
@@ -76,4 +190,16 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out)
     fprintf(out, "forcecommand %s\n",
             kw->force_command[0] ? kw->force_command : "none");
     fprintf(out, "permittty %s\n", kw->no_tty ? "no" : "yes");
+    fprintf(out, "banner %s\n", kw->banner[0] ? kw->banner : "none");
+    for (int i = 0; i < kw->n_subsys; i++)
+        fprintf(out, "subsystem %s %s\n", kw->subsys_name[i],
+                kw->subsys_cmd[i]);
+    for (int i = 0; i < kw->n_accept_env; i++)
+        fprintf(out, "acceptenv %s\n", kw->accept_env[i]);
+    if (kw->n_set_env) {
+        fprintf(out, "setenv");
+        for (int i = 0; i < kw->n_set_env; i++)
+            fprintf(out, " %s", kw->set_env[i]);
+        fprintf(out, "\n");
+    }
 }

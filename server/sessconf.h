@@ -1,6 +1,7 @@
 /*
  * sessconf: the session keywords of sshd_config (issue 15) that whelkd
- * implements so far: ForceCommand and PermitTTY, with sshd's spelling,
+ * implements so far: ForceCommand, PermitTTY, Subsystem, AcceptEnv,
+ * SetEnv and Banner, with sshd's spelling,
  * values and defaults. One keyword area (keywords.h): a handler for
  * wd_keyword_line and a dumper for -T; the values live in the
  * "sessions and limits" block of wd_keywords and are read per
@@ -17,6 +18,12 @@
 int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                         char *err, size_t errlen);
 void wd_sessconf_dump(const wd_keywords *kw, FILE *out);
+
+/* Subsystem, AcceptEnv and Banner feed the options the -s, -E and -B
+ * flags set; a flag given wins over the keyword (the flags override the
+ * configuration). Called once after the command line is read. */
+struct wd_options;
+void wd_sessconf_apply(struct wd_options *o);
 
 /* The administrator's forced command for |kw|, or NULL (none). */
 const char *wd_sessconf_force_command(const wd_keywords *kw);

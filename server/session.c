@@ -540,6 +540,17 @@ static int start_program(wd_session *ss, const char *command,
     wd_conn *c = ss->conn;
     wd_login *l = c->login;
     const wd_user *u = &l->user;
+    /* SetEnv overrides what a key or the client sends (sshd_config(5)):
+     * its entries go first, and the first value of a name wins. */
+    const wd_keywords *kw = wd_conn_kw(c);
+    char *admin_env[32 + WD_MAX_KEY_ENV];
+    unsigned n_admin = 0;
+    for (int i = 0; i < kw->n_set_env && n_admin < 32; i++)
+        admin_env[n_admin++] = (char *)kw->set_env[i];
+    if (l->have_opts)
+        for (unsigned i = 0;
+             i < l->opts.nenv && n_admin < 32 + WD_MAX_KEY_ENV; i++)
+            admin_env[n_admin++] = l->opts.env[i];
     wd_childenv env;
     wd_childenv_in in = {
         .user = u,
@@ -550,8 +561,8 @@ static int start_program(wd_session *ss, const char *command,
         .pty = ss->has_pty,
         .term = ss->pty.term,
         .original = original,
-        .key_env = l->have_opts ? l->opts.env : NULL,
-        .n_key_env = l->have_opts ? l->opts.nenv : 0,
+        .key_env = admin_env,
+        .n_key_env = n_admin,
         .client_env = ss->env,
         .n_client_env = (unsigned)ss->n_env,
     };

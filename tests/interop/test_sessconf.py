@@ -4,6 +4,7 @@
 PermitTTY no."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -96,3 +97,74 @@ def test_dump_and_bad_values(whelkd, keys, tmp_path):
     r = subprocess.run([WHELKD, "-o", "PermitTTY=maybe", "-p", "1"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "maybe" in r.stderr
+
+
+def ssh_env(s, keys, env, *opts, command):
+    args = s.ssh_args(keys["ed25519"], *opts, user=NAME) + [command]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **env})
+
+
+def test_accept_env_and_set_env(whelkd, tmp_path, keys):
+    """AcceptEnv lets the named variables in; SetEnv sets its own and
+    overrides one the client sent."""
+    opts = ["AcceptEnv WKA_CS_IN WKA_CS_OVER",
+            "SetEnv WKA_CS_SET=admin WKA_CS_OVER=admin"]
+    got = []
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, opts):
+            r = ssh_env(s, keys, {"WKA_CS_IN": "in", "WKA_CS_OVER": "client",
+                                  "WKA_CS_NO": "no"},
+                        "-o", "SendEnv=WKA_CS_*",
+                        command='echo "$WKA_CS_IN,$WKA_CS_SET,$WKA_CS_OVER,'
+                                '$WKA_CS_NO"')
+            assert r.returncode == 0, (r.stderr, s.log()[-3000:])
+            got.append(r.stdout)
+    assert got == ["in,admin,admin,\n"] * 2
+
+
+def test_accept_env_keyword_replaces_default(whelkd, tmp_path, keys):
+    """With AcceptEnv given, LANG (whelkd's default pattern) is refused
+    unless listed, as in sshd, whose default accepts nothing."""
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, ["AcceptEnv WKA_CS_IN"]):
+            r = ssh_env(s, keys, {"WKA_CS_IN": "in", "LANG": "C.UTF-8"},
+                        "-o", "SendEnv=WKA_CS_IN LANG",
+                        command='echo "$WKA_CS_IN,${LANG-unset}"')
+            assert r.stdout == "in,unset\n", (r.stderr, s.log()[-3000:])
+
+
+def banner_login(s, keys):
+    """ssh shows a banner at LogLevel INFO (conftest's args say ERROR,
+    and ssh takes the first value)."""
+    args = [("LogLevel=INFO" if a == "LogLevel=ERROR" else a)
+            for a in s.ssh_args(keys["ed25519"], user=NAME)] + ["true"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+def test_banner(whelkd, tmp_path, keys):
+    banner = tmp_path / "banner.txt"
+    banner.write_text("Authorised use only (wka_cs).\n")
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, [f"Banner {banner}"]):
+            r = banner_login(s, keys)
+            assert r.returncode == 0
+            assert "Authorised use only (wka_cs)." in r.stderr, \
+                (r.stderr, s.log()[-3000:])
+        s = whelkd("-o", "Banner none", authorized_keys=False)
+        r = banner_login(s, keys)
+        assert r.returncode == 0 and "Authorised" not in r.stderr
+
+
+def test_subsystem_keyword(whelkd, tmp_path, keys):
+    """Subsystem defines what -s names; without -s the keyword's list is
+    the whole list (sftp is then not defined unless listed)."""
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        s = whelkd("-o", "Subsystem wkacs echo sub-ran", authorized_keys=False)
+        r = s.ssh(keys["ed25519"], "-s", command="wkacs", user=NAME,
+                  input="", timeout=30)
+        assert r.returncode == 0 and r.stdout == "sub-ran\n", \
+            (r.stderr, s.log()[-3000:])
+        r = s.ssh(keys["ed25519"], "-s", command="sftp", user=NAME,
+                  input="", timeout=30)
+        assert r.returncode != 0
