@@ -252,4 +252,5 @@ void wd_keywords_defaults(wd_keywords *kw)
 {
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
+    kw->max_sessions = -1; /* sessconf.h: 10, sshd's default */
 }

@@ -12,6 +12,7 @@
 #include "server.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -141,6 +142,17 @@ int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         if (kw->banner[0]) return WD_KW_DONE;
         return put(kw->banner, sizeof(kw->banner), av[0], key, err, errlen);
     }
+    if (strcasecmp(key, "MaxSessions") == 0) {
+        char *end;
+        long v = strtol(av[0], &end, 10);
+        if (ac > 1 || *end || end == av[0] || v < 0 || v > 100000) {
+            snprintf(err, errlen, "keyword %s: bad number \"%.64s\"", key,
+                     av[0]);
+            return WD_KW_ERROR;
+        }
+        if (kw->max_sessions < 0) kw->max_sessions = (int)v;
+        return WD_KW_DONE;
+    }
     if (strcasecmp(key, "PermitTTY") == 0) {
         if (ac > 1) {
             snprintf(err, errlen, "keyword %s extra arguments at end of line",
@@ -180,6 +192,11 @@ void wd_sessconf_apply(wd_options *o)
         o->banner_file = kw->banner;
 }
 
+int wd_sessconf_max_sessions(const wd_keywords *kw)
+{
+    return kw->max_sessions < 0 ? 10 : kw->max_sessions;
+}
+
 const char *wd_sessconf_force_command(const wd_keywords *kw)
 {
     return kw->force_command[0] ? kw->force_command : NULL;
@@ -190,6 +207,7 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out)
     fprintf(out, "forcecommand %s\n",
             kw->force_command[0] ? kw->force_command : "none");
     fprintf(out, "permittty %s\n", kw->no_tty ? "no" : "yes");
+    fprintf(out, "maxsessions %d\n", wd_sessconf_max_sessions(kw));
     fprintf(out, "banner %s\n", kw->banner[0] ? kw->banner : "none");
     for (int i = 0; i < kw->n_subsys; i++)
         fprintf(out, "subsystem %s %s\n", kw->subsys_name[i],

@@ -25,6 +25,9 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out);
 struct wd_options;
 void wd_sessconf_apply(struct wd_options *o);
 
+/* MaxSessions: sessions one connection may hold at once. */
+int wd_sessconf_max_sessions(const wd_keywords *kw);
+
 /* The administrator's forced command for |kw|, or NULL (none). */
 const char *wd_sessconf_force_command(const wd_keywords *kw);
 

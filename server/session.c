@@ -829,6 +829,13 @@ int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
 {
     wd_conn *c = user;
     if (!c->login || !c->login->have_user) return -1;
+    int max = wd_sessconf_max_sessions(wd_conn_kw(c));
+    if (wd_conn_session_count(c) >= max) {
+        wd_log(WHELK_LOG_INFO, "session open refused for %s from %s port "
+               "%d: no more sessions (MaxSessions %d)", c->login->user.name,
+               c->addr, c->port, max);
+        return -1;
+    }
     if (!handler && make_handler() != 0) return -1;
     wd_session *ss = calloc(1, sizeof(*ss));
     if (!ss) return -1;

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from accounts import made_user, sshd
+from conftest import free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to add users")
@@ -168,3 +169,45 @@ def test_subsystem_keyword(whelkd, tmp_path, keys):
         r = s.ssh(keys["ed25519"], "-s", command="sftp", user=NAME,
                   input="", timeout=30)
         assert r.returncode != 0
+
+
+def test_max_sessions_control_master(whelkd, tmp_path, keys):
+    """MaxSessions 2 over one ControlMaster connection: two sessions run,
+    the third is refused while they last, the same with both servers."""
+    import time
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        for s in each_server(whelkd, tmp_path, keys, ["MaxSessions 2"]):
+            sock = str(tmp_path / f"mux-{s.port}")
+            master = subprocess.Popen(
+                s.ssh_args(keys["ed25519"], "-M", "-S", sock, "-N",
+                           user=NAME),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            held = []
+            try:
+                deadline = time.time() + 20
+                while not os.path.exists(sock):
+                    assert master.poll() is None and time.time() < deadline
+                    time.sleep(0.05)
+                for i in range(2):
+                    held.append(subprocess.Popen(
+                        s.ssh_args(keys["ed25519"], "-S", sock, user=NAME)
+                        + [f"echo up{i}; exec sleep 60"],
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                        text=True))
+                for i, p in enumerate(held):
+                    assert p.stdout.readline() == f"up{i}\n", s.log()[-3000:]
+                # ssh falls back to a connection of its own when the
+                # master's session is refused: give it a port where
+                # nothing listens, so only the shared connection counts.
+                args = s.ssh_args(keys["ed25519"], "-S", sock, user=NAME)
+                args[args.index(str(s.port))] = str(free_port())
+                r = subprocess.run(args + ["echo third"], capture_output=True,
+                                   text=True, timeout=30)
+                assert r.returncode != 0 and "third" not in r.stdout, \
+                    (r.stdout, r.stderr, s.log()[-3000:])
+                assert "Session open refused by peer" in r.stderr
+            finally:
+                for p in held + [master]:
+                    if p.poll() is None:
+                        p.terminate()
+                    p.wait(10)
