@@ -48,6 +48,7 @@ typedef struct wd_keywords {
     char set_env[32][512];       /* NAME=value */
     int n_set_env;
     char banner[1024];
+    char chroot_dir[1024];       /* ChrootDirectory; "" unset, "none" */
     int max_sessions;            /* MaxSessions (default 10), -1 unset */
 
     /* forwarding (issue 16) */

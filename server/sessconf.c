@@ -142,6 +142,16 @@ int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         if (kw->banner[0]) return WD_KW_DONE;
         return put(kw->banner, sizeof(kw->banner), av[0], key, err, errlen);
     }
+    if (strcasecmp(key, "ChrootDirectory") == 0) {
+        if (ac > 1) {
+            snprintf(err, errlen, "keyword %s extra arguments at end of line",
+                     key);
+            return WD_KW_ERROR;
+        }
+        if (kw->chroot_dir[0]) return WD_KW_DONE;
+        return put(kw->chroot_dir, sizeof(kw->chroot_dir), av[0], key, err,
+                   errlen);
+    }
     if (strcasecmp(key, "MaxSessions") == 0) {
         char *end;
         long v = strtol(av[0], &end, 10);
@@ -207,6 +217,8 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out)
     fprintf(out, "forcecommand %s\n",
             kw->force_command[0] ? kw->force_command : "none");
     fprintf(out, "permittty %s\n", kw->no_tty ? "no" : "yes");
+    fprintf(out, "chrootdirectory %s\n",
+            kw->chroot_dir[0] ? kw->chroot_dir : "none");
     fprintf(out, "maxsessions %d\n", wd_sessconf_max_sessions(kw));
     fprintf(out, "banner %s\n", kw->banner[0] ? kw->banner : "none");
     for (int i = 0; i < kw->n_subsys; i++)

@@ -37,6 +37,7 @@
 #include "childenv.h"
 #include "server.h"
 #include "sftp.h"
+#include "chrootdir.h"
 #include "sessconf.h"
 #include "spawn.h"
 #include "ttymodes.h"
@@ -571,11 +572,33 @@ static int start_program(wd_session *ss, const char *command,
                strerror(ENOMEM));
         return -1;
     }
+    /* ChrootDirectory: expanded and checked here (sshd's checks), the
+     * chroot done by the child. A directory failing them refuses the
+     * session, logged in sshd's words. */
+    char root_dir[4096];
+    const char *chroot_to = NULL;
+    if (kw->chroot_dir[0] && strcasecmp(kw->chroot_dir, "none") != 0) {
+        char why[4200];
+        if (wd_chroot_expand(kw->chroot_dir, u, root_dir,
+                             sizeof(root_dir)) != 0) {
+            wd_log(WHELK_LOG_ERROR, "ChrootDirectory: cannot expand %s",
+                   kw->chroot_dir);
+            wd_childenv_free(&env);
+            return -1;
+        }
+        if (wd_chroot_check(root_dir, why, sizeof(why)) != 0) {
+            wd_log(WHELK_LOG_ERROR, "%s", why);
+            wd_childenv_free(&env);
+            return -1;
+        }
+        chroot_to = root_dir;
+    }
     wd_spawn_request req = {
         .user = u,
         .command = command,
         .envp = env.v,
         .pty = ss->has_pty ? &ss->pty : NULL,
+        .chroot = chroot_to,
         .run = ss->run,
         .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
     };

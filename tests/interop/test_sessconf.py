@@ -211,3 +211,114 @@ def test_max_sessions_control_master(whelkd, tmp_path, keys):
                     if p.poll() is None:
                         p.terminate()
                     p.wait(10)
+
+
+def make_jail(port):
+    """A chroot that passes sshd's checks: /run (root's, 0755) /
+    wka_cs-jail-PORT (root's, 0755) with pub/ (the user's) inside."""
+    import pwd
+    import shutil
+    jail = f"/run/wka_cs-jail-{port}"
+    shutil.rmtree(jail, ignore_errors=True)
+    os.mkdir(jail, 0o755)
+    os.chmod(jail, 0o755)
+    pub = os.path.join(jail, "pub")
+    os.mkdir(pub, 0o755)
+    pw = pwd.getpwnam(NAME)
+    os.chown(pub, pw.pw_uid, pw.pw_gid)
+    with open(os.path.join(pub, "inside.txt"), "w") as f:
+        f.write("inside\n")
+    return jail
+
+
+def sftp_batch(s, keys, batch, tmp_path):
+    bf = tmp_path / f"batch-{s.port}"
+    bf.write_text(batch)
+    args = ["sftp", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-i", keys["ed25519"],
+            "-P", str(s.port), "-b", str(bf), f"{NAME}@127.0.0.1"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("how", ["ForceCommand internal-sftp",
+                                 "Subsystem sftp internal-sftp"])
+def test_chroot_internal_sftp(whelkd, tmp_path, keys, how):
+    """sftp and scp work inside the chroot, with no binary in it, and
+    nothing outside it is reachable; the same with sshd."""
+    import shutil
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        jail = make_jail(os.getpid())
+        try:
+            opts = [f"ChrootDirectory {jail}", how]
+            if how.startswith("Subsystem"):
+                servers = [whelkd("-o", opts[0], "-o", opts[1],
+                                  authorized_keys=False)]
+                ctx = sshd(tmp_path, keys, "".join(o + "\n" for o in opts))
+            else:
+                gen = each_server(whelkd, tmp_path, keys, opts)
+                servers = [next(gen)]
+                ctx = None
+            src = tmp_path / "up.txt"
+            src.write_text("uploaded\n")
+            def check(s):
+                r = sftp_batch(s, keys, f"ls /\nget /pub/inside.txt "
+                               f"{tmp_path}/got-{s.port}\n"
+                               f"put {src} /pub/up-{s.port}.txt\n",
+                               tmp_path)
+                assert r.returncode == 0, (r.stdout, r.stderr,
+                                           s.log()[-3000:])
+                assert "pub" in r.stdout
+                assert (tmp_path / f"got-{s.port}").read_text() == "inside\n"
+                assert open(f"{jail}/pub/up-{s.port}.txt").read() == \
+                    "uploaded\n"
+                # Outside the chroot: /etc/passwd and the test's tmp dir
+                # do not exist there.
+                for path in ("/etc/passwd", f"{src}"):
+                    r = sftp_batch(s, keys, f"get {path} {tmp_path}/x\n",
+                                   tmp_path)
+                    assert r.returncode != 0, r.stdout
+                    assert not (tmp_path / "x").exists()
+                # scp (over SFTP, OpenSSH's default).
+                out = tmp_path / f"scp-{s.port}"
+                r = subprocess.run(
+                    ["scp", "-F", "/dev/null", "-o",
+                     "StrictHostKeyChecking=no", "-o",
+                     "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                     "-i", keys["ed25519"], "-P", str(s.port),
+                     f"{NAME}@127.0.0.1:/pub/inside.txt", str(out)],
+                    capture_output=True, text=True, timeout=60)
+                assert r.returncode == 0, (r.stderr, s.log()[-3000:])
+                assert out.read_text() == "inside\n"
+            check(servers[0])
+            if ctx is None:
+                for s in gen:
+                    check(s)
+            else:
+                with ctx as s:
+                    check(s)
+        finally:
+            shutil.rmtree(jail, ignore_errors=True)
+
+
+def test_chroot_bad_ownership_refused(whelkd, tmp_path, keys):
+    """A chroot under the test's tmp dir fails the checks (the user owns
+    the last component): refused with sshd's log line."""
+    jail = tmp_path / "badjail"
+    jail.mkdir()
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        import pwd
+        pw = pwd.getpwnam(NAME)
+        os.chown(jail, pw.pw_uid, pw.pw_gid)
+        os.chmod(jail, 0o755)
+        s = whelkd("-o", f"ChrootDirectory {jail}", authorized_keys=False)
+        r = s.ssh(keys["ed25519"], command="echo ran", user=NAME, timeout=30)
+        assert r.returncode != 0 and "ran" not in r.stdout
+        # /tmp is world-writable: the first component that fails.
+        line = 'bad ownership or modes for chroot directory component "/tmp/"'
+        assert s.wait_log(line), s.log()[-3000:]
+        with sshd(tmp_path, keys, f"ChrootDirectory {jail}\n") as o:
+            r = o.ssh(keys["ed25519"], command="echo ran", user=NAME,
+                      timeout=30)
+            assert r.returncode != 0 and "ran" not in r.stdout
+            assert o.wait_log(line) or line in r.stderr, o.log()[-3000:]
