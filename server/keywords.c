@@ -253,4 +253,5 @@ void wd_keywords_defaults(wd_keywords *kw)
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     kw->max_sessions = -1; /* sessconf.h: 10, sshd's default */
+    kw->client_alive_s = kw->client_alive_count = kw->unused_timeout_s = -1;
 }

@@ -50,6 +50,9 @@ typedef struct wd_keywords {
     char banner[1024];
     char chroot_dir[1024];       /* ChrootDirectory; "" unset, "none" */
     int max_sessions;            /* MaxSessions (default 10), -1 unset */
+    /* ClientAliveInterval, ClientAliveCountMax, UnusedConnectionTimeout
+     * (seconds; -1 unset: defaults 0, 3, 0 = none). */
+    long client_alive_s, client_alive_count, unused_timeout_s;
 
     /* forwarding (issue 16) */
 

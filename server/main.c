@@ -306,6 +306,11 @@ int main(int argc, char **argv)
     if (opts.password_file)
         methods |= WHELK_AUTH_METHOD_PASSWORD | WHELK_AUTH_METHOD_KBDINT;
     whelk_config_set(srv.cfg, WHELK_SET_AUTH_METHODS, methods);
+    if (wd_sessconf_config(srv.cfg, &opts.kw) != 0) {
+        fprintf(stderr, "whelkd: ClientAlive* or UnusedConnectionTimeout "
+                "out of range\n");
+        return 2;
+    }
     if (opts.banner_file) {
         char *b = read_banner(opts.banner_file);
         if (!b) {

@@ -122,6 +122,63 @@ static int take_env_list(wd_keywords *kw, const char *key, int ac, char **av,
     return WD_KW_DONE;
 }
 
+/* sshd's convtime: a number of seconds, or numbers each with a unit
+ * s, m, h, d or w ("1h30m"). -1 when malformed or beyond a year's
+ * ten times over. */
+static long parse_time(const char *s)
+{
+    long total = 0;
+    if (!*s) return -1;
+    while (*s) {
+        if (*s < '0' || *s > '9') return -1;
+        long n = 0;
+        while (*s >= '0' && *s <= '9') {
+            n = n * 10 + (*s++ - '0');
+            if (n > 315360000L) return -1;
+        }
+        long mult = 1;
+        switch (*s) {
+        case 0: break;
+        case 's': case 'S': s++; break;
+        case 'm': case 'M': mult = 60; s++; break;
+        case 'h': case 'H': mult = 3600; s++; break;
+        case 'd': case 'D': mult = 86400; s++; break;
+        case 'w': case 'W': mult = 604800; s++; break;
+        default: return -1;
+        }
+        total += n * mult;
+        if (total > 315360000L) return -1;
+    }
+    return total;
+}
+
+static int take_time(long *slot, const char *key, int ac, char **av,
+                     int none_ok, int is_count, char *err, size_t errlen)
+{
+    long v;
+    if (none_ok && strcasecmp(av[0], "none") == 0) {
+        v = 0;
+    } else if (is_count) {
+        char *end;
+        v = strtol(av[0], &end, 10);
+        if (*end || end == av[0] || v < 0 || v > 1024) v = -1;
+    } else {
+        v = parse_time(av[0]);
+    }
+    if (ac > 1 || v < 0) {
+        snprintf(err, errlen, "keyword %s: invalid value \"%.64s\"", key,
+                 av[0]);
+        return WD_KW_ERROR;
+    }
+    if (*slot < 0) *slot = v;
+    return WD_KW_DONE;
+}
+
+static long or_default(long v, long d)
+{
+    return v < 0 ? d : v;
+}
+
 int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                         char *err, size_t errlen)
 {
@@ -152,6 +209,25 @@ int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return put(kw->chroot_dir, sizeof(kw->chroot_dir), av[0], key, err,
                    errlen);
     }
+    if (strcasecmp(key, "PermitTunnel") == 0) {
+        /* tun forwarding is not built: only "no" is a policy whelkd
+         * keeps. Anything else would be a silently weaker promise. */
+        if (ac > 1 || strcasecmp(av[0], "no") != 0) {
+            snprintf(err, errlen, "keyword %s: \"%.64s\" is not supported "
+                     "(tun forwarding is not implemented; only \"no\")",
+                     key, av[0]);
+            return WD_KW_ERROR;
+        }
+        return WD_KW_DONE;
+    }
+    if (strcasecmp(key, "ClientAliveInterval") == 0)
+        return take_time(&kw->client_alive_s, key, ac, av, 0, 0, err, errlen);
+    if (strcasecmp(key, "ClientAliveCountMax") == 0)
+        return take_time(&kw->client_alive_count, key, ac, av, 0, 1, err,
+                         errlen);
+    if (strcasecmp(key, "UnusedConnectionTimeout") == 0)
+        return take_time(&kw->unused_timeout_s, key, ac, av, 1, 0, err,
+                         errlen);
     if (strcasecmp(key, "MaxSessions") == 0) {
         char *end;
         long v = strtol(av[0], &end, 10);
@@ -207,6 +283,19 @@ int wd_sessconf_max_sessions(const wd_keywords *kw)
     return kw->max_sessions < 0 ? 10 : kw->max_sessions;
 }
 
+int wd_sessconf_config(whelk_config *cfg, const wd_keywords *kw)
+{
+    int rc = 0;
+    rc |= whelk_config_set(cfg, WHELK_SET_CLIENT_ALIVE_MS,
+                           (uint64_t)or_default(kw->client_alive_s, 0) * 1000);
+    rc |= whelk_config_set(cfg, WHELK_SET_CLIENT_ALIVE_COUNT,
+                           (uint64_t)or_default(kw->client_alive_count, 3));
+    rc |= whelk_config_set(cfg, WHELK_SET_UNUSED_TIMEOUT_MS,
+                           (uint64_t)or_default(kw->unused_timeout_s, 0) *
+                               1000);
+    return rc ? -1 : 0;
+}
+
 const char *wd_sessconf_force_command(const wd_keywords *kw)
 {
     return kw->force_command[0] ? kw->force_command : NULL;
@@ -220,6 +309,15 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out)
     fprintf(out, "chrootdirectory %s\n",
             kw->chroot_dir[0] ? kw->chroot_dir : "none");
     fprintf(out, "maxsessions %d\n", wd_sessconf_max_sessions(kw));
+    fprintf(out, "permittunnel no\n");
+    fprintf(out, "clientaliveinterval %ld\n",
+            or_default(kw->client_alive_s, 0));
+    fprintf(out, "clientalivecountmax %ld\n",
+            or_default(kw->client_alive_count, 3));
+    if (or_default(kw->unused_timeout_s, 0))
+        fprintf(out, "unusedconnectiontimeout %ld\n", kw->unused_timeout_s);
+    else
+        fprintf(out, "unusedconnectiontimeout none\n");
     fprintf(out, "banner %s\n", kw->banner[0] ? kw->banner : "none");
     for (int i = 0; i < kw->n_subsys; i++)
         fprintf(out, "subsystem %s %s\n", kw->subsys_name[i],

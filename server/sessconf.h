@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "keywords.h"
+#include "whelk/whelk.h"
 
 int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                         char *err, size_t errlen);
@@ -24,6 +25,11 @@ void wd_sessconf_dump(const wd_keywords *kw, FILE *out);
  * configuration). Called once after the command line is read. */
 struct wd_options;
 void wd_sessconf_apply(struct wd_options *o);
+
+/* ClientAliveInterval, ClientAliveCountMax and UnusedConnectionTimeout
+ * onto the library's settings (the engine sends the keepalive@openssh.com
+ * probes and ends the connection). 0, or -1 when one is refused. */
+int wd_sessconf_config(whelk_config *cfg, const wd_keywords *kw);
 
 /* MaxSessions: sessions one connection may hold at once. */
 int wd_sessconf_max_sessions(const wd_keywords *kw);

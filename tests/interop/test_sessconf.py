@@ -98,6 +98,9 @@ def test_dump_and_bad_values(whelkd, keys, tmp_path):
     r = subprocess.run([WHELKD, "-o", "PermitTTY=maybe", "-p", "1"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "maybe" in r.stderr
+    r = subprocess.run([WHELKD, "-o", "PermitTunnel yes", "-p", "1"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "PermitTunnel" in r.stderr
 
 
 def ssh_env(s, keys, env, *opts, command):
@@ -322,3 +325,61 @@ def test_chroot_bad_ownership_refused(whelkd, tmp_path, keys):
                       timeout=30)
             assert r.returncode != 0 and "ran" not in r.stdout
             assert o.wait_log(line) or line in r.stderr, o.log()[-3000:]
+
+
+def test_client_alive_drops_stopped_client(whelkd, tmp_path, keys):
+    """ClientAliveInterval 1, ClientAliveCountMax 2: a SIGSTOPped ssh
+    answers no probe, so the connection ends and its program goes; the
+    same with sshd (with a pty, whose hangup ends the program in sshd
+    too: sshd leaves a pipe session's program running)."""
+    import signal
+    import time
+    opts = ["ClientAliveInterval 1", "ClientAliveCountMax 2"]
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        args = []
+        for o in opts:
+            args += ["-o", o]
+        # whelkd with pipes as well: its programs go either way.
+        import itertools
+        runs = itertools.chain(
+            [(whelkd(*args, authorized_keys=False), ())],
+            ((s, ("-tt",)) for s in each_server(whelkd, tmp_path, keys,
+                                                 opts)))
+        for s, tty in runs:
+            p = subprocess.Popen(
+                s.ssh_args(keys["ed25519"], *tty, user=NAME)
+                + ["echo $$; exec sleep 300"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                text=True)
+            stopped = False
+            try:
+                pid = int(p.stdout.readline())
+                assert os.path.exists(f"/proc/{pid}")
+                os.kill(p.pid, signal.SIGSTOP)
+                stopped = True
+                assert s.wait_log("Timeout, client not responding",
+                                  timeout=60), s.log()[-3000:]
+                deadline = time.time() + 30
+                while os.path.exists(f"/proc/{pid}"):
+                    assert time.time() < deadline, \
+                        ("program still runs", s.log()[-3000:])
+                    time.sleep(0.1)
+            finally:
+                if stopped:
+                    os.kill(p.pid, signal.SIGCONT)
+                if p.poll() is None:
+                    p.terminate()
+                p.wait(10)
+
+
+def test_unused_connection_timeout(whelkd, tmp_path, keys):
+    """UnusedConnectionTimeout 2: a connection with no channel (ssh -N)
+    ends; one with a session runs on."""
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        s = whelkd("-o", "UnusedConnectionTimeout 2", authorized_keys=False)
+        r = subprocess.run(s.ssh_args(keys["ed25519"], "-N", user=NAME),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 255, (r.stderr, s.log()[-3000:])
+        r = s.ssh(keys["ed25519"], command="sleep 4; echo still", user=NAME,
+                  timeout=60)
+        assert r.stdout == "still\n", (r.stderr, s.log()[-3000:])
