@@ -231,7 +231,7 @@ int wd_sessconf_keyword(wd_keywords *kw, const char *key, int ac, char **av,
     if (strcasecmp(key, "MaxSessions") == 0) {
         char *end;
         long v = strtol(av[0], &end, 10);
-        if (ac > 1 || *end || end == av[0] || v < 0 || v > 100000) {
+        if (ac > 1 || *end || end == av[0] || v < 0 || v > 1024) {
             snprintf(err, errlen, "keyword %s: bad number \"%.64s\"", key,
                      av[0]);
             return WD_KW_ERROR;
@@ -290,6 +290,11 @@ int wd_sessconf_config(whelk_config *cfg, const wd_keywords *kw)
                            (uint64_t)or_default(kw->client_alive_s, 0) * 1000);
     rc |= whelk_config_set(cfg, WHELK_SET_CLIENT_ALIVE_COUNT,
                            (uint64_t)or_default(kw->client_alive_count, 3));
+    /* The library's own session cap would stop sessions at its default
+     * 10 before a higher MaxSessions: it gets the keyword's value, and
+     * session.c checks per connection (wd_conn_kw, Match-aware). */
+    rc |= whelk_config_set(cfg, WHELK_SET_MAX_SESSIONS,
+                           (uint64_t)wd_sessconf_max_sessions(kw));
     rc |= whelk_config_set(cfg, WHELK_SET_UNUSED_TIMEOUT_MS,
                            (uint64_t)or_default(kw->unused_timeout_s, 0) *
                                1000);
