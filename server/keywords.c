@@ -16,6 +16,7 @@
 #include "fwdkw.h"
 
 #include "lifecycle.h"
+#include "sessconf.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ static const wd_keyword_fn handlers[] = {
     wd_policy_keyword,
     wd_daemon_keyword,
     wd_engine_keyword,
+    wd_sessconf_keyword, /* sessions and limits (issue 15) */
     /* forwarding (issue 16) */
     wd_keywords_fwd,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11, /* agent and X11 (issue 16) */
@@ -172,6 +174,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_policy_dump,
     wd_daemon_dump,
     wd_engine_dump,
+    wd_sessconf_dump, /* sessions and limits (issue 15) */
     /* forwarding (issue 16) */
     wd_keywords_fwd_dump,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */

@@ -74,6 +74,16 @@ typedef struct wd_keywords {
         char pending[24][64];    /* keywords waiting for their feature */
     } daemon;
 
+    /* sessions and limits (issue 15) */
+    char force_command[1024];    /* ForceCommand; "" for none */
+    int force_command_set;
+    int no_tty;                  /* PermitTTY no */
+    int permit_tty_set;
+    /* SetEnv NAME=value words (accumulate). */
+    char set_env[32][512];       /* NAME=value */
+    int n_set_env;
+    char chroot_dir[1024];       /* ChrootDirectory; "" unset, "none" */
+
     /* forwarding (issue 16): fwdkw.c */
     int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
     int gateway_ports;           /* GatewayPorts: WD_GW_* */

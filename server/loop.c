@@ -288,6 +288,11 @@ void wd_conn_session_opened(wd_conn *c)
     c->sessions++;
 }
 
+int wd_conn_session_count(const wd_conn *c)
+{
+    return c->sessions;
+}
+
 void wd_conn_session_closed(wd_conn *c)
 {
     c->sessions--;

@@ -23,6 +23,7 @@
 #define WD_MAX_GROUPS_SPEC 256
 #include "chanopen.h"
 #include "rfwd.h"
+#include "sessconf.h"
 #include "session.h"
 
 

@@ -141,6 +141,8 @@ void wd_conn_note_output(wd_conn *c);
 /* A session opened on |c|, or closed: while any is open, a stream may
  * be batched, and TCP_QUICKACK is no longer re-armed. */
 void wd_conn_session_opened(wd_conn *c);
+/* The connection's live sessions (for MaxSessions). */
+int wd_conn_session_count(const wd_conn *c);
 void wd_conn_session_closed(wd_conn *c);
 void wd_stop(wd_server *srv);
 /* Closes the listeners and the hand-off socket: no new connections. */

@@ -38,6 +38,8 @@
 #include "childenv.h"
 #include "server.h"
 #include "sftp.h"
+#include "chrootdir.h"
+#include "sessconf.h"
 #include "spawn.h"
 #include "ttymodes.h"
 #include "x11fwd.h"
@@ -543,6 +545,17 @@ static int start_program(wd_session *ss, const char *command,
     wd_conn *c = ss->conn;
     wd_login *l = c->login;
     const wd_user *u = &l->user;
+    /* SetEnv overrides what a key or the client sends (sshd_config(5)):
+     * its entries go first, and the first value of a name wins. */
+    const wd_keywords *kw = wd_conn_kw(c);
+    char *admin_env[32 + WD_MAX_KEY_ENV];
+    unsigned n_admin = 0;
+    for (int i = 0; i < kw->n_set_env && n_admin < 32; i++)
+        admin_env[n_admin++] = (char *)kw->set_env[i];
+    if (l->have_opts)
+        for (unsigned i = 0;
+             i < l->opts.nenv && n_admin < 32 + WD_MAX_KEY_ENV; i++)
+            admin_env[n_admin++] = l->opts.env[i];
     wd_childenv env;
     wd_childenv_in in = {
         .user = u,
@@ -555,8 +568,8 @@ static int start_program(wd_session *ss, const char *command,
         .original = original,
         .auth_sock = ss->agent ? wd_agentfwd_path(ss->agent) : NULL,
         .display = ss->x11 ? wd_x11fwd_display(ss->x11) : NULL,
-        .key_env = l->have_opts ? l->opts.env : NULL,
-        .n_key_env = l->have_opts ? l->opts.nenv : 0,
+        .key_env = admin_env,
+        .n_key_env = n_admin,
         .client_env = ss->env,
         .n_client_env = (unsigned)ss->n_env,
     };
@@ -565,11 +578,33 @@ static int start_program(wd_session *ss, const char *command,
                strerror(ENOMEM));
         return -1;
     }
+    /* ChrootDirectory: expanded and checked here (sshd's checks), the
+     * chroot done by the child. A directory failing them refuses the
+     * session, logged in sshd's words. */
+    char root_dir[4096];
+    const char *chroot_to = NULL;
+    if (kw->chroot_dir[0] && strcasecmp(kw->chroot_dir, "none") != 0) {
+        char why[4200];
+        if (wd_chroot_expand(kw->chroot_dir, u, root_dir,
+                             sizeof(root_dir)) != 0) {
+            wd_log(WHELK_LOG_ERROR, "ChrootDirectory: cannot expand %s",
+                   kw->chroot_dir);
+            wd_childenv_free(&env);
+            return -1;
+        }
+        if (wd_chroot_check(root_dir, why, sizeof(why)) != 0) {
+            wd_log(WHELK_LOG_ERROR, "%s", why);
+            wd_childenv_free(&env);
+            return -1;
+        }
+        chroot_to = root_dir;
+    }
     wd_spawn_request req = {
         .user = u,
         .command = command,
         .envp = env.v,
         .pty = ss->has_pty ? &ss->pty : NULL,
+        .chroot = chroot_to,
         .run = ss->run,
         .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
     };
@@ -617,6 +652,10 @@ static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
         wd_log(WHELK_LOG_INFO, "pty request refused by key option (no-pty)");
         return -1;
     }
+    if (wd_conn_kw(ss->conn)->no_tty) {
+        wd_log(WHELK_LOG_INFO, "Pty allocation disabled.");
+        return -1;
+    }
     wd_tty_from_request(&ss->pty, pty);
     ss->has_pty = 1;
     return 0;
@@ -643,10 +682,13 @@ static int on_env(whelk_session *s, const char *name, const char *value,
     return 0;
 }
 
-/* A forced command (authorized_keys command=) replaces whatever the
- * client asked for; the request goes to SSH_ORIGINAL_COMMAND. */
+/* A forced command replaces whatever the client asked for; the request
+ * goes to SSH_ORIGINAL_COMMAND. As in sshd, the configuration's
+ * ForceCommand wins over the key's command= option. */
 static const char *forced(wd_session *ss)
 {
+    const char *f = wd_sessconf_force_command(wd_conn_kw(ss->conn));
+    if (f) return f;
     wd_login *l = ss->conn->login;
     return l && l->have_opts ? l->opts.command : NULL;
 }
@@ -687,13 +729,16 @@ static int on_subsystem(whelk_session *s, const char *name, void *user)
 {
     wd_session *ss = user;
     snprintf(ss->kind, sizeof(ss->kind), "subsystem");
+    /* As sshd: only a configured subsystem starts, and a forced command
+     * then runs in its place, with the subsystem's configured command in
+     * SSH_ORIGINAL_COMMAND. */
     const char *f = forced(ss);
-    if (f) {
-        mark_internal_sftp(ss, f, 1);
-        return start_program(ss, f, name);
-    }
     for (int i = 0; i < wd_opts->n_subsys; i++)
         if (strcmp(wd_opts->subsys_name[i], name) == 0) {
+            if (f) {
+                mark_internal_sftp(ss, f, 1);
+                return start_program(ss, f, wd_opts->subsys_cmd[i]);
+            }
             mark_internal_sftp(ss, wd_opts->subsys_cmd[i], 1);
             return start_program(ss, wd_opts->subsys_cmd[i], NULL);
         }
@@ -874,6 +919,13 @@ int wd_session_open(whelk_conn *conn, whelk_session *s, void *user)
 {
     wd_conn *c = user;
     if (!c->login || !c->login->have_user) return -1;
+    int max = wd_sessconf_max_sessions(wd_conn_kw(c));
+    if (wd_conn_session_count(c) >= max) {
+        wd_log(WHELK_LOG_INFO, "session open refused for %s from %s port "
+               "%d: no more sessions (MaxSessions %d)", c->login->user.name,
+               c->addr, c->port, max);
+        return -1;
+    }
     if (!handler && make_handler() != 0) return -1;
     wd_session *ss = calloc(1, sizeof(*ss));
     if (!ss) return -1;

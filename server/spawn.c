@@ -159,6 +159,13 @@ static void child(const wd_spawn_request *req, int pty,
         wd_nologin_print(STDERR_FILENO); /* open, read, write, close */
         _exit(254);
     }
+    /* ChrootDirectory, still as root (chroot and chdir: chroot is not in
+     * POSIX's list; it is a bare system call in glibc). The home is then
+     * looked for inside it, "/" if it is not there, as in sshd. */
+    if (req->chroot && (chroot(req->chroot) != 0 || chdir("/") != 0)) {
+        say("whelkd: cannot change root directory\n");
+        _exit(1);
+    }
     if (root && drop_privileges(req->user) != 0) {
         say("whelkd: cannot switch to the user\n");
         _exit(1);

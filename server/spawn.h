@@ -60,6 +60,9 @@ typedef struct wd_spawn_request {
     /* A pty with these modes and this size, or NULL for three pipes. */
     const wd_tty *pty;
     wd_spawn_run run;
+    /* ChrootDirectory: the child chroots here (checked by chrootdir.c)
+     * before it becomes the user; NULL for none. */
+    const char *chroot;
     /* sshd's do_nologin(): the child copies /etc/nologin to its stderr
      * and exits 254 (the caller decided and logged). */
     int nologin;
