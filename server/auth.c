@@ -330,8 +330,10 @@ typedef struct pw_work {
 static void pw_run(uv_work_t *req)
 {
     pw_work *w = req->data;
-    w->ok = wd_passwd_check(wd_opts->password_file, w->user, w->password,
-                            w->len);
+    w->ok = wd_opts->password_file
+                ? wd_passwd_check(wd_opts->password_file, w->user,
+                                  w->password, w->len)
+                : wd_passwd_check_system(w->user, w->password);
 }
 
 static void pw_done(uv_work_t *req, int status)
@@ -366,7 +368,7 @@ static whelk_auth_result check_password(wd_conn *c, const char *name,
                                         const char *password, size_t len,
                                         int kbdint)
 {
-    if (!wd_opts->password_file || !login_of(c)) return WHELK_AUTH_DENY;
+    if (!login_of(c) || !wd_conn_kw(c)->password_auth) return WHELK_AUTH_DENY;
     pw_work *w = calloc(1, sizeof(*w));
     if (!w || strlen(name) >= sizeof(w->user) ||
         !(w->password = malloc(len + 1))) {
@@ -401,7 +403,7 @@ static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
                           whelk_kbdint_prompts *p, void *user)
 {
-    if (!wd_opts->password_file || round > 0) return -1;
+    if (!wd_conn_kw(user)->password_auth || round > 0) return -1;
     return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 

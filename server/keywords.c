@@ -11,6 +11,8 @@
  */
 #include "keywords.h"
 
+#include "acctkw.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +160,7 @@ static const wd_keyword_fn handlers[] = {
     /* configuration (issue 15) */
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
+    wd_keywords_accounts,
     /* lifecycle (issue 17) */
 };
 
@@ -177,6 +180,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     /* configuration (issue 15) */
     /* forwarding (issue 16) */
     /* accounts and logging (issue 17) */
+    wd_keywords_accounts_dump,
     /* lifecycle (issue 17) */
 };
 
@@ -249,4 +253,5 @@ void wd_keywords_defaults(wd_keywords *kw)
 {
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
+    kw->password_auth = 1; /* sshd's default */
 }

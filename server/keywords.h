@@ -36,6 +36,11 @@ typedef struct wd_keywords {
     /* forwarding (issue 16) */
 
     /* accounts and logging (issue 17) */
+    /* PasswordAuthentication (default yes): password and
+     * keyboard-interactive against the -P file, or without one the
+     * system's accounts (/etc/shadow through libcrypt). */
+    int password_auth;
+    int password_auth_set;
 
     /* lifecycle (issue 17) */
 } wd_keywords;

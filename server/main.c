@@ -257,8 +257,9 @@ int main(int argc, char **argv)
     if (!opts.state_dir) opts.state_dir = default_state_dir();
     wd_opts = &opts;
     /* Unknown users' passwords are checked against a hash as costly as
-     * the file's own (before any worker forks: they inherit it). */
-    if (opts.password_file) wd_passwd_init(opts.password_file);
+     * the real ones (the -P file's, else /etc/shadow's), made before
+     * any worker forks: they inherit it. */
+    wd_passwd_init(opts.password_file ? opts.password_file : "/etc/shadow");
     signal(SIGPIPE, SIG_IGN);
     /* Many sessions mean many descriptors: use the hard limit. */
     struct rlimit rl;
@@ -301,7 +302,7 @@ int main(int argc, char **argv)
     whelk_config_set(srv.cfg, WHELK_SET_LOGIN_GRACE_MS,
                      (uint64_t)opts.grace_s * 1000);
     uint64_t methods = WHELK_AUTH_METHOD_PUBLICKEY;
-    if (opts.password_file)
+    if (opts.kw.password_auth)
         methods |= WHELK_AUTH_METHOD_PASSWORD | WHELK_AUTH_METHOD_KBDINT;
     whelk_config_set(srv.cfg, WHELK_SET_AUTH_METHODS, methods);
     if (opts.banner_file) {
