@@ -254,4 +254,5 @@ void wd_keywords_defaults(wd_keywords *kw)
     memset(kw, 0, sizeof(*kw));
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     kw->password_auth = 1; /* sshd's default */
+    wd_keywords_accounts_defaults(kw);
 }

@@ -41,6 +41,10 @@ typedef struct wd_keywords {
      * system's accounts (/etc/shadow through libcrypt). */
     int password_auth;
     int password_auth_set;
+    /* SyslogFacility (LOG_AUTH by default) and LogLevel (a WD_LOGLEVEL_*,
+     * INFO by default), for log.c; 0 in *_set until given. */
+    int syslog_facility, syslog_facility_set;
+    int log_level, log_level_set;
 
     /* lifecycle (issue 17) */
 } wd_keywords;

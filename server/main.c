@@ -64,7 +64,8 @@ static void usage(FILE *f)
             "                   (default no), KexAlgorithms, Ciphers, MACs "
             "(offer only\n"
             "                   these, in this order)\n"
-            "  -d               debug logging\n"
+            "  -d               debug logging (to stderr)\n"
+            "  -e               log to stderr instead of syslog\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
             "  -V               print the version\n");
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:dtV", longs,
+    while ((ch = getopt_long(argc, argv, "p:h:a:P:s:E:g:B:S:m:L:w:o:detV", longs,
                              NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -228,7 +229,8 @@ int main(int argc, char **argv)
         }
         case 'B': opts.banner_file = optarg; break;
         case 'S': opts.state_dir = optarg; break;
-        case 'd': opts.debug = 1; break;
+        case 'd': opts.debug = 1; opts.log_stderr = 1; break;
+        case 'e': opts.log_stderr = 1; break;
         case 't': opts.test = 1; break;
         case 'V': printf("whelkd %s\n", WHELK_VERSION); return 0;
         case 'H': usage(stdout); return 0;
@@ -260,6 +262,9 @@ int main(int argc, char **argv)
      * the real ones (the -P file's, else /etc/shadow's), made before
      * any worker forks: they inherit it. */
     wd_passwd_init(opts.password_file ? opts.password_file : "/etc/shadow");
+    /* -t checks and -T dumps print to stderr; a server logs where told. */
+    wd_log_setup(opts.log_stderr || opts.test, opts.kw.syslog_facility,
+                 opts.kw.log_level);
     signal(SIGPIPE, SIG_IGN);
     /* Many sessions mean many descriptors: use the hard limit. */
     struct rlimit rl;

@@ -153,11 +153,15 @@ class Pty:
 
 class Server:
     def __init__(self, tmp, keys, extra=(), authorized_keys=None,
-                 host_keys=("host_ed25519",), listen="127.0.0.1:{port}"):
+                 host_keys=("host_ed25519",), listen="127.0.0.1:{port}",
+                 prefix=(), log_stderr=True):
         self.port = free_port()
         self.log_path = os.path.join(tmp, f"whelkd-{self.port}.log")
         self.state = os.path.join(tmp, f"state-{self.port}")
-        args = [WHELKD, "-p", listen.format(port=self.port), "-S", self.state]
+        # -e: log to stderr (the log file), not syslog. |prefix| runs
+        # whelkd under a wrapper (test_syslog's private /dev/log).
+        args = [*prefix, WHELKD, *(["-e"] if log_stderr else []),
+                "-p", listen.format(port=self.port), "-S", self.state]
         # False: no -a, each user's own ~/.ssh/authorized_keys.
         if authorized_keys is not False:
             args += ["-a", authorized_keys or keys["authorized_keys"]]

@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <syslog.h>
 
 #include <cmocka.h>
 
 #include "keywords.h"
+#include "log.h"
 
 static int line(wd_keywords *kw, const char *text, char *err)
 {
@@ -59,8 +61,13 @@ static void test_permit_root_login(void **state)
          "keyword PermitRootLogin extra arguments at end of line"},
         {"PermitRootLogin \"yes", "invalid quotes"},
         {"Foo=bar", "Bad configuration option: Foo"},
-        {"PasswordAuthentication no",
-         "Bad configuration option: PasswordAuthentication"},
+        {"XAuthLocation /usr/bin/xauth",
+         "Bad configuration option: XAuthLocation"},
+        {"PasswordAuthentication maybe", "unsupported option \"maybe\"."},
+        {"SyslogFacility KERN", "SyslogFacility \"KERN\""},
+        {"LogLevel LOUD", "LogLevel \"LOUD\""},
+        {"LogLevel INFO extra",
+         "keyword LogLevel extra arguments at end of line"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         wd_keywords kw;
@@ -129,12 +136,34 @@ static void test_algorithm_lists(void **state)
     assert_non_null(strstr(err, "extra arguments"));
 }
 
+/* Issue 17's accounts and logging keywords: sshd's defaults and names,
+ * case-insensitive, the first value counting. */
+static void test_accounts_and_logging(void **state)
+{
+    char err[256];
+    wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_int_equal(kw.password_auth, 1);
+    assert_int_equal(kw.syslog_facility, LOG_AUTH);
+    assert_int_equal(kw.log_level, WD_LOGLEVEL_INFO);
+    assert_int_equal(line(&kw, "PasswordAuthentication=No", err), 0);
+    assert_int_equal(line(&kw, "PasswordAuthentication yes", err), 0);
+    assert_int_equal(kw.password_auth, 0);
+    assert_int_equal(line(&kw, "syslogfacility local3", err), 0);
+    assert_int_equal(line(&kw, "SyslogFacility AUTHPRIV", err), 0);
+    assert_int_equal(kw.syslog_facility, LOG_LOCAL3);
+    assert_int_equal(line(&kw, "LogLevel=DEBUG", err), 0);
+    assert_int_equal(line(&kw, "LogLevel QUIET", err), 0);
+    assert_int_equal(kw.log_level, WD_LOGLEVEL_DEBUG1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_permit_root_login),
         cmocka_unit_test(test_permit_user_environment),
         cmocka_unit_test(test_algorithm_lists),
+        cmocka_unit_test(test_accounts_and_logging),
     };
     return cmocka_run_group_tests_name("keywords", tests, NULL, NULL);
 }
