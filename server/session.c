@@ -37,6 +37,7 @@
 #include "childenv.h"
 #include "server.h"
 #include "sftp.h"
+#include "loginrec.h"
 #include "spawn.h"
 #include "ttymodes.h"
 
@@ -58,6 +59,7 @@ typedef struct wd_session {
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
     wd_tty pty;
+    char tty[64];          /* "/dev/pts/N" while its login record is open */
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
     uv_poll_t out_poll, err_poll, in_poll;
     int out_polling, err_polling, in_polling;
@@ -463,6 +465,8 @@ static void program_exited(pid_t pid, int st)
         if (ss->pid != pid) continue;
         ss->exited = 1;
         ss->status = st;
+        if (ss->tty[0]) wd_loginrec_logout(ss->tty, pid);
+        ss->tty[0] = 0;
         if (ss->s && ss->conn && ss->conn->login)
             wd_log(WHELK_LOG_DEBUG, "session %u: program %d exited",
                    whelk_session_id(ss->s), (int)pid);
@@ -582,6 +586,10 @@ static int start_program(wd_session *ss, const char *command,
     ss->out_fd = res.out_fd;
     ss->err_fd = res.err_fd;
     start_polls(ss);
+    if (ss->has_pty && geteuid() == 0) {
+        snprintf(ss->tty, sizeof(ss->tty), "%s", res.tty);
+        wd_loginrec_login(ss->tty, u->name, res.pid, c->addr);
+    }
     if (ss->has_pty)
         wd_log(WHELK_LOG_INFO,
                "Starting session: %s on %s for %s from %s port %d id %u",

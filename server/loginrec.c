@@ -1,0 +1,58 @@
+/*
+ * loginrec: utmp and wtmp through glibc's utmpx calls. Both writes are
+ * small local file appends under glibc's lock, made on the worker's
+ * loop, as sshd's monitor makes them.
+ */
+#include "loginrec.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/time.h>
+#include <utmp.h>
+#include <utmpx.h>
+
+/* The entry's line ("pts/N") and id (its last four characters, the
+ * abbreviation sshd and login use). */
+static void fill(struct utmpx *ut, short type, const char *tty, pid_t pid)
+{
+    memset(ut, 0, sizeof(*ut));
+    ut->ut_type = type;
+    ut->ut_pid = pid;
+    const char *line = strncmp(tty, "/dev/", 5) == 0 ? tty + 5 : tty;
+    strncpy(ut->ut_line, line, sizeof(ut->ut_line));
+    size_t l = strlen(line);
+    const char *id = l > sizeof(ut->ut_id) ? line + l - sizeof(ut->ut_id)
+                                           : line;
+    strncpy(ut->ut_id, id, sizeof(ut->ut_id));
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    ut->ut_tv.tv_sec = (int32_t)tv.tv_sec;
+    ut->ut_tv.tv_usec = (int32_t)tv.tv_usec;
+}
+
+static void write_both(const struct utmpx *ut)
+{
+    setutxent();
+    pututxline(ut);
+    endutxent();
+    updwtmpx(_PATH_WTMP, ut);
+}
+
+void wd_loginrec_login(const char *tty, const char *user, pid_t pid,
+                       const char *host)
+{
+    struct utmpx ut;
+    fill(&ut, USER_PROCESS, tty, pid);
+    strncpy(ut.ut_user, user, sizeof(ut.ut_user));
+    strncpy(ut.ut_host, host, sizeof(ut.ut_host));
+    if (inet_pton(AF_INET, host, &ut.ut_addr_v6[0]) != 1)
+        inet_pton(AF_INET6, host, ut.ut_addr_v6);
+    write_both(&ut);
+}
+
+void wd_loginrec_logout(const char *tty, pid_t pid)
+{
+    struct utmpx ut;
+    fill(&ut, DEAD_PROCESS, tty, pid);
+    write_both(&ut);
+}

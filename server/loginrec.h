@@ -1,0 +1,17 @@
+/*
+ * loginrec: the login records of a pty session, as sshd writes them:
+ * a USER_PROCESS entry in utmp and wtmp at the start (who, w, last),
+ * and a DEAD_PROCESS entry in both at the end (last's logout time).
+ */
+#ifndef WHELKD_LOGINREC_H
+#define WHELKD_LOGINREC_H
+
+#include <sys/types.h>
+
+/* |tty| is "/dev/pts/N", |host| the client's address. Failures (no
+ * /run/utmp, not root) are silent, as for sshd. */
+void wd_loginrec_login(const char *tty, const char *user, pid_t pid,
+                       const char *host);
+void wd_loginrec_logout(const char *tty, pid_t pid);
+
+#endif

@@ -1,0 +1,86 @@
+"""Login records of pty sessions (issue 17): utmp while the session runs
+(`who` inside it), wtmp with the logout after it (`last`), and the pty
+owned by the user, group tty, mode 0620, as sshd leaves it."""
+
+import contextlib
+import fcntl
+import os
+import re
+import struct
+import subprocess
+
+import pytest
+
+from accounts import made_user
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root for login records")
+
+NAME = "wka_aclr"
+
+
+@contextlib.contextmanager
+def utmp_file():
+    """/run/utmp is made by systemd-tmpfiles at boot; a container may have
+    none. Made here (root:utmp 0664) when missing and removed afterwards,
+    under a lock so two runs agree on who made it."""
+    with open("/run/lock/whelk-test-utmp.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = not os.path.exists("/run/utmp")
+        if made:
+            with open("/run/utmp", "wb"):
+                pass
+            os.chmod("/run/utmp", 0o664)
+        try:
+            yield
+        finally:
+            if made:
+                os.unlink("/run/utmp")
+
+
+def utmp_types(line, path="/run/utmp"):
+    """The ut_type of |path|'s entries for |line| (glibc's 384-byte
+    struct utmp: type at 0, pid at 4, line at 8)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out = []
+    for off in range(0, len(data) - 383, 384):
+        ut_type, = struct.unpack_from("<h", data, off)
+        ut_line = data[off + 8:off + 40].split(b"\0")[0].decode()
+        if ut_line == line:
+            out.append(ut_type)
+    return out
+
+
+USER_PROCESS, DEAD_PROCESS = 7, 8
+
+
+def test_who_and_last(whelkd, keys):
+    with utmp_file(), made_user(NAME, keys["ed25519"] + ".pub"):
+        s = whelkd(authorized_keys=False)
+        r = s.ssh(keys["ed25519"], "-tt", user=NAME, timeout=60,
+                  command='who; echo "tty=$SSH_TTY"; '
+                          'stat -c "%U %G %a" "$SSH_TTY"')
+        assert r.returncode == 0, r.stderr
+        tty = re.search(r"tty=/dev/(pts/\d+)", r.stdout)
+        assert tty, r.stdout
+        line = tty.group(1)
+        # utmp during the session: who shows the user on its pty.
+        assert re.search(rf"^{NAME}\s+{line}\s.*\(127\.0\.0\.1\)",
+                         r.stdout, re.M), r.stdout
+        # sshd's pty_setowner: the user's, group tty, 0620.
+        assert f"{NAME} tty 620" in r.stdout, r.stdout
+        # After it: its utmp entry is dead, wtmp has a logout time.
+        assert utmp_types(line) == [DEAD_PROCESS], utmp_types(line)
+        who = subprocess.run(["who"], capture_output=True, text=True)
+        assert not re.search(rf"^{NAME}\s+{line}\s", who.stdout, re.M), \
+            who.stdout
+        last = subprocess.run(["last", "-w", NAME], capture_output=True,
+                              text=True).stdout
+        rows = [ln for ln in last.splitlines()
+                if ln.startswith(NAME + " ") and f" {line} " in ln]
+        assert rows, last
+        assert "127.0.0.1" in rows[0], rows
+        # The logout: wtmp's last two entries for the line.
+        assert utmp_types(line, "/var/log/wtmp")[-2:] == [USER_PROCESS,
+                                                          DEAD_PROCESS]
