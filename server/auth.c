@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cryptq.h"
+#include "loginrec.h"
 #include "keyfile.h"
 #include "passwd.h"
 #include "server.h"
@@ -352,6 +353,7 @@ static void pw_done(uv_work_t *req, int status)
             if (w->kbdint) root_allowed(c, l, 0, 0);
             ok = 0;
         }
+        if (!ok) wd_loginrec_failed(w->user, c->addr); /* lastb */
         wd_conn_engine_result(
             c,
             whelk_conn_auth_done(c->engine,

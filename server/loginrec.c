@@ -6,10 +6,13 @@
 #include "loginrec.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/time.h>
 #include <utmp.h>
 #include <utmpx.h>
+
+#define BTMP_PATH "/var/log/btmp" /* no _PATH_BTMP in glibc */
 
 /* The entry's line ("pts/N") and id (its last four characters, the
  * abbreviation sshd and login use). */
@@ -38,16 +41,31 @@ static void write_both(const struct utmpx *ut)
     updwtmpx(_PATH_WTMP, ut);
 }
 
+static void put_host(struct utmpx *ut, const char *host)
+{
+    strncpy(ut->ut_host, host, sizeof(ut->ut_host));
+    if (inet_pton(AF_INET, host, &ut->ut_addr_v6[0]) != 1)
+        inet_pton(AF_INET6, host, ut->ut_addr_v6);
+}
+
 void wd_loginrec_login(const char *tty, const char *user, pid_t pid,
                        const char *host)
 {
     struct utmpx ut;
     fill(&ut, USER_PROCESS, tty, pid);
     strncpy(ut.ut_user, user, sizeof(ut.ut_user));
-    strncpy(ut.ut_host, host, sizeof(ut.ut_host));
-    if (inet_pton(AF_INET, host, &ut.ut_addr_v6[0]) != 1)
-        inet_pton(AF_INET6, host, ut.ut_addr_v6);
+    put_host(&ut, host);
     write_both(&ut);
+}
+
+void wd_loginrec_failed(const char *user, const char *host)
+{
+    struct utmpx ut;
+    fill(&ut, LOGIN_PROCESS, "ssh:notty", getpid());
+    strncpy(ut.ut_user, user, sizeof(ut.ut_user));
+    put_host(&ut, host);
+    /* Only an existing btmp is written (its mode keeps it root's). */
+    if (access(BTMP_PATH, F_OK) == 0) updwtmpx(BTMP_PATH, &ut);
 }
 
 void wd_loginrec_logout(const char *tty, pid_t pid)

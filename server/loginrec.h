@@ -14,4 +14,9 @@ void wd_loginrec_login(const char *tty, const char *user, pid_t pid,
                        const char *host);
 void wd_loginrec_logout(const char *tty, pid_t pid);
 
+/* sshd's record_failed_login(): a failed password or keyboard-
+ * interactive attempt appended to btmp (lastb), with the name as given
+ * (an unknown user's too), "ssh:notty" as the line. */
+void wd_loginrec_failed(const char *user, const char *host);
+
 #endif

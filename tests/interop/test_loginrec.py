@@ -84,3 +84,28 @@ def test_who_and_last(whelkd, keys):
         # The logout: wtmp's last two entries for the line.
         assert utmp_types(line, "/var/log/wtmp")[-2:] == [USER_PROCESS,
                                                           DEAD_PROCESS]
+
+
+def test_lastb_after_failure(whelkd, keys):
+    """sshd's record_failed_login: a failed password goes to btmp with the
+    name as given, also for an unknown user."""
+    from test_accounts import paramiko_password
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        subprocess.run(["chpasswd"], input=f"{NAME}:right-pass\n", text=True,
+                       check=True)
+        s = whelkd(authorized_keys=False)
+        def counts():
+            out = subprocess.run(["lastb", "-w"], capture_output=True,
+                                 text=True).stdout
+            rows = [r for r in out.splitlines() if "ssh:notty" in r and
+                    "127.0.0.1" in r]
+            return tuple(sum(r.startswith(n + " ") for r in rows)
+                         for n in (NAME, "wka_acnobody"))
+        before = counts()
+        assert not paramiko_password(s, NAME, "wrong-pass")
+        assert not paramiko_password(s, "wka_acnobody", "wrong-pass")
+        assert paramiko_password(s, NAME, "right-pass")
+        after = counts()
+        # One row each (the success adds none).
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1), \
+            (before, after)
