@@ -36,6 +36,7 @@ void wd_keywords_accounts_defaults(struct wd_keywords *kw)
 {
     kw->syslog_facility = LOG_AUTH;
     kw->log_level = WD_LOGLEVEL_INFO;
+    kw->print_motd = 1;
 }
 
 /* A name from |names| (case-insensitive, as sshd) into *value once. */
@@ -59,6 +60,7 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
                          char **av, char *err, size_t errlen)
 {
     if (strcasecmp(key, "PasswordAuthentication") != 0 &&
+        strcasecmp(key, "PrintMotd") != 0 &&
         strcasecmp(key, "SyslogFacility") != 0 &&
         strcasecmp(key, "LogLevel") != 0)
         return WD_KW_NOT_MINE;
@@ -80,6 +82,13 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
         snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
         return WD_KW_ERROR;
     }
+    if (strcasecmp(key, "PrintMotd") == 0) {
+        if (!kw->print_motd_set) {
+            kw->print_motd = v;
+            kw->print_motd_set = 1;
+        }
+        return WD_KW_DONE;
+    }
     if (!kw->password_auth_set) {
         kw->password_auth = v;
         kw->password_auth_set = 1;
@@ -91,6 +100,7 @@ void wd_keywords_accounts_dump(const struct wd_keywords *kw, FILE *out)
 {
     fprintf(out, "passwordauthentication %s\n",
             kw->password_auth ? "yes" : "no");
+    fprintf(out, "printmotd %s\n", kw->print_motd ? "yes" : "no");
     for (size_t i = 0; i < sizeof(facilities) / sizeof(*facilities); i++)
         if (facilities[i].value == kw->syslog_facility)
             fprintf(out, "syslogfacility %s\n", facilities[i].name);

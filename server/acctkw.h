@@ -10,7 +10,8 @@
 
 struct wd_keywords;
 
-/* PasswordAuthentication, SyslogFacility, LogLevel (a wd_keyword_fn). */
+/* PasswordAuthentication, PrintMotd, SyslogFacility, LogLevel (a
+ * wd_keyword_fn). */
 int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
                          char **av, char *err, size_t errlen);
 /* sshd's defaults for SyslogFacility and LogLevel. */

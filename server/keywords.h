@@ -45,6 +45,8 @@ typedef struct wd_keywords {
      * INFO by default), for log.c; 0 in *_set until given. */
     int syslog_facility, syslog_facility_set;
     int log_level, log_level_set;
+    /* PrintMotd (default yes). */
+    int print_motd, print_motd_set;
 
     /* lifecycle (issue 17) */
 } wd_keywords;

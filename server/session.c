@@ -570,6 +570,9 @@ static int start_program(wd_session *ss, const char *command,
         .pty = ss->has_pty ? &ss->pty : NULL,
         .run = ss->run,
         .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
+        /* sshd's do_login(): only a pty session without a command. */
+        .motd = ss->has_pty && !command && ss->run == WD_SPAWN_PROGRAM &&
+                wd_conn_kw(c)->print_motd,
     };
     wd_spawn_result res;
     int rc = wd_spawn(&req, &res);

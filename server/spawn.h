@@ -63,6 +63,9 @@ typedef struct wd_spawn_request {
     /* sshd's do_nologin(): the child copies /etc/nologin to its stderr
      * and exits 254 (the caller decided and logged). */
     int nologin;
+    /* PrintMotd for an interactive pty login: the child, as the user in
+     * its home, shows /etc/motd (wd_motd_print) before the shell. */
+    int motd;
 } wd_spawn_request;
 
 typedef struct wd_spawn_result {

@@ -109,3 +109,47 @@ def test_lastb_after_failure(whelkd, keys):
         # One row each (the success adds none).
         assert (after[0] - before[0], after[1] - before[1]) == (1, 1), \
             (before, after)
+
+
+def motd_shown(s, keys, user, text):
+    """Whether an interactive pty login shell shows /etc/motd's |text|."""
+    from conftest import Pty
+    with Pty(s.ssh_args(keys["ed25519"], "-tt", user=user)) as p:
+        p.send("echo end-$((6*7)); exit\r")
+        p.expect("end-42")
+        p.wait()
+        return text.encode() in p.out
+
+
+@contextlib.contextmanager
+def motd_file():
+    """The system's /etc/motd, or one made for the test (under a lock,
+    removed afterwards) where there is none."""
+    with open("/run/lock/whelk-test-motd.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = not os.path.exists("/etc/motd")
+        if made:
+            with open("/etc/motd", "w") as f:
+                f.write("whelk test message of the day\n")
+        try:
+            with open("/etc/motd") as f:
+                yield next(ln for ln in f.read().splitlines() if ln.strip())
+        finally:
+            if made:
+                os.unlink("/etc/motd")
+
+
+def test_print_motd(whelkd, keys):
+    """sshd's do_motd: PrintMotd (default yes) shows /etc/motd to an
+    interactive pty login, not with ~/.hushlogin or PrintMotd no."""
+    with motd_file() as text, made_user(NAME, keys["ed25519"] + ".pub") as pw:
+        s = whelkd(authorized_keys=False)
+        assert motd_shown(s, keys, NAME, text)
+        off = whelkd("-o", "PrintMotd=no", authorized_keys=False)
+        assert not motd_shown(off, keys, NAME, text)
+        hush = os.path.join(pw.pw_dir, ".hushlogin")
+        open(hush, "w").close()
+        assert not motd_shown(s, keys, NAME, text)
+        # A command, even with a pty, gets no motd.
+        r = s.ssh(keys["ed25519"], "-tt", user=NAME, command="echo x")
+        assert r.stdout == "x\n", r.stdout
