@@ -37,6 +37,7 @@ void wd_keywords_accounts_defaults(struct wd_keywords *kw)
     kw->syslog_facility = LOG_AUTH;
     kw->log_level = WD_LOGLEVEL_INFO;
     kw->print_motd = 1;
+    kw->print_lastlog = 1;
 }
 
 /* A name from |names| (case-insensitive, as sshd) into *value once. */
@@ -61,6 +62,7 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
 {
     if (strcasecmp(key, "PasswordAuthentication") != 0 &&
         strcasecmp(key, "PrintMotd") != 0 &&
+        strcasecmp(key, "PrintLastLog") != 0 &&
         strcasecmp(key, "SyslogFacility") != 0 &&
         strcasecmp(key, "LogLevel") != 0)
         return WD_KW_NOT_MINE;
@@ -89,6 +91,13 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
         }
         return WD_KW_DONE;
     }
+    if (strcasecmp(key, "PrintLastLog") == 0) {
+        if (!kw->print_lastlog_set) {
+            kw->print_lastlog = v;
+            kw->print_lastlog_set = 1;
+        }
+        return WD_KW_DONE;
+    }
     if (!kw->password_auth_set) {
         kw->password_auth = v;
         kw->password_auth_set = 1;
@@ -101,6 +110,7 @@ void wd_keywords_accounts_dump(const struct wd_keywords *kw, FILE *out)
     fprintf(out, "passwordauthentication %s\n",
             kw->password_auth ? "yes" : "no");
     fprintf(out, "printmotd %s\n", kw->print_motd ? "yes" : "no");
+    fprintf(out, "printlastlog %s\n", kw->print_lastlog ? "yes" : "no");
     for (size_t i = 0; i < sizeof(facilities) / sizeof(*facilities); i++)
         if (facilities[i].value == kw->syslog_facility)
             fprintf(out, "syslogfacility %s\n", facilities[i].name);

@@ -47,6 +47,8 @@ typedef struct wd_keywords {
     int log_level, log_level_set;
     /* PrintMotd (default yes). */
     int print_motd, print_motd_set;
+    /* PrintLastLog (default yes). */
+    int print_lastlog, print_lastlog_set;
 
     /* lifecycle (issue 17) */
 } wd_keywords;

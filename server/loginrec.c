@@ -6,6 +6,10 @@
 #include "loginrec.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <lastlog.h>
+#include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 #include <sys/time.h>
@@ -13,6 +17,7 @@
 #include <utmpx.h>
 
 #define BTMP_PATH "/var/log/btmp" /* no _PATH_BTMP in glibc */
+#define LASTLOG_PATH "/var/log/lastlog"
 
 /* The entry's line ("pts/N") and id (its last four characters, the
  * abbreviation sshd and login use). */
@@ -73,4 +78,53 @@ void wd_loginrec_logout(const char *tty, pid_t pid)
     struct utmpx ut;
     fill(&ut, DEAD_PROCESS, tty, pid);
     write_both(&ut);
+}
+
+/* A C string into a fixed utmp-style field, NUL-padded, maybe unended. */
+static void put_field(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size);
+    memset(dst, 0, size);
+    memcpy(dst, src, n);
+}
+
+void wd_lastlog_read(uid_t uid, char *msg, size_t len)
+{
+    msg[0] = 0;
+    int fd = open(LASTLOG_PATH, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return;
+    struct lastlog ll;
+    off_t off = (off_t)uid * (off_t)sizeof(ll);
+    if (pread(fd, &ll, sizeof(ll), off) == (ssize_t)sizeof(ll) &&
+        ll.ll_time != 0) {
+        /* ctime's layout, as sshd prints it. */
+        time_t t = ll.ll_time;
+        struct tm tm;
+        char when[64] = "";
+        if (localtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm);
+        char from[sizeof(ll.ll_host) + 1];
+        memcpy(from, ll.ll_host, sizeof(ll.ll_host));
+        from[sizeof(ll.ll_host)] = 0;
+        if (from[0])
+            snprintf(msg, len, "Last login: %s from %s\r\n", when, from);
+        else
+            snprintf(msg, len, "Last login: %s\r\n", when);
+    }
+    close(fd);
+}
+
+void wd_lastlog_write(uid_t uid, const char *tty, const char *host)
+{
+    int fd = open(LASTLOG_PATH, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return;
+    struct lastlog ll;
+    memset(&ll, 0, sizeof(ll));
+    ll.ll_time = (int32_t)time(NULL);
+    const char *line = strncmp(tty, "/dev/", 5) == 0 ? tty + 5 : tty;
+    put_field(ll.ll_line, sizeof(ll.ll_line), line);
+    put_field(ll.ll_host, sizeof(ll.ll_host), host);
+    ssize_t w = pwrite(fd, &ll, sizeof(ll), (off_t)uid * (off_t)sizeof(ll));
+    (void)w;
+    close(fd);
 }

@@ -574,6 +574,15 @@ static int start_program(wd_session *ss, const char *command,
         .motd = ss->has_pty && !command && ss->run == WD_SPAWN_PROGRAM &&
                 wd_conn_kw(c)->print_motd,
     };
+    /* sshd's lastlog: read and replaced for every pty session as root,
+     * shown (PrintLastLog) only where the motd would be. */
+    char lastlog[256] = "";
+    if (ss->has_pty && geteuid() == 0) {
+        wd_lastlog_read(u->uid, lastlog, sizeof(lastlog));
+        if (!command && ss->run == WD_SPAWN_PROGRAM &&
+            wd_conn_kw(c)->print_lastlog && lastlog[0])
+            req.lastlog = lastlog;
+    }
     wd_spawn_result res;
     int rc = wd_spawn(&req, &res);
     int err = errno;
@@ -592,6 +601,7 @@ static int start_program(wd_session *ss, const char *command,
     if (ss->has_pty && geteuid() == 0) {
         snprintf(ss->tty, sizeof(ss->tty), "%s", res.tty);
         wd_loginrec_login(ss->tty, u->name, res.pid, c->addr);
+        wd_lastlog_write(u->uid, ss->tty, c->addr);
     }
     if (ss->has_pty)
         wd_log(WHELK_LOG_INFO,

@@ -129,7 +129,8 @@ static void child(const wd_spawn_request *req, int pty,
         say("Could not chdir to home directory\n");
         if (chdir("/") != 0) _exit(1);
     }
-    if (req->motd) wd_motd_print(STDOUT_FILENO); /* access, open, read */
+    if (req->motd || req->lastlog) /* access, open, read, write */
+        wd_motd_print(STDOUT_FILENO, req->lastlog, req->motd);
     if (req->run != WD_SPAWN_PROGRAM) /* serves here: see the top */
         wd_sftp_child(req->run == WD_SPAWN_SFTP ? req->command : NULL, envp,
                       log_fd);

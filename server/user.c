@@ -144,9 +144,11 @@ void wd_nologin_print(int fd)
     copy_to(nologin_path, fd);
 }
 
-void wd_motd_print(int fd)
+void wd_motd_print(int fd, const char *lastlog, int motd)
 {
     /* sshd's check_quietlogin: ~/.hushlogin (the cwd is the home). */
     if (access(".hushlogin", F_OK) == 0) return;
-    copy_to("/etc/motd", fd);
+    size_t n = lastlog ? strlen(lastlog) : 0;
+    if (n > 0 && write(fd, lastlog, n) != (ssize_t)n) return;
+    if (motd) copy_to("/etc/motd", fd);
 }

@@ -153,3 +153,28 @@ def test_print_motd(whelkd, keys):
         # A command, even with a pty, gets no motd.
         r = s.ssh(keys["ed25519"], "-tt", user=NAME, command="echo x")
         assert r.stdout == "x\n", r.stdout
+
+
+def login_text(s, keys, user):
+    from conftest import Pty
+    with Pty(s.ssh_args(keys["ed25519"], "-tt", user=user)) as p:
+        p.send("echo end-$((6*7)); exit\r")
+        p.expect("end-42")
+        p.wait()
+        return p.out.decode(errors="replace")
+
+
+def test_print_lastlog(whelkd, keys):
+    """sshd's PrintLastLog (default yes): the previous login's time and
+    host before the shell; lastlog(8) shows the new one."""
+    with made_user(NAME, keys["ed25519"] + ".pub"):
+        s = whelkd(authorized_keys=False)
+        login_text(s, keys, NAME)  # a uid reused may show an older one
+        out = login_text(s, keys, NAME)
+        assert re.search(r"Last login: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d "
+                         r"\d{4} from 127\.0\.0\.1\r+\n", out), out
+        ll = subprocess.run(["lastlog", "-u", NAME], capture_output=True,
+                            text=True).stdout
+        assert re.search(rf"^{NAME}\s+pts/\d+\s+127\.0\.0\.1", ll, re.M), ll
+        off = whelkd("-o", "PrintLastLog=no", authorized_keys=False)
+        assert "Last login" not in login_text(off, keys, NAME)

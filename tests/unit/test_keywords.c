@@ -155,6 +155,14 @@ static void test_accounts_and_logging(void **state)
     assert_int_equal(line(&kw, "LogLevel=DEBUG", err), 0);
     assert_int_equal(line(&kw, "LogLevel QUIET", err), 0);
     assert_int_equal(kw.log_level, WD_LOGLEVEL_DEBUG1);
+    assert_int_equal(kw.print_motd, 1);
+    assert_int_equal(kw.print_lastlog, 1);
+    assert_int_equal(line(&kw, "PrintMotd no", err), 0);
+    assert_int_equal(line(&kw, "PrintLastLog=no", err), 0);
+    assert_int_equal(line(&kw, "PrintLastLog=yes", err), 0);
+    assert_int_equal(kw.print_motd, 0);
+    assert_int_equal(kw.print_lastlog, 0);
+    assert_int_equal(line(&kw, "PrintMotd maybe", err), -1);
 }
 
 int main(void)
