@@ -233,7 +233,8 @@ class Server:
             key = os.path.join(d, "host_key")
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
                             "-f", key], check=True)
-            return [os.path.join(BUILD, "whelkd"), "-p", f"127.0.0.1:{port}",
+            return [os.path.join(BUILD, "whelkd"), "-e",
+                    "-p", f"127.0.0.1:{port}",
                     "-h", key, "-a", self.env.authorized_keys, "-S", d,
                     "-m", "1000"] + self.extra
         if self.name == "sshd":

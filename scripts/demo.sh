@@ -32,4 +32,4 @@ whelk demo
   stop the server with Ctrl-C.
 
 MSG
-exec ./build/whelkd -p "127.0.0.1:$port" -S "$state" -a "$state/authorized_keys"
+exec ./build/whelkd -e -p "127.0.0.1:$port" -S "$state" -a "$state/authorized_keys"

@@ -27,6 +27,7 @@
 #include "access.h"
 #include "akcmd.h"
 #include "cryptq.h"
+#include "loginrec.h"
 #include "keyfile.h"
 #include "keysrc.h"
 #include "passwd.h"
@@ -112,7 +113,7 @@ static void user_done(uv_work_t *req, int status)
         }
         /* The methods, chains and tries of this connection's keywords. */
         wd_policy_apply_conn(c->engine, wd_conn_kw(c),
-                             wd_opts->password_file != NULL);
+                             1 /* /etc/shadow or -P */);
         if (c->own_kw) wd_engine_apply_conn(c->engine, c->own_kw);
         wd_conn_engine_result(c, whelk_conn_user_done(c->engine, answer,
                                                       uv_now(c->srv->loop)),
@@ -410,8 +411,10 @@ typedef struct pw_work {
 static void pw_run(uv_work_t *req)
 {
     pw_work *w = req->data;
-    w->ok = wd_passwd_check(wd_opts->password_file, w->user, w->password,
-                            w->len);
+    w->ok = wd_opts->password_file
+                ? wd_passwd_check(wd_opts->password_file, w->user,
+                                  w->password, w->len)
+                : wd_passwd_check_system(w->user, w->password);
 }
 
 static void pw_done(uv_work_t *req, int status)
@@ -431,6 +434,7 @@ static void pw_done(uv_work_t *req, int status)
             if (w->kbdint) root_allowed(c, l, 0, 0);
             ok = 0;
         }
+        if (!ok) wd_loginrec_failed(w->user, c->addr); /* lastb */
         wd_conn_engine_result(
             c,
             whelk_conn_auth_done(c->engine,
@@ -447,7 +451,7 @@ static whelk_auth_result check_password(wd_conn *c, const char *name,
                                         const char *password, size_t len,
                                         int kbdint)
 {
-    if (!wd_opts->password_file || !login_of(c)) return WHELK_AUTH_DENY;
+    if (!login_of(c) || !wd_conn_kw(c)->password_auth) return WHELK_AUTH_DENY;
     pw_work *w = calloc(1, sizeof(*w));
     if (!w || strlen(name) >= sizeof(w->user) ||
         !(w->password = malloc(len + 1))) {
@@ -483,7 +487,7 @@ static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
                           whelk_kbdint_prompts *p, void *user)
 {
-    if (!wd_opts->password_file || round > 0) return -1;
+    if (!wd_conn_kw(user)->password_auth || round > 0) return -1;
     return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 

@@ -209,10 +209,6 @@ static const struct {
     const char *name, *feature;
 } pending[] = {
     {"UsePAM", "PAM (issue 17, accounts)"},
-    {"PrintMotd", "the message of the day (issue 17, accounts)"},
-    {"PrintLastLog", "login records (issue 17, accounts)"},
-    {"SyslogFacility", "syslog output (issue 17, logging)"},
-    {"LogLevel", "log levels (issue 17, logging)"},
 };
 
 /* Written only while the configuration is read, at start-up (the

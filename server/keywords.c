@@ -18,6 +18,8 @@
 #include "lifecycle.h"
 #include "sessconf.h"
 
+#include "acctkw.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +153,7 @@ static const wd_keyword_fn handlers[] = {
     wd_keywords_fwd,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
+    wd_keywords_accounts,
     /* lifecycle (issue 17) */
     wd_lifecycle_keyword,
     /* keywords whose feature is still being built: keep last */
@@ -179,6 +182,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_keywords_fwd_dump,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
     /* accounts and logging (issue 17) */
+    wd_keywords_accounts_dump,
     /* lifecycle (issue 17) */
     wd_lifecycle_dump,
     wd_pending_dump,
@@ -282,4 +286,5 @@ void wd_keywords_defaults(wd_keywords *kw)
     wd_engine_defaults(kw);
     wd_keywords_fwd_defaults(kw);
     wd_keywords_agent_x11_defaults(kw);
+    wd_keywords_accounts_defaults(kw);
 }

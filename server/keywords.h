@@ -104,6 +104,17 @@ typedef struct wd_keywords {
     unsigned agx_set;            /* bit per keyword: first value counts */
 
     /* accounts and logging (issue 17) */
+    /* PasswordAuthentication (default yes): password and
+     * keyboard-interactive against the -P file, or without one the
+     * system's accounts (/etc/shadow through libcrypt). */
+    /* SyslogFacility (LOG_AUTH by default) and LogLevel (a WD_LOGLEVEL_*,
+     * INFO by default), for log.c; 0 in *_set until given. */
+    int syslog_facility, syslog_facility_set;
+    int log_level, log_level_set;
+    /* PrintMotd (default yes). */
+    int print_motd, print_motd_set;
+    /* PrintLastLog (default yes). */
+    int print_lastlog, print_lastlog_set;
 
     /* lifecycle (issue 17) */
     unsigned drain_timeout_s;    /* WhelkdDrainTimeout (lifecycle.h) */

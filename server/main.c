@@ -86,7 +86,8 @@ static void usage(FILE *f)
             "                   DisableForwarding, "
             "AllowStreamLocalForwarding,\n"
             "                   StreamLocalBindMask, StreamLocalBindUnlink\n"
-            "  -d               debug logging\n"
+            "  -d               debug logging (to stderr)\n"
+            "  -e               log to stderr instead of syslog\n"
             "  -t               check the configuration and host keys, then "
             "exit\n"
             "  -i               serve one connection on stdin/stdout "
@@ -319,9 +320,9 @@ int main(int argc, char **argv)
         case 'C': match_spec = optarg; break;
         case 'T': dump = 1; break;
         case 'D': break; /* whelkd always runs in the foreground */
-        case 'e': break; /* whelkd logs to stderr (syslog: issue 17) */
         case 'S': opts.state_dir = optarg; break;
-        case 'd': opts.debug = 1; break;
+        case 'd': opts.debug = 1; opts.log_stderr = 1; break;
+        case 'e': opts.log_stderr = 1; break;
         case 't': opts.test = 1; break;
         case 'i': opts.inetd = 1; break;
         case 'V': printf("whelkd %s\n", WHELK_VERSION); return 0;
@@ -418,8 +419,12 @@ int main(int argc, char **argv)
     if (!opts.state_dir) opts.state_dir = default_state_dir();
     wd_opts = &opts;
     /* Unknown users' passwords are checked against a hash as costly as
-     * the file's own (before any worker forks: they inherit it). */
-    if (opts.password_file) wd_passwd_init(opts.password_file);
+     * the real ones (the -P file's, else /etc/shadow's), made before
+     * any worker forks: they inherit it. */
+    wd_passwd_init(opts.password_file ? opts.password_file : "/etc/shadow");
+    /* -t checks and -T dumps print to stderr; a server logs where told. */
+    wd_log_setup(opts.log_stderr || opts.test, opts.kw.syslog_facility,
+                 opts.kw.log_level);
     signal(SIGPIPE, SIG_IGN);
     /* Many sessions mean many descriptors: use the hard limit. */
     struct rlimit rl;
@@ -458,7 +463,7 @@ int main(int argc, char **argv)
     }
     /* LoginGraceTime, MaxAuthTries, the methods (password ones only
      * with -P) and AuthenticationMethods (policy.c). */
-    if (wd_policy_apply_config(srv.cfg, &opts.kw, opts.password_file != NULL))
+    if (wd_policy_apply_config(srv.cfg, &opts.kw, 1 /* /etc/shadow or -P */))
         return 2;
     /* -t: the configuration and keys are good (and the default key now
      * exists); stop here, as sshd -t does. */

@@ -10,6 +10,8 @@
 #include "passwd.h"
 
 #include <crypt.h>
+#include <pwd.h>
+#include <shadow.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,8 @@ int wd_passwd_init(const char *path)
          i++) {
         line[strcspn(line, "\r\n")] = 0;
         char *colon = strchr(line, ':');
+        /* /etc/shadow has more fields after the hash; a hash has no ':'. */
+        if (colon) colon[1 + strcspn(colon + 1, ":")] = 0;
         if (line[0] == '#' || !colon || !colon[1] || colon[1] == '*' ||
             colon[1] == '!')
             continue;
@@ -136,12 +140,9 @@ const char *wd_passwd_dummy(void)
     return dummy_hash;
 }
 
-int wd_passwd_check(const char *path, const char *user, const char *password,
-                    size_t len)
+/* crypt_r of |password| under |hash| equals |hash|, in constant time. */
+static int hash_matches(const char *hash, const char *password)
 {
-    char hash[512];
-    int known = find_hash(path, user, hash, sizeof(hash));
-    if (!known) snprintf(hash, sizeof(hash), "%s", wd_passwd_dummy());
     struct crypt_data *cd = calloc(1, sizeof(*cd));
     if (!cd) return 0;
     const char *out = crypt_r(password, hash, cd);
@@ -150,6 +151,44 @@ int wd_passwd_check(const char *path, const char *user, const char *password,
         ok = CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
     OPENSSL_cleanse(cd, sizeof(*cd));
     free(cd);
+    return ok;
+}
+
+int wd_passwd_check_system(const char *user, const char *password)
+{
+    /* sshd's shadow_pw(): the shadow entry when there is one, else the
+     * passwd field (an "x" there matches nothing). */
+    char buf[4096], hash[512];
+    hash[0] = 0;
+    struct spwd sp, *spr = NULL;
+    if (getspnam_r(user, &sp, buf, sizeof(buf), &spr) == 0 && spr &&
+        spr->sp_pwdp)
+        snprintf(hash, sizeof(hash), "%s", spr->sp_pwdp);
+    else {
+        struct passwd pw, *pwr = NULL;
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwr) == 0 && pwr &&
+            pwr->pw_passwd)
+            snprintf(hash, sizeof(hash), "%s", pwr->pw_passwd);
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    /* Usable only as a crypt hash: an empty field (PermitEmptyPasswords
+     * is no), "!..." (locked), "*" or "x" cost the dummy's crypt_r and
+     * fail, as an unknown user does. */
+    int usable = hash[0] && hash[0] != '!' && hash[0] != '*' &&
+                 strlen(hash) > 2;
+    if (!usable) snprintf(hash, sizeof(hash), "%s", wd_passwd_dummy());
+    int ok = hash_matches(hash, password);
+    OPENSSL_cleanse(hash, sizeof(hash));
+    return ok && usable;
+}
+
+int wd_passwd_check(const char *path, const char *user, const char *password,
+                    size_t len)
+{
+    char hash[512];
+    int known = find_hash(path, user, hash, sizeof(hash));
+    if (!known) snprintf(hash, sizeof(hash), "%s", wd_passwd_dummy());
+    int ok = hash_matches(hash, password);
     OPENSSL_cleanse(hash, sizeof(hash));
     (void)len;
     return ok && known;

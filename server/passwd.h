@@ -17,4 +17,10 @@ const char *wd_passwd_dummy(void);
 int wd_passwd_check(const char *path, const char *user, const char *password,
                     size_t len);
 
+/* 1 when |password| matches |user|'s system password (getspnam_r, else
+ * the passwd entry's field; it may block: NSS), else 0. Unknown users,
+ * locked ("!") and empty or "*" fields cost one crypt_r of the dummy
+ * hash and fail. Call wd_passwd_init("/etc/shadow") first. */
+int wd_passwd_check_system(const char *user, const char *password);
+
 #endif

@@ -38,6 +38,7 @@ typedef struct wd_options {
     unsigned stall_s;
     unsigned workers;
     int debug;
+    int log_stderr;     /* -e (or -d): log to stderr, not syslog */
     int test;           /* -t: check and exit */
     int inetd;          /* -i: one connection on stdin/stdout */
     wd_keywords kw;     /* -o Keyword=value */

@@ -40,6 +40,7 @@
 #include "sftp.h"
 #include "chrootdir.h"
 #include "sessconf.h"
+#include "loginrec.h"
 #include "spawn.h"
 #include "ttymodes.h"
 #include "x11fwd.h"
@@ -62,6 +63,7 @@ typedef struct wd_session {
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
     wd_tty pty;
+    char tty[64];          /* "/dev/pts/N" while its login record is open */
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
     uv_poll_t out_poll, err_poll, in_poll;
     int out_polling, err_polling, in_polling;
@@ -469,6 +471,8 @@ static void program_exited(pid_t pid, int st)
         if (ss->pid != pid) continue;
         ss->exited = 1;
         ss->status = st;
+        if (ss->tty[0]) wd_loginrec_logout(ss->tty, pid);
+        ss->tty[0] = 0;
         if (ss->s && ss->conn && ss->conn->login)
             wd_log(WHELK_LOG_DEBUG, "session %u: program %d exited",
                    whelk_session_id(ss->s), (int)pid);
@@ -607,11 +611,23 @@ static int start_program(wd_session *ss, const char *command,
         .chroot = chroot_to,
         .run = ss->run,
         .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
+        /* sshd's do_login(): only a pty session without a command. */
+        .motd = ss->has_pty && !command && ss->run == WD_SPAWN_PROGRAM &&
+                wd_conn_kw(c)->print_motd,
     };
     if (ss->x11) {
         req.xauth_path = wd_conn_kw(c)->xauth_location;
         req.xauth_input = wd_x11fwd_xauth_input(ss->x11);
         req.xauth_len = strlen(req.xauth_input);
+    }
+    /* sshd's lastlog: read and replaced for every pty session as root,
+     * shown (PrintLastLog) only where the motd would be. */
+    char lastlog[256] = "";
+    if (ss->has_pty && geteuid() == 0) {
+        wd_lastlog_read(u->uid, lastlog, sizeof(lastlog));
+        if (!command && ss->run == WD_SPAWN_PROGRAM &&
+            wd_conn_kw(c)->print_lastlog && lastlog[0])
+            req.lastlog = lastlog;
     }
     wd_spawn_result res;
     int rc = wd_spawn(&req, &res);
@@ -628,6 +644,11 @@ static int start_program(wd_session *ss, const char *command,
     ss->out_fd = res.out_fd;
     ss->err_fd = res.err_fd;
     start_polls(ss);
+    if (ss->has_pty && geteuid() == 0) {
+        snprintf(ss->tty, sizeof(ss->tty), "%s", res.tty);
+        wd_loginrec_login(ss->tty, u->name, res.pid, c->addr);
+        wd_lastlog_write(u->uid, ss->tty, c->addr);
+    }
     if (ss->has_pty)
         wd_log(WHELK_LOG_INFO,
                "Starting session: %s on %s for %s from %s port %d id %u",

@@ -175,6 +175,8 @@ static void child(const wd_spawn_request *req, int pty,
         if (chdir("/") != 0) _exit(1);
     }
     if (req->xauth_path) run_xauth(req, envp);
+    if (req->motd || req->lastlog) /* access, open, read, write */
+        wd_motd_print(STDOUT_FILENO, req->lastlog, req->motd);
     if (req->run != WD_SPAWN_PROGRAM) /* serves here: see the top */
         wd_sftp_child(req->run == WD_SPAWN_SFTP ? req->command : NULL, envp,
                       log_fd);
@@ -209,7 +211,13 @@ static int open_pty(const wd_spawn_request *req, int *master, int *slave,
                          (unsigned short)tty->width_px,
                          (unsigned short)tty->height_px};
     ioctl(*slave, TIOCSWINSZ, &ws);
-    if (geteuid() == 0 && (fchown(*slave, req->user->uid, (gid_t)-1) != 0 ||
+    /* Group tty when it exists (write(1) and wall go through it). */
+    gid_t tty_gid = (gid_t)-1;
+    struct group gr, *grp = NULL;
+    char grbuf[1024];
+    if (getgrnam_r("tty", &gr, grbuf, sizeof(grbuf), &grp) == 0 && grp)
+        tty_gid = grp->gr_gid;
+    if (geteuid() == 0 && (fchown(*slave, req->user->uid, tty_gid) != 0 ||
                            fchmod(*slave, 0620) != 0))
         wd_log(WHELK_LOG_INFO, "cannot hand %s to %s", name,
                req->user->name);

@@ -73,6 +73,11 @@ typedef struct wd_spawn_request {
     const char *xauth_path;
     const char *xauth_input;
     size_t xauth_len;
+    /* PrintMotd for an interactive pty login: the child, as the user in
+     * its home, shows /etc/motd (wd_motd_print) before the shell. */
+    int motd;
+    /* PrintLastLog: the "Last login" line shown before it, or NULL. */
+    const char *lastlog;
 } wd_spawn_request;
 
 typedef struct wd_spawn_result {

@@ -116,10 +116,11 @@ int wd_nologin_applies(const wd_user *u)
     return 1;
 }
 
-void wd_nologin_print(int fd)
+/* Copies at most 64 KiB of |path| to |fd|. In a child between fork and
+ * exec: system calls only. */
+static void copy_to(const char *path, int fd)
 {
-    /* In a child between fork and exec: system calls only. */
-    int in = open(nologin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int in = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (in < 0) return;
     char buf[1024];
     ssize_t n;
@@ -136,4 +137,18 @@ void wd_nologin_print(int fd)
         }
     }
     close(in);
+}
+
+void wd_nologin_print(int fd)
+{
+    copy_to(nologin_path, fd);
+}
+
+void wd_motd_print(int fd, const char *lastlog, int motd)
+{
+    /* sshd's check_quietlogin: ~/.hushlogin (the cwd is the home). */
+    if (access(".hushlogin", F_OK) == 0) return;
+    size_t n = lastlog ? strlen(lastlog) : 0;
+    if (n > 0 && write(fd, lastlog, n) != (ssize_t)n) return;
+    if (motd) copy_to("/etc/motd", fd);
 }

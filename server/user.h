@@ -39,4 +39,10 @@ int wd_nologin_applies(const wd_user *u);
 /* Copies /etc/nologin to |fd|; async-signal-safe (for a forked child). */
 void wd_nologin_print(int fd);
 
+/* sshd's display_loginmsg() and do_motd(): |lastlog| (the "Last login"
+ * line, or NULL) and, when |motd|, /etc/motd to |fd|, unless
+ * ./.hushlogin exists (call in the home directory, as the user);
+ * async-signal-safe. */
+void wd_motd_print(int fd, const char *lastlog, int motd);
+
 #endif

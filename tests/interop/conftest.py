@@ -202,7 +202,8 @@ class Pty:
 class Server:
     def __init__(self, tmp, keys, extra=(), authorized_keys=None,
                  host_keys=("host_ed25519",), listen="127.0.0.1:{port}",
-                 port=None, env=None, wrapper=()):
+                 port=None, env=None, wrapper=(), prefix=(),
+                 log_stderr=True):
         self.port = port or free_port()
         self.log_path = os.path.join(tmp, f"whelkd-{self.port}.log")
         n = 1
@@ -210,9 +211,12 @@ class Server:
             n += 1
             self.log_path = os.path.join(tmp, f"whelkd-{self.port}.{n}.log")
         self.state = os.path.join(tmp, f"state-{self.port}")
-        # |wrapper|: a launcher that execs whelkd (systemd-socket-activate).
-        args = [*wrapper, WHELKD, "-p", listen.format(port=self.port),
-                "-S", self.state]
+        # |wrapper|: a launcher that execs whelkd (systemd-socket-activate);
+        # |prefix| runs whelkd under a wrapper (test_syslog's private
+        # /dev/log). -e: log to stderr (the log file), not syslog.
+        args = [*wrapper, *prefix, WHELKD,
+                *(["-e"] if log_stderr else []),
+                "-p", listen.format(port=self.port), "-S", self.state]
         # False: no -a, each user's own ~/.ssh/authorized_keys.
         if authorized_keys is not False:
             args += ["-a", authorized_keys or keys["authorized_keys"]]

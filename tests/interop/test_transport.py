@@ -231,7 +231,7 @@ def test_unreadable_or_encrypted_host_key(tmp_path, keys):
                     "-f", str(enc)], check=True)
     for path, why in ((str(enc), "encrypted"),
                       (str(tmp_path / "missing"), "No such file")):
-        r = subprocess.run([WHELKD, "-p", "127.0.0.1:1", "-h", path],
+        r = subprocess.run([WHELKD, "-e", "-p", "127.0.0.1:1", "-h", path],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 1
         assert f"cannot load host key {path}" in r.stderr

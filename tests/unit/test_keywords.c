@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include <cmocka.h>
 
 #include "keywords.h"
+#include "log.h"
 
 static int line(wd_keywords *kw, const char *text, char *err)
 {
@@ -63,6 +65,11 @@ static void test_permit_root_login(void **state)
         {"Foo=bar", "Bad configuration option: Foo"},
         {"HostbasedUsesNameFromPacketOnly no",
          "Bad configuration option: HostbasedUsesNameFromPacketOnly"},
+        {"PasswordAuthentication maybe", "unsupported option \"maybe\"."},
+        {"SyslogFacility KERN", "SyslogFacility \"KERN\""},
+        {"LogLevel LOUD", "LogLevel \"LOUD\""},
+        {"LogLevel INFO extra",
+         "keyword LogLevel extra arguments at end of line"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         wd_keywords kw;
@@ -180,6 +187,33 @@ static void test_agent_x11(void **state)
     assert_non_null(strstr(text, "x11uselocalhost no\n"));
     assert_non_null(strstr(text, "xauthlocation /opt/x/xauth\n"));
     free(text);
+/* Issue 17's accounts and logging keywords: sshd's defaults and names,
+ * case-insensitive, the first value counting. */
+static void test_accounts_and_logging(void **state)
+{
+    char err[256];
+    wd_keywords kw;
+    wd_keywords_defaults(&kw);
+    assert_int_equal(kw.password_auth, 1);
+    assert_int_equal(kw.syslog_facility, LOG_AUTH);
+    assert_int_equal(kw.log_level, WD_LOGLEVEL_INFO);
+    assert_int_equal(line(&kw, "PasswordAuthentication=No", err), 0);
+    assert_int_equal(line(&kw, "PasswordAuthentication yes", err), 0);
+    assert_int_equal(kw.password_auth, 0);
+    assert_int_equal(line(&kw, "syslogfacility local3", err), 0);
+    assert_int_equal(line(&kw, "SyslogFacility AUTHPRIV", err), 0);
+    assert_int_equal(kw.syslog_facility, LOG_LOCAL3);
+    assert_int_equal(line(&kw, "LogLevel=DEBUG", err), 0);
+    assert_int_equal(line(&kw, "LogLevel QUIET", err), 0);
+    assert_int_equal(kw.log_level, WD_LOGLEVEL_DEBUG1);
+    assert_int_equal(kw.print_motd, 1);
+    assert_int_equal(kw.print_lastlog, 1);
+    assert_int_equal(line(&kw, "PrintMotd no", err), 0);
+    assert_int_equal(line(&kw, "PrintLastLog=no", err), 0);
+    assert_int_equal(line(&kw, "PrintLastLog=yes", err), 0);
+    assert_int_equal(kw.print_motd, 0);
+    assert_int_equal(kw.print_lastlog, 0);
+    assert_int_equal(line(&kw, "PrintMotd maybe", err), -1);
 }
 
 int main(void)
@@ -189,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_permit_user_environment),
         cmocka_unit_test(test_algorithm_lists),
         cmocka_unit_test(test_agent_x11),
+        cmocka_unit_test(test_accounts_and_logging),
     };
     return cmocka_run_group_tests_name("keywords", tests, NULL, NULL);
 }
