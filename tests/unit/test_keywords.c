@@ -187,6 +187,8 @@ static void test_agent_x11(void **state)
     assert_non_null(strstr(text, "x11uselocalhost no\n"));
     assert_non_null(strstr(text, "xauthlocation /opt/x/xauth\n"));
     free(text);
+}
+
 /* Issue 17's accounts and logging keywords: sshd's defaults and names,
  * case-insensitive, the first value counting. */
 static void test_accounts_and_logging(void **state)
