@@ -451,7 +451,11 @@ static whelk_auth_result check_password(wd_conn *c, const char *name,
                                         const char *password, size_t len,
                                         int kbdint)
 {
-    if (!login_of(c) || !wd_conn_kw(c)->password_auth) return WHELK_AUTH_DENY;
+    /* Each method has its own switch (sshd's PasswordAuthentication and
+     * KbdInteractiveAuthentication); the engine offers only those on. */
+    const wd_keywords *kw = wd_conn_kw(c);
+    if (!login_of(c) || !(kbdint ? kw->kbdint_auth : kw->password_auth))
+        return WHELK_AUTH_DENY;
     pw_work *w = calloc(1, sizeof(*w));
     if (!w || strlen(name) >= sizeof(w->user) ||
         !(w->password = malloc(len + 1))) {
@@ -487,7 +491,7 @@ static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
                           whelk_kbdint_prompts *p, void *user)
 {
-    if (!wd_conn_kw(user)->password_auth || round > 0) return -1;
+    if (!wd_conn_kw(user)->kbdint_auth || round > 0) return -1;
     return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 

@@ -64,9 +64,14 @@ def test_unknown_user_password(whelkd, keys, tmp_path):
 def test_password_authentication_no(whelkd, keys, tmp_path):
     with made_user(NAME):
         set_password(NAME, PASSWORD)
+        # paramiko falls back to keyboard-interactive with the same
+        # password; whelkd's is a password prompt (sshd without PAM has
+        # none), so both methods are switched off, as sshd's keywords do.
         for s in each_server(whelkd, tmp_path, keys,
-                             ("-o", "PasswordAuthentication=no"),
-                             "PasswordAuthentication no\n"):
+                             ("-o", "PasswordAuthentication=no", "-o",
+                              "KbdInteractiveAuthentication=no"),
+                             "PasswordAuthentication no\n"
+                             "KbdInteractiveAuthentication no\n"):
             assert not paramiko_password(s, NAME, PASSWORD)
     # sshd's flag values only (yes/no, any case).
     out = subprocess.run([WHELKD, "-t", "-o", "PasswordAuthentication=maybe"],

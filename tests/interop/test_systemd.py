@@ -125,7 +125,7 @@ def test_socket_activation_accept_yes_runs_inetd_mode(whelkd, keys):
 def test_inetd_mode_as_proxycommand(keys, tmp_path):
     state = tmp_path / "state"
     log = tmp_path / "whelkd.log"
-    proxy = (f"{WHELKD} -i -h {keys['host_ed25519']} "
+    proxy = (f"{WHELKD} -e -i -h {keys['host_ed25519']} "
              f"-a {keys['authorized_keys']} -S {state} 2>>{log}")
     r = subprocess.run(
         ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
