@@ -15,10 +15,12 @@ fi
 cp "$state/user_key.pub" "$state/authorized_keys"
 chmod 600 "$state/authorized_keys"
 port=${WHELK_DEMO_PORT:-2222}
-# whelkd creates the host key in the state directory on first start;
-# make it now so its fingerprint can be printed before the server runs.
+# whelkd would create the host key in the state directory on first
+# start (never with -t); make it now, where whelkd looks for it, so its
+# fingerprint can be printed before the server runs.
 if [ ! -f "$state/ssh_host_ed25519_key" ]; then
-  ./build/whelkd -t -S "$state" >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -C whelk-demo-host \
+    -f "$state/ssh_host_ed25519_key"
 fi
 fp=$(ssh-keygen -lf "$state/ssh_host_ed25519_key.pub")
 cat <<MSG
