@@ -329,7 +329,11 @@ def rss_kib(pid):
     return 0
 
 
-def test_slow_reader_bounded_memory(server, keys):
+def test_slow_reader_bounded_memory(whelkd, keys):
+    # -w 1: the connection is served in the process whose RSS is read
+    # (with workers, the parent only hands connections off and would
+    # show no growth whatever a worker buffered).
+    server = whelkd("-w", "1")
     before = rss_kib(server.proc.pid)
     p = subprocess.Popen(server.ssh_args(keys["ed25519"]) +
                          ["head -c 209715200 /dev/zero"],
