@@ -175,7 +175,6 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         {"Protocol", "2"},
         {"Compression", "no"},
         {"UseDNS", "no"},
-        {"TCPKeepAlive", "yes"},
         {"PermitTunnel", "no"},
         {"HostbasedAuthentication", "no"},
         {"GSSAPIAuthentication", "no"},
@@ -377,6 +376,6 @@ void wd_daemon_dump(const wd_keywords *kw, FILE *out)
         fprintf(out, "subsystem %.*s %s\n", (int)(eq - s), s, eq + 1);
     }
     fprintf(out, "banner %s\n", d->banner[0] ? d->banner : "none");
-    fprintf(out, "compression no\nusedns no\ntcpkeepalive yes\n"
+    fprintf(out, "compression no\nusedns no\n"
                  "permittunnel no\n");
 }

@@ -84,6 +84,15 @@ typedef struct wd_keywords {
     int n_set_env;
     char chroot_dir[1024];       /* ChrootDirectory; "" unset, "none" */
 
+    /* connection limits (issue 15): limitkw.c. Global only. */
+    struct wd_limits_conf {
+        int startups_begin, startups_rate, startups_full; /* MaxStartups */
+        int per_source;          /* PerSourceMaxStartups; 0 = none */
+        int netblock4, netblock6; /* PerSourceNetBlockSize */
+        int tcp_keepalive;       /* TCPKeepAlive, default yes */
+        unsigned set;            /* bit per keyword: first value counts */
+    } limits;
+
     /* forwarding (issue 16): fwdkw.c */
     int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
     int gateway_ports;           /* GatewayPorts: WD_GW_* */

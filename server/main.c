@@ -60,9 +60,10 @@ static void usage(FILE *f)
             "  -g TIME          LoginGraceTime (default 120)\n"
             "  -B FILE          banner shown before authentication\n"
             "  -S DIR           state directory\n"
-            "  -m N             concurrent unauthenticated connections "
-            "(default 64, per worker;\n"
-            "                   10 per source address)\n"
+            "  -m N             MaxStartups N: concurrent unauthenticated "
+            "connections\n"
+            "                   (default 64, per worker; "
+            "PerSourceMaxStartups 10)\n"
             "  -L SECONDS       drop a connection whose output makes no "
             "progress this long\n"
             "                   before authentication (default 10)\n"
@@ -220,8 +221,6 @@ int main(int argc, char **argv)
     const char *daemon_keys_arg = NULL;
     int dump = 0;
     wd_keywords_defaults(&opts.kw);
-    opts.max_unauth = 64;
-    opts.per_source_max_startups = 10;
     opts.stall_s = 10;
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
@@ -273,16 +272,9 @@ int main(int argc, char **argv)
         case 'g':
             if (flag_keyword("LoginGraceTime", optarg) != 0) return 2;
             break;
-        case 'm': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 100000) {
-                fprintf(stderr, "whelkd: bad -m value '%s'\n", optarg);
-                return 2;
-            }
-            opts.max_unauth = (unsigned)v;
+        case 'm': /* a hard limit, start = full = N */
+            if (flag_keyword_words("MaxStartups", optarg, 1) != 0) return 2;
             break;
-        }
         case 'L': {
             char *end;
             long v = strtol(optarg, &end, 10);

@@ -29,10 +29,8 @@ typedef struct wd_options {
     int n_subsys;
     const char *env_pat[WD_MAX_ENV];
     int n_env;
-    unsigned max_unauth;
-    /* sshd's PerSourceMaxStartups: unauthenticated connections one
-     * address may hold (0: no limit). Counted per worker (loop.c). */
-    unsigned per_source_max_startups;
+    /* MaxStartups, PerSourceMaxStartups and PerSourceNetBlockSize are
+     * in kw.limits (limitkw.h; -m sets MaxStartups). */
     /* -L: before authentication, a connection whose output makes no
      * progress for this long is dropped. */
     unsigned stall_s;
@@ -81,6 +79,7 @@ typedef struct wd_conn {
     int lport;
     int authenticated;
     int counted;        /* in srv->unauth and srv->unauth_list */
+    uint8_t src_block[17]; /* its source net block (limitkw.h), or 0s */
     struct wd_conn *unauth_next, *unauth_prev;
     int closing;        /* 1: last output lingering; 2: handles closing */
     uint64_t close_by;  /* closing == 1: closed then, sent or not */

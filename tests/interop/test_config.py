@@ -97,6 +97,10 @@ StrictModes yes
 AddressFamily inet
 AcceptEnv LANG LC_* FOO
 Subsystem sftp internal-sftp
+MaxStartups 10:30:60
+PerSourceMaxStartups 5
+PerSourceNetBlockSize 24:64
+TCPKeepAlive no
 Match User alice Address 10.0.0.0/8
   PermitRootLogin yes
   PasswordAuthentication yes
@@ -144,6 +148,9 @@ def test_dump_matches_sshd(tmp_path, keys, spec):
             compared += 1
     assert not differ, differ
     assert compared >= 14, ours
+    for k in ("maxstartups", "persourcemaxstartups", "persourcenetblocksize",
+              "tcpkeepalive"):
+        assert k in ours and k in theirs, k
     if spec and "alice" in spec:
         assert ours["permitrootlogin"] == ["yes"]
         assert ours["maxauthtries"] == ["5"]
