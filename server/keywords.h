@@ -62,6 +62,9 @@ typedef struct wd_keywords {
         long long rekey_bytes;   /* 0: default */
         long rekey_s;            /* 0: default, -1: none */
         int max_sessions, alive_interval, alive_count, unused_timeout;
+        /* ChannelTimeout: "type=interval" words joined by spaces, as
+         * given; "" for none. */
+        char channel_timeout[1024];
         unsigned set;
     } engine;
     /* The daemon's own keywords (daemonconf.c). */

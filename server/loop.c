@@ -286,6 +286,12 @@ int wd_conn_in_read(const wd_conn *c)
 void wd_conn_note_output(wd_conn *c)
 {
     c->answered = 1; /* acted on after the next read: rcv_after_read */
+    wd_conn_clock(c);
+}
+
+void wd_conn_clock(wd_conn *c)
+{
+    if (c->engine) whelk_conn_set_time(c->engine, uv_now(c->srv->loop));
 }
 
 void wd_conn_session_opened(wd_conn *c)

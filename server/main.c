@@ -209,6 +209,11 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
                              const char *method, void *user)
 {
     wd_conn *c = user;
+    /* ChannelTimeout, with the connection's Match values, before any
+     * channel can open. */
+    if (wd_engine_apply_channel_timeouts(conn, wd_conn_kw(c)) != 0)
+        wd_log(WHELK_LOG_ERROR, "ChannelTimeout: not all of \"%s\" could "
+               "be applied", wd_conn_kw(c)->engine.channel_timeout);
     wd_conn_authenticated(c);
     wd_schedule_trim(c->srv->loop);
 }

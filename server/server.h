@@ -135,6 +135,10 @@ void wd_conn_release(wd_conn *c);
  * stages client data and writes it once the read is done
  * (wd_session_flush_staged), one write per read instead of per packet. */
 int wd_conn_in_read(const wd_conn *c);
+/* The loop's time to |c|'s engine, before output is handed to it from
+ * a program or a socket: that output is the channel's activity now
+ * (ChannelTimeout). wd_conn_note_output does it too. */
+void wd_conn_clock(wd_conn *c);
 /* A session of |c| sent output: its peer may be waiting for answers, so
  * the reads that follow are not batched (the receive mark drops). */
 void wd_conn_note_output(wd_conn *c);

@@ -101,7 +101,9 @@ MaxStartups 10:30:60
 PerSourceMaxStartups 5
 PerSourceNetBlockSize 24:64
 TCPKeepAlive no
+ChannelTimeout session:*=5m direct-tcpip=1h30m x11-connection=0
 Match User alice Address 10.0.0.0/8
+  ChannelTimeout session:shell=10 global=1h
   PermitRootLogin yes
   PasswordAuthentication yes
   MaxAuthTries 5
@@ -149,7 +151,7 @@ def test_dump_matches_sshd(tmp_path, keys, spec):
     assert not differ, differ
     assert compared >= 14, ours
     for k in ("maxstartups", "persourcemaxstartups", "persourcenetblocksize",
-              "tcpkeepalive"):
+              "tcpkeepalive", "channeltimeout"):
         assert k in ours and k in theirs, k
     if spec and "alice" in spec:
         assert ours["permitrootlogin"] == ["yes"]
