@@ -141,6 +141,21 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
     return WD_KW_NOT_MINE;
 }
 
+int wd_kw_one_arg(const char *key, int ac, char *err, size_t errlen)
+{
+    if (ac == 1) return 0;
+    snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
+    return -1;
+}
+
+int wd_kw_yes_no(const char *arg, char *err, size_t errlen)
+{
+    if (strcasecmp(arg, "yes") == 0) return 1;
+    if (strcasecmp(arg, "no") == 0) return 0;
+    snprintf(err, errlen, "unsupported option \"%s\".", arg);
+    return -1;
+}
+
 /* Each area's keywords are one handler (keywords.h); the first that
  * knows a keyword takes it. */
 static const wd_keyword_fn handlers[] = {

@@ -139,6 +139,13 @@ typedef struct wd_keywords {
  * does not know, WD_KW_DONE when taken (or ignored: the first value
  * counts, as in sshd), WD_KW_ERROR with a message in |err|. */
 enum { WD_KW_ERROR = -1, WD_KW_NOT_MINE = 0, WD_KW_DONE = 1 };
+
+/* Helpers for handlers, with sshd's messages: -1 and |err| filled
+ * unless |ac| is 1 ("extra arguments at end of line"); sshd's flag
+ * values, yes 1 and no 0 in any case, else -1 and |err| filled
+ * ("unsupported option"). */
+int wd_kw_one_arg(const char *key, int ac, char *err, size_t errlen);
+int wd_kw_yes_no(const char *arg, char *err, size_t errlen);
 typedef int (*wd_keyword_fn)(struct wd_keywords *kw, const char *key,
                              int ac, char **av, char *err, size_t errlen);
 

@@ -50,19 +50,12 @@ static long number(const char *s, size_t n, long lo, long hi)
     return v < lo || v > hi ? -1 : v;
 }
 
-static int one_arg(const char *key, int ac, char *err, size_t errlen)
-{
-    if (ac == 1) return 0;
-    snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
-    return -1;
-}
-
 int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                       char *err, size_t errlen)
 {
     struct wd_limits_conf *l = &kw->limits;
     if (strcasecmp(key, "MaxStartups") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         /* "N" (start = full = N) or "start:rate:full", as sshd. */
         const char *a = av[0], *c1 = strchr(a, ':');
         long begin, rate = 30, full;
@@ -91,7 +84,7 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "PerSourceMaxStartups") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         long v = strcasecmp(av[0], "none") == 0
                      ? 0
                      : number(av[0], strlen(av[0]), 1, WD_STARTUPS_MAX);
@@ -105,7 +98,7 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "PerSourceNetBlockSize") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         const char *a = av[0], *colon = strchr(a, ':');
         long v4 = number(a, colon ? (size_t)(colon - a) : strlen(a), 0, 32);
         long v6 = colon ? number(colon + 1, strlen(colon + 1), 0, 128) : 128;
@@ -123,14 +116,9 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
     }
     if (strcasecmp(key, "TCPKeepAlive") == 0 ||
         strcasecmp(key, "KeepAlive") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
-        int v = strcasecmp(av[0], "yes") == 0  ? 1
-                : strcasecmp(av[0], "no") == 0 ? 0
-                                               : -1;
-        if (v < 0) {
-            snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
-            return WD_KW_ERROR;
-        }
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        int v = wd_kw_yes_no(av[0], err, errlen);
+        if (v < 0) return WD_KW_ERROR;
         if (!(l->set & SET_KEEPALIVE)) l->tcp_keepalive = v;
         l->set |= SET_KEEPALIVE;
         return WD_KW_DONE;
