@@ -546,6 +546,32 @@ void wd_conn_authenticated(wd_conn *c)
                 "TCP_NOTSENT_LOWAT");
 }
 
+/* sshd's end of MaxStartups throttling: once fewer than start - 1
+ * connections wait, the time it lasted (as its fmt_timeframe) and the
+ * count dropped. */
+static void throttle_note(wd_server *srv, unsigned startups,
+                          const wd_keywords *kw)
+{
+    if (!srv->throttle_since ||
+        startups + 1 >= (unsigned)kw->limits.startups_begin)
+        return;
+    uint64_t s = (uv_now(srv->loop) - srv->throttle_since) / 1000;
+    char span[64];
+    if (s < 86400)
+        snprintf(span, sizeof(span), "%02u:%02u:%02u", (unsigned)(s / 3600),
+                 (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+    else if (s < 7 * 86400)
+        snprintf(span, sizeof(span), "%ud%02uh%02um", (unsigned)(s / 86400),
+                 (unsigned)(s / 3600 % 24), (unsigned)(s / 60 % 60));
+    else
+        snprintf(span, sizeof(span), "%02uw%01ud%02uh",
+                 (unsigned)(s / (7 * 86400)), (unsigned)(s / 86400 % 7),
+                 (unsigned)(s / 3600 % 24));
+    wd_log(WHELK_LOG_INFO, "exited MaxStartups throttling after %s, %u "
+           "connections dropped", span, srv->throttle_dropped);
+    srv->throttle_since = 0;
+}
+
 /* The connection's socket is in c->tcp: addresses, limits, the engine. */
 static void conn_begin(wd_conn *c)
 {
@@ -561,10 +587,17 @@ static void conn_begin(wd_conn *c)
      * worker. The draw is made only between start and full. */
     const wd_keywords *kw = &wd_opts->kw;
     unsigned startups = srv->unauth;
+    throttle_note(srv, startups, kw);
     int between = startups >= (unsigned)kw->limits.startups_begin &&
                   startups < (unsigned)kw->limits.startups_full;
     if (wd_startups_should_drop(kw, startups,
                                 between ? wd_limits_draw() : 0)) {
+        if (!srv->throttle_since) {
+            wd_log(WHELK_LOG_ERROR, "beginning MaxStartups throttling");
+            srv->throttle_since = uv_now(srv->loop) | 1;
+            srv->throttle_dropped = 0;
+        }
+        srv->throttle_dropped++;
         wd_log(WHELK_LOG_INFO,
                "drop connection #%u from [%s]:%d on [%s]:%d past "
                "MaxStartups",

@@ -62,6 +62,10 @@ typedef struct wd_server {
     struct wd_conn *conns;
     struct wd_conn *unauth_list; /* the connections counted in unauth */
     unsigned unauth;
+    /* MaxStartups throttling (sshd's log lines): since when (0: not
+     * throttling) and how many were dropped since. */
+    uint64_t throttle_since;
+    unsigned throttle_dropped;
     unsigned n_conns;
     int stopping;
     int draining;       /* lifecycle.c: no new connections, ends at 0 */

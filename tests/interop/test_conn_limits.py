@@ -312,6 +312,9 @@ def test_max_startups_bounds(whelkd, keys):
                          rf"\[127\.0\.0\.1\]:{s.port} past MaxStartups",
                          s.log()), s.log()[-3000:]
         assert s.log().count("past MaxStartups") >= before + 5
+        # sshd's line when dropping starts, once.
+        assert s.log().count("beginning MaxStartups throttling") == 1, \
+            s.log()[-3000:]
         # A slot freed is taken again.
         held.pop().close()
         deadline = time.time() + 10
@@ -323,9 +326,32 @@ def test_max_startups_bounds(whelkd, keys):
             c.close()
             assert time.time() < deadline, s.log()[-3000:]
             time.sleep(0.1)
+        # All gone: the next connection ends the throttling, as sshd logs.
+        closed, n = s.log().count("Connection closed by"), len(held)
+        for c in held:
+            c.close()
+        held = []
+        assert wait_for_log_count(s, "Connection closed by", closed, n), \
+            s.log()[-2000:]
+        c, first = hold(s.port, "127.0.0.22")
+        held.append(c)
+        assert first == b"SSH-2.0-"
+        assert s.wait_log("exited MaxStartups throttling after"), s.log()
+        assert re.search(r"exited MaxStartups throttling after "
+                         r"\d\d:\d\d:\d\d, \d+ connections dropped",
+                         s.log()), s.log()[-2000:]
     finally:
         for c in held:
             c.close()
+
+
+def wait_for_log_count(s, text, before, more, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if s.log().count(text) >= before + more:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_m_flag_is_max_startups(tmp_path):
