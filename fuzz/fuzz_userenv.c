@@ -21,8 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
     size_t n = 3;
     unsigned bad;
     const char *allow = len && (in[0] & 1) ? "A*,!AB,K?Y" : NULL;
-    if (wd_userenv_merge(text, env, &n, 12, 2, allow, &bad) ==
-        WD_USERENV_OK) {
+    if (wd_userenv_merge(text, env, &n, 12, 2, allow, &bad) == WD_USERENV_OK) {
         if (n >= 12 || env[n] != NULL) abort();
         for (size_t i = 0; i < n; i++)
             if (!strchr(env[i], '=') || env[i][0] == '=') abort();

@@ -65,13 +65,13 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
             const char *c2 = strchr(c1 + 1, ':');
             begin = number(a, (size_t)(c1 - a), 1, WD_STARTUPS_MAX);
             rate = c2 ? number(c1 + 1, (size_t)(c2 - c1 - 1), 1, 100) : -1;
-            full = c2 ? number(c2 + 1, strlen(c2 + 1), 1, WD_STARTUPS_MAX)
-                      : -1;
+            full = c2 ? number(c2 + 1, strlen(c2 + 1), 1, WD_STARTUPS_MAX) : -1;
         }
         if (begin < 0 || rate < 0 || full < 0 || begin > full) {
-            snprintf(err, errlen, "Invalid %s spec \"%s\" (N or "
-                                  "start:rate:full, start <= full <= %d, "
-                                  "rate 1..100)",
+            snprintf(err, errlen,
+                     "Invalid %s spec \"%s\" (N or "
+                     "start:rate:full, start <= full <= %d, "
+                     "rate 1..100)",
                      key, a, WD_STARTUPS_MAX);
             return WD_KW_ERROR;
         }
@@ -89,8 +89,10 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                      ? 0
                      : number(av[0], strlen(av[0]), 1, WD_STARTUPS_MAX);
         if (v < 0) {
-            snprintf(err, errlen, "%s: invalid number \"%s\" (1..%d or "
-                                  "none)", key, av[0], WD_STARTUPS_MAX);
+            snprintf(err, errlen,
+                     "%s: invalid number \"%s\" (1..%d or "
+                     "none)",
+                     key, av[0], WD_STARTUPS_MAX);
             return WD_KW_ERROR;
         }
         if (!(l->set & SET_PER_SOURCE)) l->per_source = (int)v;
@@ -103,8 +105,10 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         long v4 = number(a, colon ? (size_t)(colon - a) : strlen(a), 0, 32);
         long v6 = colon ? number(colon + 1, strlen(colon + 1), 0, 128) : 128;
         if (v4 < 0 || v6 < 0) {
-            snprintf(err, errlen, "Invalid %s \"%s\" (v4 0..32, optionally "
-                                  ":v6 0..128)", key, a);
+            snprintf(err, errlen,
+                     "Invalid %s \"%s\" (v4 0..32, optionally "
+                     ":v6 0..128)",
+                     key, a);
             return WD_KW_ERROR;
         }
         if (!(l->set & SET_NETBLOCK)) {
@@ -129,14 +133,13 @@ int wd_limits_keyword(wd_keywords *kw, const char *key, int ac, char **av,
 void wd_limits_dump(const wd_keywords *kw, FILE *out)
 {
     const struct wd_limits_conf *l = &kw->limits;
-    fprintf(out, "maxstartups %d:%d:%d\n", l->startups_begin,
-            l->startups_rate, l->startups_full);
+    fprintf(out, "maxstartups %d:%d:%d\n", l->startups_begin, l->startups_rate,
+            l->startups_full);
     if (l->per_source)
         fprintf(out, "persourcemaxstartups %d\n", l->per_source);
     else
         fprintf(out, "persourcemaxstartups none\n");
-    fprintf(out, "persourcenetblocksize %d:%d\n", l->netblock4,
-            l->netblock6);
+    fprintf(out, "persourcenetblocksize %d:%d\n", l->netblock4, l->netblock6);
     fprintf(out, "tcpkeepalive %s\n", l->tcp_keepalive ? "yes" : "no");
 }
 
@@ -167,8 +170,7 @@ unsigned wd_limits_draw(void)
     return 0;
 }
 
-int wd_limits_netblock(const wd_keywords *kw, const char *addr,
-                       uint8_t key[17])
+int wd_limits_netblock(const wd_keywords *kw, const char *addr, uint8_t key[17])
 {
     memset(key, 0, 17);
     int bits;

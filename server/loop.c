@@ -141,9 +141,10 @@ static unsigned unauth_from(const wd_server *srv, const wd_conn *c)
 {
     unsigned n = 0;
     for (const wd_conn *o = srv->unauth_list; o; o = o->unauth_next)
-        n += c->src_block[0] ? memcmp(o->src_block, c->src_block,
-                                      sizeof(c->src_block)) == 0
-                             : !o->src_block[0] && strcmp(o->addr, c->addr) == 0;
+        n += c->src_block[0]
+                 ? memcmp(o->src_block, c->src_block,
+                          sizeof(c->src_block)) == 0
+                 : !o->src_block[0] && strcmp(o->addr, c->addr) == 0;
     return n;
 }
 

@@ -48,8 +48,7 @@ int wd_userenv_read(const char *path, char *buf, size_t *len)
 static long find(char *const *env, size_t n, const char *name, size_t nl)
 {
     for (size_t i = 0; i < n; i++)
-        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
-            return (long)i;
+        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=') return (long)i;
     return -1;
 }
 
@@ -79,7 +78,8 @@ int wd_userenv_merge(char *text, char **env, size_t *n, size_t cap,
         lineno++;
         size_t ll = strlen(line);
         if (ll && line[ll - 1] == '\r') line[--ll] = 0;
-        while (*line == ' ' || *line == '\t') line++;
+        while (*line == ' ' || *line == '\t')
+            line++;
         if (!*line || *line == '#') continue;
         char *eq = strchr(line, '=');
         if (!eq || eq == line) {

@@ -34,16 +34,26 @@ static void test_max_startups_parsing(void **state)
     assert_int_equal(kw.limits.netblock6, 128);
     assert_int_equal(kw.limits.tcp_keepalive, 1);
     static const char *const bad[] = {
-        "MaxStartups 0",         "MaxStartups -1",
-        "MaxStartups 10:30",     "MaxStartups 10:0:60",
-        "MaxStartups 10:101:60", "MaxStartups 60:30:10",
-        "MaxStartups 10:30:60:", "MaxStartups 10::60",
-        "MaxStartups 1x",        "MaxStartups 100001",
-        "MaxStartups 10 20",     "MaxStartups 99999999999999999999",
-        "PerSourceMaxStartups 0", "PerSourceMaxStartups many",
-        "PerSourceNetBlockSize 33", "PerSourceNetBlockSize 24:129",
-        "PerSourceNetBlockSize :64", "PerSourceNetBlockSize 24:",
-        "PerSourceNetBlockSize -1", "TCPKeepAlive sometimes",
+        "MaxStartups 0",
+        "MaxStartups -1",
+        "MaxStartups 10:30",
+        "MaxStartups 10:0:60",
+        "MaxStartups 10:101:60",
+        "MaxStartups 60:30:10",
+        "MaxStartups 10:30:60:",
+        "MaxStartups 10::60",
+        "MaxStartups 1x",
+        "MaxStartups 100001",
+        "MaxStartups 10 20",
+        "MaxStartups 99999999999999999999",
+        "PerSourceMaxStartups 0",
+        "PerSourceMaxStartups many",
+        "PerSourceNetBlockSize 33",
+        "PerSourceNetBlockSize 24:129",
+        "PerSourceNetBlockSize :64",
+        "PerSourceNetBlockSize 24:",
+        "PerSourceNetBlockSize -1",
+        "TCPKeepAlive sometimes",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         wd_keywords_defaults(&kw);

@@ -67,8 +67,8 @@ static void test_merge_patterns(void **state)
     size_t n = 0;
     char text[] = "LANG=C\nLC_ALL=C\nLD_PRELOAD=/tmp/x.so\nPATHX=1\n";
     unsigned bad;
-    assert_int_equal(wd_userenv_merge(text, env, &n, 8, 0, "LANG,LC_*",
-                                      &bad), WD_USERENV_OK);
+    assert_int_equal(wd_userenv_merge(text, env, &n, 8, 0, "LANG,LC_*", &bad),
+                     WD_USERENV_OK);
     assert_int_equal(n, 2);
     assert_string_equal(get(env, n, "LANG"), "C");
     assert_string_equal(get(env, n, "LC_ALL"), "C");
@@ -77,8 +77,8 @@ static void test_merge_patterns(void **state)
     char text2[] = "LD_PRELOAD=x\nFOO=y\n";
     char *env2[4] = {NULL};
     n = 0;
-    assert_int_equal(wd_userenv_merge(text2, env2, &n, 4, 0, "!LD_*,*",
-                                      &bad), WD_USERENV_OK);
+    assert_int_equal(wd_userenv_merge(text2, env2, &n, 4, 0, "!LD_*,*", &bad),
+                     WD_USERENV_OK);
     assert_int_equal(n, 1);
     assert_string_equal(env2[0], "FOO=y");
 }
@@ -87,7 +87,8 @@ static void test_line_limit(void **state)
 {
     size_t size = 1001 * 6 + 1;
     char *text = malloc(size), *p = text;
-    for (int i = 0; i < 1001; i++) p += sprintf(p, "V%03d=\n", i % 1000);
+    for (int i = 0; i < 1001; i++)
+        p += sprintf(p, "V%03d=\n", i % 1000);
     char *env[4] = {"A=b", NULL};
     size_t n = 1;
     unsigned bad;
@@ -128,7 +129,8 @@ static void test_read(void **state)
     assert_string_equal(buf, "A=1\n");
     /* Exactly the cap is read; one byte more is too big. */
     f = fopen(path, "w");
-    for (int i = 0; i < WD_USERENV_MAX_BYTES; i++) fputc('#', f);
+    for (int i = 0; i < WD_USERENV_MAX_BYTES; i++)
+        fputc('#', f);
     fclose(f);
     assert_int_equal(wd_userenv_read(path, buf, &len), WD_USERENV_OK);
     assert_int_equal(len, WD_USERENV_MAX_BYTES);
