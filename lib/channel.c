@@ -657,6 +657,11 @@ int whelk_conn_set_channel_timeout(whelk_conn *c, const char *kind,
     wk_chans *t = c->chans;
     if (!kind || !*kind || strlen(kind) > 128 || ms > (1ull << 42))
         return WHELK_ERR_INVAL;
+    /* Named, never matched by a pattern (as in sshd). */
+    if (strcmp(kind, "global") == 0) {
+        t->global_timeout_ms = ms;
+        return 0;
+    }
     unsigned i = 0;
     while (i < t->n_timeouts && strcmp(t->timeouts[i].pattern, kind)) i++;
     if (i == t->n_timeouts) {
@@ -668,16 +673,56 @@ int whelk_conn_set_channel_timeout(whelk_conn *c, const char *kind,
     return 0;
 }
 
+/* sshd's names for the channels a server opens to the client, which
+ * its ChannelTimeout uses instead of the wire types. */
+static const char *kind_alias(const char *kind)
+{
+    if (strcmp(kind, "auth-agent@openssh.com") == 0) return "agent-connection";
+    if (strcmp(kind, "x11") == 0) return "x11-connection";
+    return NULL;
+}
+
+/* Whether |pattern| names |kind|: the kind itself ("session:shell",
+ * OpenSSH 9.2's names), its type alone ("session", the later ones'),
+ * or sshd's alias of a wire type. */
+static int kind_matches(const char *pattern, const char *kind)
+{
+    if (fnmatch(pattern, kind, 0) == 0) return 1;
+    const char *colon = strchr(kind, ':');
+    if (colon && (size_t)(colon - kind) < 64) {
+        char type[64];
+        memcpy(type, kind, (size_t)(colon - kind));
+        type[colon - kind] = 0;
+        if (fnmatch(pattern, type, 0) == 0) return 1;
+    }
+    const char *alias = kind_alias(kind);
+    return alias && fnmatch(pattern, alias, 0) == 0;
+}
+
 void wk_chan_set_kind(wk_channel *ch, const char *kind)
 {
     wk_chans *t = ch->conn->chans;
     ch->timeout_ms = 0;
     for (unsigned i = 0; i < t->n_timeouts; i++)
-        if (fnmatch(t->timeouts[i].pattern, kind, 0) == 0) {
+        if (kind_matches(t->timeouts[i].pattern, kind)) {
             ch->timeout_ms = t->timeouts[i].ms;
             break;
         }
     ch->last_io_ms = ch->conn->now_ms;
+}
+
+/* "global": when the last data moved on any open channel, or
+ * UINT64_MAX when none is open (then nothing is due). */
+static uint64_t global_last_io(const wk_chans *t)
+{
+    uint64_t last = 0;
+    int any = 0;
+    for (const wk_channel *ch = t->list; ch; ch = ch->next) {
+        if (ch->closing) continue;
+        any = 1;
+        if (ch->last_io_ms > last) last = ch->last_io_ms;
+    }
+    return any ? last : UINT64_MAX;
 }
 
 uint64_t wk_chans_idle_since(const whelk_conn *c)
@@ -688,7 +733,12 @@ uint64_t wk_chans_idle_since(const whelk_conn *c)
 uint64_t wk_chans_expiry(const whelk_conn *c)
 {
     uint64_t t = UINT64_MAX;
-    if (!c->chans || c->chans->n_timeouts == 0) return t;
+    if (!c->chans) return t;
+    if (c->chans->global_timeout_ms) {
+        uint64_t last = global_last_io(c->chans);
+        if (last != UINT64_MAX) t = last + c->chans->global_timeout_ms;
+    }
+    if (c->chans->n_timeouts == 0) return t;
     for (const wk_channel *ch = c->chans->list; ch; ch = ch->next)
         if (ch->timeout_ms && !ch->closing &&
             ch->last_io_ms + ch->timeout_ms < t)
@@ -698,7 +748,25 @@ uint64_t wk_chans_expiry(const whelk_conn *c)
 
 int wk_chans_handle_expiry(whelk_conn *c, uint64_t now)
 {
-    if (!c->chans || c->chans->n_timeouts == 0) return 0;
+    if (!c->chans) return 0;
+    uint64_t global = c->chans->global_timeout_ms;
+    if (global) {
+        uint64_t last = global_last_io(c->chans);
+        if (last != UINT64_MAX && now >= last + global) {
+            wk_log(c, WHELK_LOG_INFO,
+                   "closing every channel after %llu seconds of inactivity "
+                   "on all of them (ChannelTimeout global)",
+                   (unsigned long long)(global / 1000));
+            for (wk_channel *ch = c->chans->list, *next; ch; ch = next) {
+                next = ch->next;
+                if (ch->closing) continue;
+                ch->timeout_ms = 0;
+                int rc = wk_chan_close(ch);
+                if (rc < 0) return rc;
+            }
+        }
+    }
+    if (c->chans->n_timeouts == 0) return 0;
     for (wk_channel *ch = c->chans->list, *next; ch; ch = next) {
         next = ch->next;
         if (!ch->timeout_ms || ch->closing ||

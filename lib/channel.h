@@ -104,6 +104,9 @@ struct wk_chans {
         uint64_t ms;
     } timeouts[WK_MAX_CHANNEL_TIMEOUTS];
     unsigned n_timeouts;
+    /* sshd's ChannelTimeout "global": every open channel is closed once
+     * none has moved data for this long (0: none). */
+    uint64_t global_timeout_ms;
     struct {
         uint32_t id, port;
         uint8_t answered, ok;

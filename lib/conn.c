@@ -376,6 +376,11 @@ whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
 }
 
 
+void whelk_conn_set_time(whelk_conn *c, uint64_t now_ms)
+{
+    if (c && now_ms > c->now_ms) c->now_ms = now_ms;
+}
+
 /* sshd's UnusedConnectionTimeout: no channel open for this long after
  * login ends the connection. */
 static uint64_t unused_deadline(const whelk_conn *c)

@@ -76,13 +76,8 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
     if (strcasecmp(key, "LogLevel") == 0)
         TAKE_NAMED(levels, av[0], kw->log_level, kw->log_level_set);
     /* sshd's flag values, compared as sshd does (case-insensitively). */
-    int v = strcasecmp(av[0], "yes") == 0  ? 1
-            : strcasecmp(av[0], "no") == 0 ? 0
-                                           : -1;
-    if (v < 0) {
-        snprintf(err, errlen, "unsupported option \"%s\".", av[0]);
-        return WD_KW_ERROR;
-    }
+    int v = wd_kw_yes_no(av[0], err, errlen);
+    if (v < 0) return WD_KW_ERROR;
     if (strcasecmp(key, "PrintMotd") == 0) {
         if (!kw->print_motd_set) {
             kw->print_motd = v;

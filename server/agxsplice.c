@@ -114,6 +114,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     agx_splice *sp = s->data;
     if (n > 0 && sp->ch) {
+        if (sp->conn) wd_conn_clock(sp->conn); /* activity now */
         whelk_ssize w = whelk_channel_write(sp->ch, buf->base, (size_t)n);
         if (w < 0) w = 0;
         if ((size_t)w < (size_t)n) {

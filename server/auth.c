@@ -14,6 +14,7 @@
  * and the engine's minimum failure times cover the rest.
  */
 #include "auth.h"
+#include "match.h"
 #include "confile.h"
 #include "engineconf.h"
 
@@ -181,18 +182,21 @@ static int root_allowed(wd_conn *c, const wd_login *l, int by_key,
 /* environment= options reach the program only with PermitUserEnvironment
  * (all names for "yes", else the names its pattern list matches), as in
  * sshd: otherwise LD_PRELOAD or BASH_ENV would escape a forced command. */
-static void filter_key_env(wd_key_opts *o)
+static void filter_key_env(wd_key_opts *o, const wd_keywords *kw)
 {
     unsigned kept = 0;
     for (unsigned i = 0; i < o->nenv; i++) {
         char *e = o->env[i];
-        const char *list = wd_opts->kw.permit_user_env_list;
-        int ok = wd_opts->kw.permit_user_env;
+        /* The connection's value: PermitUserEnvironment may be set in a
+         * Match block. Names are matched as sshd's match_pattern_list,
+         * the same as ~/.ssh/environment's (userenv.c). */
+        const char *list = kw->permit_user_env_list;
+        int ok = kw->permit_user_env;
         if (ok && list[0]) {
             char name[256];
             size_t n = strcspn(e, "=");
             snprintf(name, sizeof(name), "%.*s", (int)n, e);
-            ok = n < sizeof(name) && wd_match_from(list, name);
+            ok = n < sizeof(name) && wd_match_list(name, list, 0) == 1;
         }
         if (ok) {
             o->env[kept++] = e;
@@ -275,7 +279,7 @@ static whelk_auth_result key_decision(wd_conn *c, wd_login *l,
         return WHELK_AUTH_DENY;
     }
     /* Keep the options of the key that actually logs in. */
-    filter_key_env(&opts);
+    filter_key_env(&opts, wd_conn_kw(c));
     wd_key_opts_clear(&l->opts);
     l->opts = opts;
     l->have_opts = 1;

@@ -55,6 +55,7 @@ int wd_childenv_build(wd_childenv *out, const wd_childenv_in *in)
 {
     const wd_user *u = in->user;
     out->n = 0;
+    out->n_fixed = 0;
     out->v[0] = NULL;
     int rc = 0;
     rc |= add(out, "USER=%s", u->name);
@@ -74,7 +75,11 @@ int wd_childenv_build(wd_childenv *out, const wd_childenv_in *in)
     if (in->auth_sock) rc |= add(out, "SSH_AUTH_SOCK=%s", in->auth_sock);
     if (in->display) rc |= add(out, "DISPLAY=%s", in->display);
     if (in->original) rc |= add(out, "SSH_ORIGINAL_COMMAND=%s", in->original);
-    rc |= add_list(out, in->key_env, in->n_key_env);
+    unsigned admin = in->n_admin_env < in->n_key_env ? in->n_admin_env
+                                                     : in->n_key_env;
+    rc |= add_list(out, in->key_env, admin);
+    out->n_fixed = out->n;
+    rc |= add_list(out, in->key_env + admin, in->n_key_env - admin);
     rc |= add_list(out, in->client_env, in->n_client_env);
     if (rc != 0) {
         wd_childenv_free(out);

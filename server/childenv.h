@@ -33,6 +33,7 @@ typedef struct wd_childenv_in {
     const char *display;       /* DISPLAY (X11 forwarding) or NULL */
     char *const *key_env;      /* "NAME=value": environment= options */
     unsigned n_key_env;
+    unsigned n_admin_env;      /* the first n of key_env are SetEnv's */
     char *const *client_env;   /* "NAME=value": accepted client variables */
     unsigned n_client_env;
 } wd_childenv_in;
@@ -40,6 +41,9 @@ typedef struct wd_childenv_in {
 typedef struct wd_childenv {
     char *v[WD_CHILDENV_MAX + 1]; /* NULL-terminated, for execve */
     unsigned n;
+    /* The leading entries the server and SetEnv set, which
+     * ~/.ssh/environment may not replace (userenv.h). */
+    unsigned n_fixed;
 } wd_childenv;
 
 /* Builds |out| from |in|; 0, or -1 when memory ran out (|out| is then

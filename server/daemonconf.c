@@ -28,13 +28,6 @@ static int add_word(wd_kw_list *l, const char *word)
     return 0;
 }
 
-static int one_arg(const char *key, int ac, char *err, size_t errlen)
-{
-    if (ac == 1) return 0;
-    snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
-    return -1;
-}
-
 static int parse_port(const char *s)
 {
     char *end;
@@ -62,7 +55,7 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
 {
     struct wd_daemon_conf *d = &kw->daemon;
     if (strcasecmp(key, "Port") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         if (parse_port(av[0]) < 0) {
             snprintf(err, errlen, "Badly formatted port number.");
             return WD_KW_ERROR;
@@ -91,7 +84,7 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "HostKey") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         if (d->locked & 4u) return WD_KW_DONE;
         if (add_word(&d->host_keys, av[0])) goto full;
         return WD_KW_DONE;
@@ -137,7 +130,7 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "AddressFamily") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         int f = strcasecmp(av[0], "any") == 0     ? WD_AF_ANY
                 : strcasecmp(av[0], "inet") == 0  ? WD_AF_INET
                 : strcasecmp(av[0], "inet6") == 0 ? WD_AF_INET6
@@ -151,7 +144,7 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "PidFile") == 0 || strcasecmp(key, "Banner") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         int pid = strcasecmp(key, "PidFile") == 0;
         unsigned bit = pid ? SET_PIDFILE : SET_BANNER;
         char *slot = pid ? d->pid_file : d->banner;
@@ -175,7 +168,6 @@ int wd_daemon_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         {"Protocol", "2"},
         {"Compression", "no"},
         {"UseDNS", "no"},
-        {"TCPKeepAlive", "yes"},
         {"PermitTunnel", "no"},
         {"HostbasedAuthentication", "no"},
         {"GSSAPIAuthentication", "no"},
@@ -377,6 +369,6 @@ void wd_daemon_dump(const wd_keywords *kw, FILE *out)
         fprintf(out, "subsystem %.*s %s\n", (int)(eq - s), s, eq + 1);
     }
     fprintf(out, "banner %s\n", d->banner[0] ? d->banner : "none");
-    fprintf(out, "compression no\nusedns no\ntcpkeepalive yes\n"
+    fprintf(out, "compression no\nusedns no\n"
                  "permittunnel no\n");
 }

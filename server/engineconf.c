@@ -24,7 +24,23 @@ enum {
     SET_KEX = 1u << 8,
     SET_CIPHERS = 1u << 9,
     SET_MACS = 1u << 10,
+    SET_CHAN_TIMEOUT = 1u << 11,
 };
+
+/* ChannelTimeout pairs the library can hold (WK_MAX_CHANNEL_TIMEOUTS,
+ * "global" apart). */
+#define WD_CHAN_TIMEOUTS_MAX 16
+
+/* One "type=interval" word: 0 with the type's length and the seconds,
+ * or -1. */
+static int chan_timeout_word(const char *w, size_t *type_len, long *secs)
+{
+    const char *eq = strchr(w, '=');
+    if (!eq || eq == w || (size_t)(eq - w) > 128) return -1;
+    *type_len = (size_t)(eq - w);
+    *secs = wd_parse_time(eq + 1);
+    return *secs < 0 ? -1 : 0;
+}
 
 void wd_engine_defaults(wd_keywords *kw)
 {
@@ -238,6 +254,45 @@ int wd_engine_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         e->set |= SET_REKEY;
         return WD_KW_DONE;
     }
+    if (strcasecmp(key, "ChannelTimeout") == 0) {
+        /* sshd: "none" alone, or type=interval words (the type may hold
+         * wildcards; 0 disables), first line wins. */
+        if (strcasecmp(av[0], "none") == 0 && ac > 1) {
+            snprintf(err, errlen, "keyword %s \"none\" argument must "
+                                  "appear alone.", key);
+            return WD_KW_ERROR;
+        }
+        char joined[sizeof(e->channel_timeout)];
+        size_t used = 0;
+        int pairs = 0;
+        joined[0] = 0;
+        for (int i = 0; i < ac && strcasecmp(av[0], "none") != 0; i++) {
+            size_t tl;
+            long secs;
+            if (chan_timeout_word(av[i], &tl, &secs) != 0) {
+                snprintf(err, errlen, "invalid channel timeout %s", av[i]);
+                return WD_KW_ERROR;
+            }
+            if (strncmp(av[i], "global=", 7) != 0 &&
+                ++pairs > WD_CHAN_TIMEOUTS_MAX) {
+                snprintf(err, errlen, "%s: more than %d types", key,
+                         WD_CHAN_TIMEOUTS_MAX);
+                return WD_KW_ERROR;
+            }
+            size_t n = strlen(av[i]);
+            if (used + n + 2 > sizeof(joined)) {
+                snprintf(err, errlen, "%s: too long", key);
+                return WD_KW_ERROR;
+            }
+            if (used) joined[used++] = ' ';
+            memcpy(joined + used, av[i], n + 1);
+            used += n;
+        }
+        if (!(e->set & SET_CHAN_TIMEOUT))
+            memcpy(e->channel_timeout, joined, used + 1);
+        e->set |= SET_CHAN_TIMEOUT;
+        return WD_KW_DONE;
+    }
     static const struct {
         const char *name;
         unsigned bit;
@@ -311,6 +366,9 @@ void wd_engine_dump(const wd_keywords *kw, FILE *out)
         fprintf(out, "unusedconnectiontimeout %d\n", e->unused_timeout);
     else
         fprintf(out, "unusedconnectiontimeout none\n");
+    /* As sshd -T: the words as given, no line for none. */
+    if (e->channel_timeout[0])
+        fprintf(out, "channeltimeout %s\n", e->channel_timeout);
 }
 
 static void settings(const wd_keywords *kw,
@@ -380,4 +438,30 @@ int wd_engine_apply_config(whelk_config *cfg, const wd_keywords *kw)
 void wd_engine_apply_conn(whelk_conn *conn, const wd_keywords *kw)
 {
     settings(kw, set_on_conn, conn);
+}
+
+int wd_engine_apply_channel_timeouts(whelk_conn *conn, const wd_keywords *kw)
+{
+    const char *p = kw->engine.channel_timeout;
+    int rc = 0;
+    while (*p) {
+        char word[256];
+        size_t n = strcspn(p, " ");
+        size_t tl;
+        long secs;
+        if (n < sizeof(word)) {
+            memcpy(word, p, n);
+            word[n] = 0;
+            if (chan_timeout_word(word, &tl, &secs) == 0) {
+                word[tl] = 0;
+                if (whelk_conn_set_channel_timeout(conn, word,
+                                                   (uint64_t)secs * 1000) !=
+                    0)
+                    rc = -1;
+            }
+        }
+        p += n;
+        while (*p == ' ') p++;
+    }
+    return rc;
 }

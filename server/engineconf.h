@@ -3,7 +3,8 @@
  * engine: the algorithm lists (KexAlgorithms, Ciphers, MACs,
  * HostKeyAlgorithms, PubkeyAcceptedAlgorithms, CASignatureAlgorithms)
  * with sshd's "+", "-" and "^" modifiers, RekeyLimit, MaxSessions,
- * ClientAliveInterval, ClientAliveCountMax and UnusedConnectionTimeout.
+ * ClientAliveInterval, ClientAliveCountMax, UnusedConnectionTimeout and
+ * ChannelTimeout.
  */
 #ifndef WHELKD_ENGINECONF_H
 #define WHELKD_ENGINECONF_H
@@ -32,5 +33,11 @@ int wd_alg_list_expand(whelk_alg_list which, const char *spec, char *out,
  * stderr. */
 int wd_engine_apply_config(whelk_config *cfg, const struct wd_keywords *kw);
 void wd_engine_apply_conn(whelk_conn *conn, const struct wd_keywords *kw);
+/* ChannelTimeout for one connection, once it logged in (its Match
+ * values): each type=interval to whelk_conn_set_channel_timeout, in
+ * order, so the first pattern that names a channel counts, as in sshd.
+ * 0, or -1 if the library refused one. */
+int wd_engine_apply_channel_timeouts(whelk_conn *conn,
+                                     const struct wd_keywords *kw);
 
 #endif

@@ -19,6 +19,7 @@
 #include "sessconf.h"
 
 #include "acctkw.h"
+#include "limitkw.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -140,6 +141,21 @@ static int keywords_core(wd_keywords *kw, const char *key, int ac, char **av,
     return WD_KW_NOT_MINE;
 }
 
+int wd_kw_one_arg(const char *key, int ac, char *err, size_t errlen)
+{
+    if (ac == 1) return 0;
+    snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
+    return -1;
+}
+
+int wd_kw_yes_no(const char *arg, char *err, size_t errlen)
+{
+    if (strcasecmp(arg, "yes") == 0) return 1;
+    if (strcasecmp(arg, "no") == 0) return 0;
+    snprintf(err, errlen, "unsupported option \"%s\".", arg);
+    return -1;
+}
+
 /* Each area's keywords are one handler (keywords.h); the first that
  * knows a keyword takes it. */
 static const wd_keyword_fn handlers[] = {
@@ -149,6 +165,7 @@ static const wd_keyword_fn handlers[] = {
     wd_daemon_keyword,
     wd_engine_keyword,
     wd_sessconf_keyword, /* sessions and limits (issue 15) */
+    wd_limits_keyword,   /* connection limits (issue 15) */
     /* forwarding (issue 16) */
     wd_keywords_fwd,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11, /* agent and X11 (issue 16) */
@@ -178,6 +195,7 @@ static const wd_keyword_dump_fn dumpers[] = {
     wd_daemon_dump,
     wd_engine_dump,
     wd_sessconf_dump, /* sessions and limits (issue 15) */
+    wd_limits_dump,   /* connection limits (issue 15) */
     /* forwarding (issue 16) */
     wd_keywords_fwd_dump,       /* TCP forwarding (fwdkw.h) */
     wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
@@ -284,6 +302,7 @@ void wd_keywords_defaults(wd_keywords *kw)
     kw->permit_root_login = WD_ROOT_PROHIBIT_PASSWORD;
     wd_policy_defaults(kw);
     wd_engine_defaults(kw);
+    wd_limits_defaults(kw);
     wd_keywords_fwd_defaults(kw);
     wd_keywords_agent_x11_defaults(kw);
     wd_keywords_accounts_defaults(kw);

@@ -62,6 +62,9 @@ typedef struct wd_keywords {
         long long rekey_bytes;   /* 0: default */
         long rekey_s;            /* 0: default, -1: none */
         int max_sessions, alive_interval, alive_count, unused_timeout;
+        /* ChannelTimeout: "type=interval" words joined by spaces, as
+         * given; "" for none. */
+        char channel_timeout[1024];
         unsigned set;
     } engine;
     /* The daemon's own keywords (daemonconf.c). */
@@ -83,6 +86,15 @@ typedef struct wd_keywords {
     char set_env[32][512];       /* NAME=value */
     int n_set_env;
     char chroot_dir[1024];       /* ChrootDirectory; "" unset, "none" */
+
+    /* connection limits (issue 15): limitkw.c. Global only. */
+    struct wd_limits_conf {
+        int startups_begin, startups_rate, startups_full; /* MaxStartups */
+        int per_source;          /* PerSourceMaxStartups; 0 = none */
+        int netblock4, netblock6; /* PerSourceNetBlockSize */
+        int tcp_keepalive;       /* TCPKeepAlive, default yes */
+        unsigned set;            /* bit per keyword: first value counts */
+    } limits;
 
     /* forwarding (issue 16): fwdkw.c */
     int allow_tcp_forwarding;    /* AllowTcpForwarding: WD_FWD_* bits */
@@ -127,6 +139,13 @@ typedef struct wd_keywords {
  * does not know, WD_KW_DONE when taken (or ignored: the first value
  * counts, as in sshd), WD_KW_ERROR with a message in |err|. */
 enum { WD_KW_ERROR = -1, WD_KW_NOT_MINE = 0, WD_KW_DONE = 1 };
+
+/* Helpers for handlers, with sshd's messages: -1 and |err| filled
+ * unless |ac| is 1 ("extra arguments at end of line"); sshd's flag
+ * values, yes 1 and no 0 in any case, else -1 and |err| filled
+ * ("unsupported option"). */
+int wd_kw_one_arg(const char *key, int ac, char *err, size_t errlen);
+int wd_kw_yes_no(const char *arg, char *err, size_t errlen);
 typedef int (*wd_keyword_fn)(struct wd_keywords *kw, const char *key,
                              int ac, char **av, char *err, size_t errlen);
 

@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "lifecycle.h"
+#include "limitkw.h"
 #include "rfwd.h"
 #include "server.h"
 #include "session.h"
@@ -132,13 +133,18 @@ static void uncount_unauth(wd_conn *c)
     srv->unauth--;
 }
 
-/* Unauthenticated connections from |addr|. A walk over at most -m
- * connections (64 by default), done once per new connection. */
-static unsigned unauth_from(const wd_server *srv, const char *addr)
+/* Unauthenticated connections from |c|'s source net block
+ * (PerSourceNetBlockSize; an address that is not one counts by its
+ * text). A walk over at most MaxStartups connections (64 by default),
+ * done once per new connection. */
+static unsigned unauth_from(const wd_server *srv, const wd_conn *c)
 {
     unsigned n = 0;
     for (const wd_conn *o = srv->unauth_list; o; o = o->unauth_next)
-        n += strcmp(o->addr, addr) == 0;
+        n += c->src_block[0]
+                 ? memcmp(o->src_block, c->src_block,
+                          sizeof(c->src_block)) == 0
+                 : !o->src_block[0] && strcmp(o->addr, c->addr) == 0;
     return n;
 }
 
@@ -281,6 +287,12 @@ int wd_conn_in_read(const wd_conn *c)
 void wd_conn_note_output(wd_conn *c)
 {
     c->answered = 1; /* acted on after the next read: rcv_after_read */
+    wd_conn_clock(c);
+}
+
+void wd_conn_clock(wd_conn *c)
+{
+    if (c->engine) whelk_conn_set_time(c->engine, uv_now(c->srv->loop));
 }
 
 void wd_conn_session_opened(wd_conn *c)
@@ -504,11 +516,19 @@ static void set_tcp_options(wd_conn *c)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return;
     /* Small packets leave at once: no Nagle delay on the handshake. */
     set_opt(c, fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
-    set_opt(c, fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
-    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, WD_KEEPIDLE_S, "TCP_KEEPIDLE");
-    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, WD_KEEPINTVL_S,
-            "TCP_KEEPINTVL");
-    set_opt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, WD_KEEPCNT, "TCP_KEEPCNT");
+    /* TCPKeepAlive (default yes). With "no", as in sshd, an idle peer
+     * that vanished is not noticed (ClientAliveInterval still can);
+     * the user timeout below stays, since it bounds data the peer does
+     * not acknowledge, which keepalive never covered. */
+    int keepalive = wd_opts->kw.limits.tcp_keepalive;
+    set_opt(c, fd, SOL_SOCKET, SO_KEEPALIVE, keepalive, "SO_KEEPALIVE");
+    if (keepalive) {
+        set_opt(c, fd, IPPROTO_TCP, TCP_KEEPIDLE, WD_KEEPIDLE_S,
+                "TCP_KEEPIDLE");
+        set_opt(c, fd, IPPROTO_TCP, TCP_KEEPINTVL, WD_KEEPINTVL_S,
+                "TCP_KEEPINTVL");
+        set_opt(c, fd, IPPROTO_TCP, TCP_KEEPCNT, WD_KEEPCNT, "TCP_KEEPCNT");
+    }
     set_opt(c, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, WD_USER_TIMEOUT_MS,
             "TCP_USER_TIMEOUT");
     set_opt(c, fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, WD_PREAUTH_NOTSENT,
@@ -527,6 +547,32 @@ void wd_conn_authenticated(wd_conn *c)
                 "TCP_NOTSENT_LOWAT");
 }
 
+/* sshd's end of MaxStartups throttling: once fewer than start - 1
+ * connections wait, the time it lasted (as its fmt_timeframe) and the
+ * count dropped. */
+static void throttle_note(wd_server *srv, unsigned startups,
+                          const wd_keywords *kw)
+{
+    if (!srv->throttle_since ||
+        startups + 1 >= (unsigned)kw->limits.startups_begin)
+        return;
+    uint64_t s = (uv_now(srv->loop) - srv->throttle_since) / 1000;
+    char span[64];
+    if (s < 86400)
+        snprintf(span, sizeof(span), "%02u:%02u:%02u", (unsigned)(s / 3600),
+                 (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+    else if (s < 7 * 86400)
+        snprintf(span, sizeof(span), "%ud%02uh%02um", (unsigned)(s / 86400),
+                 (unsigned)(s / 3600 % 24), (unsigned)(s / 60 % 60));
+    else
+        snprintf(span, sizeof(span), "%02uw%01ud%02uh",
+                 (unsigned)(s / (7 * 86400)), (unsigned)(s / 86400 % 7),
+                 (unsigned)(s / 3600 % 24));
+    wd_log(WHELK_LOG_INFO, "exited MaxStartups throttling after %s, %u "
+           "connections dropped", span, srv->throttle_dropped);
+    srv->throttle_since = 0;
+}
+
 /* The connection's socket is in c->tcp: addresses, limits, the engine. */
 static void conn_begin(wd_conn *c)
 {
@@ -538,20 +584,36 @@ static void conn_begin(wd_conn *c)
     len = sizeof(ss);
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_of(&ss, c->laddr, sizeof(c->laddr), &c->lport);
-    if (srv->unauth >= wd_opts->max_unauth) {
+    /* MaxStartups: sshd's random early drop (limitkw.h), counted per
+     * worker. The draw is made only between start and full. */
+    const wd_keywords *kw = &wd_opts->kw;
+    unsigned startups = srv->unauth;
+    throttle_note(srv, startups, kw);
+    int between = startups >= (unsigned)kw->limits.startups_begin &&
+                  startups < (unsigned)kw->limits.startups_full;
+    if (wd_startups_should_drop(kw, startups,
+                                between ? wd_limits_draw() : 0)) {
+        if (!srv->throttle_since) {
+            wd_log(WHELK_LOG_ERROR, "beginning MaxStartups throttling");
+            srv->throttle_since = uv_now(srv->loop) | 1;
+            srv->throttle_dropped = 0;
+        }
+        srv->throttle_dropped++;
         wd_log(WHELK_LOG_INFO,
-               "drop connection from %s port %d: too many unauthenticated "
-               "connections (%u)",
-               c->addr, c->port, srv->unauth);
+               "drop connection #%u from [%s]:%d on [%s]:%d past "
+               "MaxStartups",
+               startups, c->addr, c->port, c->laddr, c->lport);
         conn_close_handles(c);
         return;
     }
-    /* One address must not fill the limit above. Counted per worker:
+    /* One source must not fill the limit above. Counted per worker:
      * with -w N the parent hands connections out blind to who logged in,
-     * so one address may hold N times this many in all, but never more
-     * than this many of any worker's -m slots. */
-    unsigned per_source = wd_opts->per_source_max_startups;
-    if (per_source && unauth_from(srv, c->addr) >= per_source) {
+     * so one net block may hold N times this many in all, but never more
+     * than this many of any worker's MaxStartups slots. */
+    if (wd_limits_netblock(kw, c->addr, c->src_block) != 0)
+        memset(c->src_block, 0, sizeof(c->src_block));
+    unsigned per_source = (unsigned)kw->limits.per_source;
+    if (per_source && unauth_from(srv, c) >= per_source) {
         wd_log(WHELK_LOG_INFO,
                "drop connection #%u from [%s]:%d on [%s]:%d past "
                "PerSourceMaxStartups",

@@ -60,9 +60,10 @@ static void usage(FILE *f)
             "  -g TIME          LoginGraceTime (default 120)\n"
             "  -B FILE          banner shown before authentication\n"
             "  -S DIR           state directory\n"
-            "  -m N             concurrent unauthenticated connections "
-            "(default 64, per worker;\n"
-            "                   10 per source address)\n"
+            "  -m N             MaxStartups N: concurrent unauthenticated "
+            "connections\n"
+            "                   (default 64, per worker; "
+            "PerSourceMaxStartups 10)\n"
             "  -L SECONDS       drop a connection whose output makes no "
             "progress this long\n"
             "                   before authentication (default 10)\n"
@@ -208,6 +209,11 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
                              const char *method, void *user)
 {
     wd_conn *c = user;
+    /* ChannelTimeout, with the connection's Match values, before any
+     * channel can open. */
+    if (wd_engine_apply_channel_timeouts(conn, wd_conn_kw(c)) != 0)
+        wd_log(WHELK_LOG_ERROR, "ChannelTimeout: not all of \"%s\" could "
+               "be applied", wd_conn_kw(c)->engine.channel_timeout);
     wd_conn_authenticated(c);
     wd_schedule_trim(c->srv->loop);
 }
@@ -220,8 +226,6 @@ int main(int argc, char **argv)
     const char *daemon_keys_arg = NULL;
     int dump = 0;
     wd_keywords_defaults(&opts.kw);
-    opts.max_unauth = 64;
-    opts.per_source_max_startups = 10;
     opts.stall_s = 10;
     static const struct option longs[] = {{"help", no_argument, NULL, 'H'},
                                           {NULL, 0, NULL, 0}};
@@ -273,16 +277,9 @@ int main(int argc, char **argv)
         case 'g':
             if (flag_keyword("LoginGraceTime", optarg) != 0) return 2;
             break;
-        case 'm': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 100000) {
-                fprintf(stderr, "whelkd: bad -m value '%s'\n", optarg);
-                return 2;
-            }
-            opts.max_unauth = (unsigned)v;
+        case 'm': /* a hard limit, start = full = N */
+            if (flag_keyword_words("MaxStartups", optarg, 1) != 0) return 2;
             break;
-        }
         case 'L': {
             char *end;
             long v = strtol(optarg, &end, 10);

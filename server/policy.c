@@ -129,13 +129,6 @@ static int flag(wd_keywords *kw, unsigned bit, int *slot, const char *key,
     return WD_KW_DONE;
 }
 
-static int one_arg(const char *key, int ac, char *err, size_t errlen)
-{
-    if (ac == 1) return 0;
-    snprintf(err, errlen, "keyword %s extra arguments at end of line", key);
-    return -1;
-}
-
 int wd_policy_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                       char *err, size_t errlen)
 {
@@ -188,13 +181,13 @@ int wd_policy_keyword(wd_keywords *kw, const char *key, int ac, char **av,
     };
     for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++) {
         if (strcasecmp(key, flags[i].name) != 0) continue;
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         return flag(kw, flags[i].bit, (int *)((char *)kw + flags[i].off),
                     key, av[0], err, errlen);
     }
 
     if (strcasecmp(key, "MaxAuthTries") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         char *end;
         long v = strtol(av[0], &end, 10);
         if (*end || end == av[0] || v < 1 || v > 1024) {
@@ -207,7 +200,7 @@ int wd_policy_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         return WD_KW_DONE;
     }
     if (strcasecmp(key, "LoginGraceTime") == 0) {
-        if (one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         long v = wd_parse_time(av[0]);
         if (v < 0) {
             snprintf(err, errlen, "keyword %s: invalid time value \"%s\"",
@@ -269,7 +262,7 @@ int wd_policy_keyword(wd_keywords *kw, const char *key, int ac, char **av,
         /* The command's words, joined back (sshd keeps the line). */
         char text[sizeof(kw->authorized_keys_command)] = "";
         size_t used = 0;
-        if (!is_cmd && one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
+        if (!is_cmd && wd_kw_one_arg(key, ac, err, errlen)) return WD_KW_ERROR;
         for (int a = 0; a < ac; a++) {
             size_t n = strlen(av[a]);
             if (used + n + 2 > cap) {

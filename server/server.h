@@ -29,10 +29,8 @@ typedef struct wd_options {
     int n_subsys;
     const char *env_pat[WD_MAX_ENV];
     int n_env;
-    unsigned max_unauth;
-    /* sshd's PerSourceMaxStartups: unauthenticated connections one
-     * address may hold (0: no limit). Counted per worker (loop.c). */
-    unsigned per_source_max_startups;
+    /* MaxStartups, PerSourceMaxStartups and PerSourceNetBlockSize are
+     * in kw.limits (limitkw.h; -m sets MaxStartups). */
     /* -L: before authentication, a connection whose output makes no
      * progress for this long is dropped. */
     unsigned stall_s;
@@ -64,6 +62,10 @@ typedef struct wd_server {
     struct wd_conn *conns;
     struct wd_conn *unauth_list; /* the connections counted in unauth */
     unsigned unauth;
+    /* MaxStartups throttling (sshd's log lines): since when (0: not
+     * throttling) and how many were dropped since. */
+    uint64_t throttle_since;
+    unsigned throttle_dropped;
     unsigned n_conns;
     int stopping;
     int draining;       /* lifecycle.c: no new connections, ends at 0 */
@@ -81,6 +83,7 @@ typedef struct wd_conn {
     int lport;
     int authenticated;
     int counted;        /* in srv->unauth and srv->unauth_list */
+    uint8_t src_block[17]; /* its source net block (limitkw.h), or 0s */
     struct wd_conn *unauth_next, *unauth_prev;
     int closing;        /* 1: last output lingering; 2: handles closing */
     uint64_t close_by;  /* closing == 1: closed then, sent or not */
@@ -136,6 +139,10 @@ void wd_conn_release(wd_conn *c);
  * stages client data and writes it once the read is done
  * (wd_session_flush_staged), one write per read instead of per packet. */
 int wd_conn_in_read(const wd_conn *c);
+/* The loop's time to |c|'s engine, before output is handed to it from
+ * a program or a socket: that output is the channel's activity now
+ * (ChannelTimeout). wd_conn_note_output does it too. */
+void wd_conn_clock(wd_conn *c);
 /* A session of |c| sent output: its peer may be waiting for answers, so
  * the reads that follow are not batched (the receive mark drops). */
 void wd_conn_note_output(wd_conn *c);

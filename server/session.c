@@ -574,6 +574,7 @@ static int start_program(wd_session *ss, const char *command,
         .display = ss->x11 ? wd_x11fwd_display(ss->x11) : NULL,
         .key_env = admin_env,
         .n_key_env = n_admin,
+        .n_admin_env = (unsigned)(kw->n_set_env < 32 ? kw->n_set_env : 32),
         .client_env = ss->env,
         .n_client_env = (unsigned)ss->n_env,
     };
@@ -614,6 +615,11 @@ static int start_program(wd_session *ss, const char *command,
         /* sshd's do_login(): only a pty session without a command. */
         .motd = ss->has_pty && !command && ss->run == WD_SPAWN_PROGRAM &&
                 wd_conn_kw(c)->print_motd,
+        /* PermitUserEnvironment: ~/.ssh/environment, read by the child
+         * as the user; the server's and SetEnv's variables stay. */
+        .user_env = kw->permit_user_env,
+        .user_env_allow = kw->permit_user_env_list,
+        .env_fixed = env.n_fixed,
     };
     if (ss->x11) {
         req.xauth_path = wd_conn_kw(c)->xauth_location;

@@ -14,6 +14,7 @@
  * SECURITY.md, "The internal SFTP server".
  */
 #include "spawn.h"
+#include "userenv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,13 +118,55 @@ static void run_xauth(const wd_spawn_request *req, char **envp)
     }
 }
 
+/* PermitUserEnvironment: ~/.ssh/environment into |envp| (room for
+ * |cap| entries), read into |buf| (userenv.h). As the user, in the
+ * child; what is wrong goes to the program's stderr, in sshd's words. */
+static void merge_user_env(const wd_spawn_request *req, char **envp,
+                           size_t cap, char *buf)
+{
+    static const char tail[] = "/.ssh/environment";
+    char path[sizeof(req->user->home) + sizeof(tail)];
+    size_t hl = strlen(req->user->home);
+    memcpy(path, req->user->home, hl);
+    memcpy(path + hl, tail, sizeof(tail));
+    size_t len, n = 0;
+    int rc = wd_userenv_read(path, buf, &len);
+    if (rc == WD_USERENV_NONE) return;
+    while (envp[n]) n++;
+    unsigned bad = 0;
+    if (rc == WD_USERENV_OK)
+        rc = wd_userenv_merge(buf, envp, &n, cap, req->env_fixed,
+                              req->user_env_allow, &bad);
+    if (rc != WD_USERENV_OK) {
+        say(rc == WD_USERENV_TOO_BIG ? "Environment file too large: "
+                                     : "Too many lines in environment "
+                                       "file ");
+        say(path);
+        say("\n");
+        _exit(1); /* as sshd's fatal() in the session's child */
+    }
+    if (bad) {
+        char num[12];
+        int i = (int)sizeof(num) - 1;
+        num[i] = 0;
+        do num[--i] = (char)('0' + bad % 10);
+        while ((bad /= 10) && i > 0);
+        say("Bad line ");
+        say(num + i);
+        say(" in ");
+        say(path);
+        say("\n");
+    }
+}
+
 static void child(const wd_spawn_request *req, int pty,
                   const stdio_fds *io, char *const argv[], char **envp,
+                  size_t env_cap, char *user_env_buf,
                   int root) __attribute__((noreturn));
 
 static void child(const wd_spawn_request *req, int pty,
                   const stdio_fds *io, char *const argv[], char **envp,
-                  int root)
+                  size_t env_cap, char *user_env_buf, int root)
 {
     /* whelkd's handlers (libuv's, which write to the loop's signal
      * pipe) must not run here. Every signal is blocked since before the
@@ -174,6 +217,9 @@ static void child(const wd_spawn_request *req, int pty,
         say("Could not chdir to home directory\n");
         if (chdir("/") != 0) _exit(1);
     }
+    /* ~/.ssh/environment, as the user, before anything runs with the
+     * environment (sshd's do_setup_env follows do_setusercontext). */
+    if (user_env_buf) merge_user_env(req, envp, env_cap, user_env_buf);
     if (req->xauth_path) run_xauth(req, envp);
     if (req->motd || req->lastlog) /* access, open, read, write */
         wd_motd_print(STDOUT_FILENO, req->lastlog, req->motd);
@@ -229,12 +275,13 @@ static int open_pty(const wd_spawn_request *req, int *master, int *slave,
  * added at the end, and any other SSH_TTY left out. The strings stay
  * the request's; |ssh_tty| holds the new one. */
 static char **child_env(char *const *envp, const char *tty, char *ssh_tty,
-                        size_t len)
+                        size_t len, size_t extra, size_t *cap)
 {
     static const char name[] = "SSH_TTY=";
     size_t n = 0;
     while (envp[n]) n++;
-    char **out = malloc((n + 2) * sizeof(*out));
+    *cap = n + 2 + extra;
+    char **out = malloc(*cap * sizeof(*out));
     if (!out) return NULL;
     size_t o = 0;
     int placed = 0;
@@ -261,7 +308,8 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
 {
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     int master = -1, slave = -1;
-    char **envp = NULL;
+    char **envp = NULL, *user_env_buf = NULL;
+    size_t env_cap = 0;
     char ssh_tty[sizeof(res->tty) + 16];
     res->pid = -1;
     res->in_fd = res->out_fd = res->err_fd = -1;
@@ -274,8 +322,13 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
                pipe2(perr, O_CLOEXEC)) {
         goto fail;
     }
-    envp = child_env(req->envp, res->tty, ssh_tty, sizeof(ssh_tty));
+    envp = child_env(req->envp, res->tty, ssh_tty, sizeof(ssh_tty),
+                     req->user_env ? WD_USERENV_MAX_LINES : 0, &env_cap);
     if (!envp) goto fail;
+    /* The child may not allocate: the file's buffer is made here. */
+    if (req->user_env &&
+        !(user_env_buf = malloc(WD_USERENV_MAX_BYTES + 1)))
+        goto fail;
     const char *base = strrchr(req->user->shell, '/');
     base = base ? base + 1 : req->user->shell;
     char argv0[sizeof(req->user->shell) + 1];
@@ -289,7 +342,8 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
     sigfillset(&every);
     pthread_sigmask(SIG_SETMASK, &every, &mask);
     pid_t pid = fork();
-    if (pid == 0) child(req, slave >= 0, &io, argv, envp, root);
+    if (pid == 0)
+        child(req, slave >= 0, &io, argv, envp, env_cap, user_env_buf, root);
     int fork_err = errno;
     pthread_sigmask(SIG_SETMASK, &mask, NULL);
     if (pid < 0) {
@@ -297,6 +351,7 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
         goto fail;
     }
     free(envp);
+    free(user_env_buf);
     res->pid = pid;
     if (req->pty) {
         close(slave);
@@ -316,6 +371,7 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
 fail:;
     int err = errno;
     free(envp);
+    free(user_env_buf);
     int all[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], master,
                  slave};
     for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)

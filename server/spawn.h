@@ -78,6 +78,13 @@ typedef struct wd_spawn_request {
     int motd;
     /* PrintLastLog: the "Last login" line shown before it, or NULL. */
     const char *lastlog;
+    /* PermitUserEnvironment: the child, as the user, merges its
+     * ~/.ssh/environment into the environment (userenv.h), keeping the
+     * first |env_fixed| entries of |envp|; |user_env_allow| is the
+     * pattern list of names allowed ("" for every one). */
+    int user_env;
+    const char *user_env_allow;
+    unsigned env_fixed;
 } wd_spawn_request;
 
 typedef struct wd_spawn_result {

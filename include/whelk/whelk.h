@@ -727,10 +727,15 @@ WHELK_EXTERN int whelk_conn_set_banner(whelk_conn *conn, const char *text);
 /* Closes this connection's channels of |kind| when no data moved either
  * way for |ms| (sshd's ChannelTimeout; 0 for never). |kind| is a pattern
  * ('*' and '?' as in fnmatch) matched against a channel's kind: its
- * type ("session", "direct-tcpip"), and for a session running a program
- * "session:shell", "session:command" or "session:subsystem:NAME". The
- * first pattern set that matches applies, to channels opened (or
- * programs started) afterwards. Returns WHELK_ERR_INVAL,
+ * type ("session", "direct-tcpip", "forwarded-tcpip", the streamlocal
+ * ones), sshd's names for the channels the server opens
+ * ("agent-connection" for auth-agent@openssh.com, "x11-connection" for
+ * x11), and for a session running a program "session:shell",
+ * "session:command" or "session:subsystem:NAME" (OpenSSH 9.2's names;
+ * "session" matches these too). The first pattern set that matches
+ * applies, to channels opened (or programs started) afterwards. The
+ * kind "global", never matched by a pattern, closes every open channel
+ * once none of them has moved data for |ms|. Returns WHELK_ERR_INVAL,
  * WHELK_ERR_LIMIT (16 patterns), WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_conn_set_channel_timeout(whelk_conn *conn,
                                                 const char *kind,
@@ -762,6 +767,13 @@ WHELK_EXTERN int whelk_conn_want_read(const whelk_conn *conn);
 WHELK_EXTERN size_t whelk_conn_out(whelk_conn *conn, const uint8_t **data);
 /* Tells the engine that |n| of those bytes were written. */
 WHELK_EXTERN void whelk_conn_out_consumed(whelk_conn *conn, size_t n);
+/* Tells the engine the time before calls that carry none (whelk_session_
+ * write, whelk_channel_write and the like, made when a program or a
+ * socket has output): the data they send counts as the channel's
+ * activity at |now_ms| (sshd's ChannelTimeout), not at the last time the
+ * engine was given. Same clock as now_ms; a time before the last one
+ * given is ignored. */
+WHELK_EXTERN void whelk_conn_set_time(whelk_conn *conn, uint64_t now_ms);
 /* The next deadline (ms, same clock as now_ms), or UINT64_MAX for none. */
 WHELK_EXTERN uint64_t whelk_conn_expiry(const whelk_conn *conn);
 /* Runs timers that are due, and input held back until then. Returns 0 or

@@ -66,6 +66,22 @@ def _fill_home(name, pubkey_file):
     return pw
 
 
+@contextlib.contextmanager
+def made_group(name, members=()):
+    """A system group |name| (wka_ prefix) with |members| added as a
+    supplementary group; removed afterwards, even when the test fails."""
+    assert name.startswith("wka_")
+    with user_name_lock("group-" + name):
+        subprocess.run(["groupdel", name], capture_output=True)
+        subprocess.run(["groupadd", name], check=True)
+        try:
+            for m in members:
+                subprocess.run(["usermod", "-aG", name, m], check=True)
+            yield name
+        finally:
+            subprocess.run(["groupdel", name], capture_output=True)
+
+
 class Sshd:
     """OpenSSH's sshd for a side-by-side run: the same ssh/log helpers as
     conftest's Server."""

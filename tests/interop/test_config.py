@@ -97,7 +97,13 @@ StrictModes yes
 AddressFamily inet
 AcceptEnv LANG LC_* FOO
 Subsystem sftp internal-sftp
+MaxStartups 10:30:60
+PerSourceMaxStartups 5
+PerSourceNetBlockSize 24:64
+TCPKeepAlive no
+ChannelTimeout session:*=5m direct-tcpip=1h30m x11-connection=0
 Match User alice Address 10.0.0.0/8
+  ChannelTimeout session:shell=10 global=1h
   PermitRootLogin yes
   PasswordAuthentication yes
   MaxAuthTries 5
@@ -144,6 +150,9 @@ def test_dump_matches_sshd(tmp_path, keys, spec):
             compared += 1
     assert not differ, differ
     assert compared >= 14, ours
+    for k in ("maxstartups", "persourcemaxstartups", "persourcenetblocksize",
+              "tcpkeepalive", "channeltimeout"):
+        assert k in ours and k in theirs, k
     if spec and "alice" in spec:
         assert ours["permitrootlogin"] == ["yes"]
         assert ours["maxauthtries"] == ["5"]

@@ -10,6 +10,7 @@ address may hold only PerSourceMaxStartups (10) unauthenticated
 connections per worker."""
 
 import ctypes
+import subprocess
 import hmac
 import os
 import re
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import paramiko
 import pytest
 
-from conftest import USER
+from conftest import USER, WHELKD
 
 WORKER_MODES = [pytest.param(("-w", "1"), id="w1"),
                 pytest.param((), id="default-workers")]
@@ -275,6 +276,127 @@ def test_per_source_limit(whelkd, keys, workers):
             c.close()
 
 
+def test_max_startups_bounds(whelkd, keys):
+    """MaxStartups 3:30:6 (sshd's random early drop), one worker: below
+    start (3) every connection is taken; between start and full some may
+    be dropped (not asserted: that is chance); once 6 are held every
+    further one is dropped, with sshd's log line."""
+    s = whelkd("-w", "1", "-o", "MaxStartups 3:30:6",
+               "-o", "PerSourceMaxStartups none")
+    # The fixture's own probe of the port must not count any more.
+    assert s.wait_log("Connection closed by 127.0.0.1 port"), s.log()
+    held = []
+    try:
+        for i in range(3):
+            c, first = hold(s.port, f"127.0.0.{2 + i}")
+            held.append(c)
+            assert first == b"SSH-2.0-", (i, s.log()[-2000:])
+        # From start to full, each try may be dropped; keep trying until
+        # six are held (each try is taken with 24% chance at least).
+        tries = 0
+        while len(held) < 6:
+            tries += 1
+            assert tries < 400, s.log()[-3000:]
+            c, first = hold(s.port, f"127.0.0.{2 + len(held)}")
+            if first == b"":
+                c.close()
+            else:
+                held.append(c)
+        before = s.log().count("past MaxStartups")
+        for i in range(5):
+            c, first = hold(s.port, "127.0.0.20")
+            c.close()
+            assert first == b"", (i, s.log()[-2000:])
+        assert s.wait_log("drop connection #6 from [127.0.0.20]:")
+        assert re.search(r"drop connection #6 from \[127\.0\.0\.20\]:\d+ on "
+                         rf"\[127\.0\.0\.1\]:{s.port} past MaxStartups",
+                         s.log()), s.log()[-3000:]
+        assert s.log().count("past MaxStartups") >= before + 5
+        # sshd's line when dropping starts, once.
+        assert s.log().count("beginning MaxStartups throttling") == 1, \
+            s.log()[-3000:]
+        # A slot freed is taken again.
+        held.pop().close()
+        deadline = time.time() + 10
+        while True:
+            c, first = hold(s.port, "127.0.0.21")
+            if first == b"SSH-2.0-":
+                held.append(c)
+                break
+            c.close()
+            assert time.time() < deadline, s.log()[-3000:]
+            time.sleep(0.1)
+        # All gone: the next connection ends the throttling, as sshd logs.
+        closed, n = s.log().count("Connection closed by"), len(held)
+        for c in held:
+            c.close()
+        held = []
+        assert wait_for_log_count(s, "Connection closed by", closed, n), \
+            s.log()[-2000:]
+        c, first = hold(s.port, "127.0.0.22")
+        held.append(c)
+        assert first == b"SSH-2.0-"
+        assert s.wait_log("exited MaxStartups throttling after"), s.log()
+        assert re.search(r"exited MaxStartups throttling after "
+                         r"\d\d:\d\d:\d\d, \d+ connections dropped",
+                         s.log()), s.log()[-2000:]
+    finally:
+        for c in held:
+            c.close()
+
+
+def wait_for_log_count(s, text, before, more, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if s.log().count(text) >= before + more:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_m_flag_is_max_startups(tmp_path):
+    """-m N is "MaxStartups N" (a hard limit), and overrides the file."""
+    cfg = tmp_path / "c.conf"
+    cfg.write_text("MaxStartups 10:30:100\n")
+    r = subprocess.run([WHELKD, "-m", "5", "-f", str(cfg), "-T"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "maxstartups 5:30:5\n" in r.stdout, r.stdout
+    r = subprocess.run([WHELKD, "-f", str(cfg), "-T"],
+                       capture_output=True, text=True, timeout=30)
+    assert "maxstartups 10:30:100\n" in r.stdout, r.stdout
+    r = subprocess.run([WHELKD, "-m", "0", "-T"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "MaxStartups" in r.stderr, r
+
+
+@pytest.mark.parametrize("block,dropped", [("24", True), ("32", False)])
+def test_per_source_net_block(whelkd, keys, block, dropped):
+    """PerSourceMaxStartups 2 with PerSourceNetBlockSize 24: 127.0.1.2
+    and 127.0.1.3 fill their /24, so 127.0.1.4 is dropped; with /32 each
+    address has its own two. 127.0.0.1, another /24, logs in."""
+    s = whelkd("-w", "1", "-o", "PerSourceMaxStartups 2",
+               "-o", f"PerSourceNetBlockSize {block}")
+    held = []
+    try:
+        for src in ("127.0.1.2", "127.0.1.3"):
+            c, first = hold(s.port, src)
+            held.append(c)
+            assert first == b"SSH-2.0-", s.log()[-2000:]
+        c, first = hold(s.port, "127.0.1.4")
+        held.append(c)
+        assert (first == b"") == dropped, s.log()[-2000:]
+        found = re.search(r"drop connection #\d+ from \[127\.0\.1\.4\]:\d+ "
+                          r"on \[127\.0\.0\.1\]:\d+ past "
+                          r"PerSourceMaxStartups", s.log())
+        assert bool(found) == dropped, s.log()[-2000:]
+        r = s.ssh(keys["ed25519"], command="echo in")
+        assert r.stdout == "in\n", r.stderr
+    finally:
+        for c in held:
+            c.close()
+
+
 # ------------------------------------------------------------------------
 # TCP options, read from whelkd's own descriptor (pidfd_getfd, as root).
 
@@ -350,6 +472,27 @@ def test_tcp_options(whelkd, keys, workers):
         assert t.is_authenticated()
         after = tcp_options(theirs)
         assert after == dict(before, notsent_lowat=0), after
+        theirs.close()
+    finally:
+        t.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pidfd_getfd needs root")
+def test_tcp_keepalive_no(whelkd, keys, tmp_path):
+    """TCPKeepAlive no (from a file): no keepalive probes, as sshd; the
+    user timeout that ends a peer leaving our data unacknowledged stays,
+    and so does the output limit before authentication."""
+    cfg = tmp_path / "ka.conf"
+    cfg.write_text("TCPKeepAlive no\n")
+    s = whelkd("-w", "1", "-f", str(cfg))
+    t = paramiko.Transport(("127.0.0.1", s.port))
+    try:
+        t.start_client(timeout=10)
+        theirs = server_socket_of(s.proc.pid, t.sock.getsockname()[:2])
+        opts = tcp_options(theirs)
+        assert opts["keepalive"] == 0, opts
+        assert opts["user_timeout"] == 300000, opts
+        assert opts["notsent_lowat"] == 32768, opts
         theirs.close()
     finally:
         t.close()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ProcRef, children_of, keygen
+from conftest import USER, ProcRef, children_of, keygen
 
 # A session that answers each line until its input ends, then exits 3;
 # on SIGHUP it leaves a mark in the file named by $1 first.
@@ -277,3 +277,33 @@ def test_sighup_without_changes_keeps_serving(whelkd, keys):
     assert s.wait_log("re-executing", 30), s.log()
     assert s.wait_log("(inherited)", 30), s.log()
     assert login_ok(s, keys)
+
+
+def test_sighup_applies_a_new_allow_users_to_new_logins(whelkd, keys,
+                                                        sessions, tmp_path):
+    """-f FILE with AllowUsers naming the test user; a session opens.
+    The file then allows only someone else and SIGHUP reloads it: the
+    open session carries on, the next login is refused with sshd's log
+    line. Allowed again and reloaded once more, logins work again."""
+    cfg = tmp_path / "lifecycle.conf"
+    cfg.write_text(f"AllowUsers nobody-else {USER}\n")
+    s = whelkd("-w", "2", "-f", str(cfg))
+    sess = Session(s, keys)
+    sessions.append(sess)
+    assert login_ok(s, keys)
+    cfg.write_text("AllowUsers nobody-else\n")
+    assert login_ok(s, keys)  # nothing changes before the signal
+    s.proc.send_signal(signal.SIGHUP)
+    assert s.wait_log("re-executing", 30), s.log()
+    refused = f"User {USER} from 127.0.0.1 not allowed because not listed " \
+              "in AllowUsers"
+    assert wait_for(lambda: not login_ok(s, keys), 30), s.log()
+    assert s.wait_log(refused, 10), s.log()
+    assert sess.echo("kept") == b"got-kept\n"  # the open session continues
+    assert s.proc.poll() is None
+    # And back: the rule follows the file at each reload.
+    cfg.write_text(f"AllowUsers {USER}\n")
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: login_ok(s, keys), 30), s.log()
+    assert sess.echo("still") == b"got-still\n"
+    assert sess.end() == 3

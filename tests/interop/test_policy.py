@@ -12,7 +12,8 @@ import time
 import paramiko
 import pytest
 
-from accounts import made_user, sshd
+from accounts import made_group, made_user, sshd
+from conftest import WHELKD
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to add users")
@@ -508,3 +509,43 @@ def test_authorized_keys_command_runs_per_key(whelkd, keys, tmp_path,
                                text=True, timeout=60)
             assert r.returncode == 0 and r.stdout == "in\n", \
                 r.stderr + s.log()[-2000:]
+
+
+MATCH_GROUP = """PasswordAuthentication no
+KbdInteractiveAuthentication no
+Match Group {group}
+  ForceCommand echo forced-for-the-group
+  PasswordAuthentication yes
+"""
+
+
+def test_match_group_beside_sshd(whelkd, keys, tmp_path):
+    """Match Group with a real group (groupadd, removed afterwards): its
+    member gets the block's ForceCommand and may log in by password; a
+    user outside it runs its own command and may not. The same file runs
+    on whelkd (-f) and sshd."""
+    h = sha512("mg-pass")
+    other = "wka_cp2"
+    with made_user(NAME, keys["ed25519"] + ".pub", password_hash=h), \
+            made_user(other, keys["ed25519"] + ".pub", password_hash=h), \
+            made_group("wka_mgroup", members=[NAME]) as group:
+        text = MATCH_GROUP.format(group=group)
+        cfg = tmp_path / "match_group.conf"
+        cfg.write_text(text)
+        w = whelkd("-w", "1", "-f", str(cfg), authorized_keys=False)
+        with sshd(tmp_path, keys, text) as o:
+            for s in (w, o):
+                r = login(s, keys, user=NAME)
+                assert r.returncode == 0, (s, r.stderr)
+                assert r.stdout == "forced-for-the-group\n", (s, r.stdout)
+                r = login(s, keys, user=other)
+                assert r.returncode == 0 and r.stdout == "in\n", (s, r)
+                assert try_password(s, NAME, "mg-pass"), s.log()
+                assert not try_password(s, other, "mg-pass"), s.log()
+        # -T -C sees the block for the member only.
+        for user, forced in ((NAME, "echo forced-for-the-group"),
+                             (other, "none")):
+            r = subprocess.run([WHELKD, "-f", str(cfg), "-T", "-C",
+                                f"user={user},host=h,addr=127.0.0.1"],
+                               capture_output=True, text=True, timeout=30)
+            assert f"forcecommand {forced}\n" in r.stdout, r

@@ -789,6 +789,71 @@ static void test_channel_inactivity_timeout(void **state)
     assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
 }
 
+/* "session" names a session whatever program it runs (the later sshd's
+ * type name; 9.2's "session:command" still works, above); "global"
+ * closes every channel once none has moved data for that long. */
+static void test_channel_timeout_session_and_global(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "session", 9000), 0);
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "global", 5000), 0);
+    open_and_exec(f); /* channel 0, at 2000 */
+    open_session(f, 8, 1u << 20, 32768); /* channel 1 */
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    /* global: the later of the two channels' last data, plus 5000. */
+    assert_int_equal(whelk_conn_expiry(c), 7000);
+    /* Data on channel 1 only, at 4000, holds both open. */
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_DATA);
+    wk_buf_put_u32(&f->m, 1);
+    wk_buf_put_string(&f->m, "x", 1);
+    assert_int_equal(h_send_at(&f->p, wk_buf_data(&f->m), wk_buf_used(&f->m),
+                               4000),
+                     0);
+    wk_buf_reset(&f->m);
+    assert_int_equal(whelk_conn_expiry(c), 9000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 8999), 0);
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    /* At 9000 both go (channel 0's own session=9000 is due only at
+     * 11000), each with a CLOSE. */
+    assert_int_equal(whelk_conn_handle_expiry(c, 9000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    assert_int_equal(whelk_conn_expiry(c), UINT64_MAX);
+    /* 0 turns global off again. */
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "global", 0), 0);
+}
+
+/* Without "global", a busy channel does not hold an idle one open; the
+ * pattern "session" takes channel 0, which runs a command
+ * ("session:command"), as well as channel 1, which runs nothing. */
+static void test_channel_timeout_each_alone(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    whelk_conn *c = f->p.conn;
+    assert_int_equal(whelk_conn_set_channel_timeout(c, "session", 5000), 0);
+    open_and_exec(f); /* channel 0, at 2000 */
+    open_session(f, 8, 1u << 20, 32768); /* channel 1 */
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_DATA);
+    wk_buf_put_u32(&f->m, 1);
+    wk_buf_put_string(&f->m, "x", 1);
+    assert_int_equal(h_send_at(&f->p, wk_buf_data(&f->m), wk_buf_used(&f->m),
+                               4000),
+                     0);
+    wk_buf_reset(&f->m);
+    assert_int_equal(whelk_conn_expiry(c), 7000);
+    assert_int_equal(whelk_conn_handle_expiry(c, 7000), 0);
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_CLOSE);
+    assert_int_equal(next_type(f, &pl, &n), 0);
+    assert_int_equal(whelk_conn_expiry(c), 9000);
+}
+
 /* sshd's UnusedConnectionTimeout: no channel for that long after login
  * ends the connection; an open channel holds it off. */
 static void test_unused_connection_timeout(void **state)
@@ -853,6 +918,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_inactivity_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_channel_timeout_session_and_global,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_timeout_each_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unused_connection_timeout, setup,
                                         teardown),

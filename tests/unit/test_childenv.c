@@ -80,7 +80,16 @@ static void test_pty_and_precedence(void **state)
         WD_CHILDENV_TTY_SLOT, "TERM=dumb", "SSH_ORIGINAL_COMMAND=ls -l",
         "FOO=from key", "LANG=C.UTF-8", NULL};
     assert_env(&e, want);
+    /* No SetEnv entries: only the server's eleven are fixed. */
+    assert_int_equal(e.n_fixed, 11);
     wd_childenv_free(&e);
+    /* The first key_env entry as SetEnv's: fixed too. */
+    in.n_admin_env = 1;
+    assert_int_equal(wd_childenv_build(&e, &in), 0);
+    assert_int_equal(e.n_fixed, 12);
+    assert_string_equal(e.v[11], "FOO=from key");
+    wd_childenv_free(&e);
+    in.n_admin_env = 0;
 
     in.term = "xterm-256color";
     assert_int_equal(wd_childenv_build(&e, &in), 0);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -82,11 +83,57 @@ static void test_engine_keywords(void **state)
     assert_string_equal(kw.engine.hostkey_algs, "-rsa*");
 }
 
+static void test_channel_timeout(void **state)
+{
+    wd_keywords kw;
+    char err[256];
+    wd_keywords_defaults(&kw);
+    assert_string_equal(kw.engine.channel_timeout, "");
+    static const char *const bad[] = {
+        "ChannelTimeout session",        "ChannelTimeout =5",
+        "ChannelTimeout session=",       "ChannelTimeout session=5x",
+        "ChannelTimeout session=-1",     "ChannelTimeout none session=3",
+        "ChannelTimeout session=3 none", "ChannelTimeout a=1 =2",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        if (wd_keyword_line(&kw, bad[i], err, sizeof(err)) != -1)
+            fail_msg("accepted: %s", bad[i]);
+    assert_string_equal(kw.engine.channel_timeout, "");
+    assert_int_equal(wd_keyword_line(&kw, "ChannelTimeout session:*=5m "
+                                          "global=1h direct-tcpip=0",
+                                     err, sizeof(err)), 0);
+    assert_string_equal(kw.engine.channel_timeout,
+                        "session:*=5m global=1h direct-tcpip=0");
+    /* The first line counts, "none" included. */
+    assert_int_equal(wd_keyword_line(&kw, "ChannelTimeout session=1", err,
+                                     sizeof(err)), 0);
+    assert_string_equal(kw.engine.channel_timeout,
+                        "session:*=5m global=1h direct-tcpip=0");
+    wd_keywords_defaults(&kw);
+    assert_int_equal(wd_keyword_line(&kw, "ChannelTimeout none", err,
+                                     sizeof(err)), 0);
+    assert_int_equal(wd_keyword_line(&kw, "ChannelTimeout session=1", err,
+                                     sizeof(err)), 0);
+    assert_string_equal(kw.engine.channel_timeout, "");
+    /* 16 types at most (what the library holds); global is not one. */
+    char line[1024] = "ChannelTimeout global=1";
+    for (int i = 0; i < 16; i++)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                 " t%d=1", i);
+    wd_keywords_defaults(&kw);
+    assert_int_equal(wd_keyword_line(&kw, line, err, sizeof(err)), 0);
+    strcat(line, " one-more=1");
+    wd_keywords_defaults(&kw);
+    assert_int_equal(wd_keyword_line(&kw, line, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "more than 16"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_modifiers),
         cmocka_unit_test(test_engine_keywords),
+        cmocka_unit_test(test_channel_timeout),
     };
     return cmocka_run_group_tests_name("engineconf", tests, NULL, NULL);
 }
