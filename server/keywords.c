@@ -156,27 +156,6 @@ int wd_kw_yes_no(const char *arg, char *err, size_t errlen)
     return -1;
 }
 
-/* Each area's keywords are one handler (keywords.h); the first that
- * knows a keyword takes it. */
-static const wd_keyword_fn handlers[] = {
-    keywords_core,
-    /* configuration (issue 15) */
-    wd_policy_keyword,
-    wd_daemon_keyword,
-    wd_engine_keyword,
-    wd_sessconf_keyword, /* sessions and limits (issue 15) */
-    wd_limits_keyword,   /* connection limits (issue 15) */
-    /* forwarding (issue 16) */
-    wd_keywords_fwd,       /* TCP forwarding (fwdkw.h) */
-    wd_keywords_agent_x11, /* agent and X11 (issue 16) */
-    /* accounts and logging (issue 17) */
-    wd_keywords_accounts,
-    /* lifecycle (issue 17) */
-    wd_lifecycle_keyword,
-    /* keywords whose feature is still being built: keep last */
-    wd_pending_keyword,
-};
-
 static void dump_core(const wd_keywords *kw, FILE *out)
 {
     fprintf(out, "permitrootlogin %s\n",
@@ -187,29 +166,34 @@ static void dump_core(const wd_keywords *kw, FILE *out)
                                           : "yes");
 }
 
-/* Each area's -T lines, in the same order as handlers[]. */
-static const wd_keyword_dump_fn dumpers[] = {
-    dump_core,
+/* One row per area of keywords: the handler that takes them and the
+ * function that prints them for -T. The first handler that knows a
+ * keyword takes it; -T prints the areas in this order. */
+static const struct {
+    wd_keyword_fn parse;
+    wd_keyword_dump_fn dump;
+} areas[] = {
+    {keywords_core, dump_core},
     /* configuration (issue 15) */
-    wd_policy_dump,
-    wd_daemon_dump,
-    wd_engine_dump,
-    wd_sessconf_dump, /* sessions and limits (issue 15) */
-    wd_limits_dump,   /* connection limits (issue 15) */
+    {wd_policy_keyword, wd_policy_dump},
+    {wd_daemon_keyword, wd_daemon_dump},
+    {wd_engine_keyword, wd_engine_dump},
+    {wd_sessconf_keyword, wd_sessconf_dump}, /* sessions (issue 15) */
+    {wd_limits_keyword, wd_limits_dump},     /* connection limits */
     /* forwarding (issue 16) */
-    wd_keywords_fwd_dump,       /* TCP forwarding (fwdkw.h) */
-    wd_keywords_agent_x11_dump, /* agent and X11 (issue 16) */
-    /* accounts and logging (issue 17) */
-    wd_keywords_accounts_dump,
-    /* lifecycle (issue 17) */
-    wd_lifecycle_dump,
-    wd_pending_dump,
+    {wd_keywords_fwd, wd_keywords_fwd_dump}, /* TCP (fwdkw.h) */
+    {wd_keywords_agent_x11, wd_keywords_agent_x11_dump},
+    /* accounts, logging and lifecycle (issue 17) */
+    {wd_keywords_accounts, wd_keywords_accounts_dump},
+    {wd_lifecycle_keyword, wd_lifecycle_dump},
+    /* keywords whose feature is still being built: keep last */
+    {wd_pending_keyword, wd_pending_dump},
 };
 
 void wd_keywords_dump(const wd_keywords *kw, FILE *out)
 {
-    for (size_t i = 0; i < sizeof(dumpers) / sizeof(*dumpers); i++)
-        dumpers[i](kw, out);
+    for (size_t i = 0; i < sizeof(areas) / sizeof(*areas); i++)
+        areas[i].dump(kw, out);
 }
 
 int wd_keyword_split(const char *line, wd_keyword_words *w, char *err,
@@ -273,8 +257,8 @@ int wd_keyword_args(wd_keywords *kw, const char *key, int ac, char **av,
         snprintf(err, errlen, "keyword %s missing argument", key);
         return -1;
     }
-    for (size_t i = 0; i < sizeof(handlers) / sizeof(*handlers); i++) {
-        int rc = handlers[i](kw, key, ac, av, err, errlen);
+    for (size_t i = 0; i < sizeof(areas) / sizeof(*areas); i++) {
+        int rc = areas[i].parse(kw, key, ac, av, err, errlen);
         if (rc != WD_KW_NOT_MINE) return rc < 0 ? -1 : 0;
     }
     snprintf(err, errlen, "Bad configuration option: %s", key);
