@@ -64,6 +64,7 @@ struct whelk_conn {
 
     wk_buf in;               /* raw bytes not yet decoded */
     size_t in_offer;         /* room whelk_conn_recv_space offers now */
+    size_t in_last;          /* bytes the last read brought */
     int in_held;             /* input left unprocessed for lack of output
                                 room; whelk_conn_expiry resumes it */
     wk_buf out;              /* encrypted bytes for the peer */
