@@ -25,6 +25,7 @@
 #include "lifecycle.h"
 #include "rfwd.h"
 #include "server.h"
+#include "agxsplice.h"
 #include "session.h"
 
 #define READ_BUF (64 * 1024)
@@ -379,6 +380,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     c->receiving = 0;
     wd_session_flush_staged(c);
+    wd_splice_flush_staged(c);
     rcv_after_read(c, (size_t)n);
     wd_conn_kick(c);
     /* Until a session runs, the client often sends two small packets back
