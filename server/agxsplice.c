@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <errno.h>
+#include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -571,6 +572,19 @@ int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    /* An address literal (what ssh -L 8080:127.0.0.1:80 sends) needs no
+     * resolver: getaddrinfo with AI_NUMERICHOST never leaves the
+     * process, so it runs here, sparing a new connection the round trip
+     * through libuv's thread pool. */
+    struct addrinfo *res = NULL;
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+    if (getaddrinfo(host, service, &hints, &res) == 0 && res) {
+        sp->ai = res;
+        sp->ai_next = res;
+        try_next(sp, UV_ECONNREFUSED);
+        return 0;
+    }
     hints.ai_flags = AI_NUMERICSERV;
     sp->resolving = 1;
     if (uv_getaddrinfo(c->srv->loop, &sp->gai, on_resolved, host, service,
