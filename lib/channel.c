@@ -312,8 +312,14 @@ whelk_ssize wk_chan_write(wk_channel *ch, int ext, const void *data,
     if (take && wk_buf_put(q, p + done, take) != 0) take = 0;
     ch->conn->chans->queued += take;
     done += take;
+    /* Stop the producer when its queue fills, and also as soon as it
+     * queues anything behind a full connection output (not a closed
+     * window): bytes queued are copied twice, so the producer waits
+     * for the output to drain (wk_chans_pump starts it again) rather
+     * than filling its queue. */
     if ((done < len || before + take >= ch->out_bound ||
-         wk_chan_write_room(ch) == 0) &&
+         wk_chan_write_room(ch) == 0 ||
+         (take && ch->remote_window && !wk_conn_may_send_data(ch->conn))) &&
         !ch->stopped) {
         ch->stopped = 1;
         ch->ops->stop_writing(ch);
