@@ -368,6 +368,8 @@ size_t whelk_conn_recv_space(whelk_conn *c, uint8_t **buf)
 whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
 {
     c->now_ms = now_ms;
+    /* The read wrote there whatever happens next. */
+    wk_buf_mark_dirty(&c->in, c->in.len + (n < c->in.cap ? n : c->in.cap));
     if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
     if (n > c->in.cap - c->in.len) return WHELK_ERR_INVAL;
     if (n >= c->in_offer && c->in_offer < WK_IN_OFFER_MAX)
