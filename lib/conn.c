@@ -252,9 +252,6 @@ int whelk_conn_is_closed(const whelk_conn *c)
 
 /* Output that makes the engine stop processing and taking input; the
  * peer reading it is what lets the rest through. */
-/* Stop filling the socket's output with channel data above this; the
- * rest waits in the channel queues (back-pressure towards programs). */
-#define WK_OUT_HIGH (1u << 20)
 
 int wk_conn_may_send_data(const whelk_conn *c)
 {

@@ -20,6 +20,10 @@
 
 static char read_buf[READ_CHUNK];
 
+/* The least read while the connection's output is full: the bytes go to
+ * the channel's queue, and the engine stops the read until it drained. */
+#define MIN_READ (16 * 1024)
+
 typedef struct agx_splice {
     union {
         uv_stream_t s;
@@ -139,6 +143,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     agx_splice *sp = h->data;
     size_t room = sp->ch ? whelk_channel_write_room(sp->ch) : 0;
     if (room > READ_CHUNK) room = READ_CHUNK;
+    /* No more than goes straight into packets now: the rest would be
+     * copied into the channel's queue first. */
+    size_t direct = sp->ch ? whelk_channel_send_room(sp->ch) : 0;
+    if (direct < MIN_READ) direct = MIN_READ;
+    if (room > direct) room = direct;
     if (room == 0) room = 1; /* libuv wants a buffer; read stops below */
     /* Shared: on_read is done with it before the next read. */
     *buf = uv_buf_init(read_buf, (unsigned)room);

@@ -1157,6 +1157,14 @@ WHELK_EXTERN int whelk_channel_send_eof(whelk_channel *ch);
 WHELK_EXTERN int whelk_channel_close(whelk_channel *ch);
 /* Non-zero once the peer sent EOF. */
 WHELK_EXTERN int whelk_channel_peer_eof(const whelk_channel *ch);
+/* Bytes a write to |ch| would put straight into packets now, within the
+ * peer's window and the connection's output: 0 while earlier output waits
+ * in the channel's queue, the window is shut or a key exchange runs.
+ * What a write brings beyond this is queued (one more copy per byte) and
+ * stops the writer (stop_writing) until the queue drains. A producer that
+ * reads its source in chunks reads no more than this, or a small minimum.
+ * whelk_channel_write_room still says what may be written at all. */
+WHELK_EXTERN size_t whelk_channel_send_room(const whelk_channel *ch);
 
 /* ------------------------------------------------------------------------
  * Global requests (RFC 4254 section 4): port forwarding requests from
