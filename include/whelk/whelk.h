@@ -927,8 +927,9 @@ typedef void (*whelk_eof_cb)(whelk_session *s, void *user);
 /* The channel is gone (both sides closed, or the connection ended);
  * |s| is invalid after this returns. Free per-session state here. */
 typedef void (*whelk_closed_cb)(whelk_session *s, void *user);
-/* Output is buffered beyond the bound: stop producing (stop_writing), or
- * there is room again: produce more (start_writing). */
+/* Output had to be queued (it could not go out at once): stop producing
+ * (stop_writing), or the queue drained to half its bound: produce more
+ * (start_writing). */
 typedef void (*whelk_flow_cb)(whelk_session *s, void *user);
 
 /* A new, empty handler; returns 0 or WHELK_ERR_NOMEM. */
@@ -990,7 +991,8 @@ WHELK_EXTERN uint32_t whelk_session_id(const whelk_session *s);
 
 /* Queues program output (stdout) or stderr (extended data type 1).
  * Returns the number of bytes taken, which is less than |len| when the
- * per-channel output bound is reached (stop_writing is then called);
+ * per-channel output bound is reached (stop_writing is called then, and
+ * whenever some of the bytes had to wait in the queue);
  * WHELK_ERR_STATE after EOF or CLOSE was sent; or a fatal whelk_err (the
  * connection is over). */
 WHELK_EXTERN whelk_ssize whelk_session_write(whelk_session *s,
