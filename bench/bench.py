@@ -678,10 +678,15 @@ def fig_tunnel(servers, results, bulk=True, rate=True):
                              f"tunnel download {short}"] if bulk else []) + \
                         (["tunnel rate"] if do_rate else [])
                     opts = ["-c", cipher]
-                    _, _, rc, _ = run_timed(s.ssh(opts) + ["true"])
+                    _, _, rc, err = run_timed(s.ssh(opts) + ["true"])
                     if rc != 0:
+                        # A round that cannot log in (a busy machine)
+                        # does not undo the rounds measured before it.
+                        log(f"tunnel {short} {s.name}: {err.strip()[:200]}")
                         for k in keys:
-                            results.setdefault(k, {})[s.name] = "unsupported"
+                            per = results.setdefault(k, {})
+                            if not per.get(s.name):
+                                per[s.name] = "unsupported"
                         continue
                     try:
                         p, ports = open_tunnel(s, peer, opts)
@@ -697,6 +702,15 @@ def fig_tunnel(servers, results, bulk=True, rate=True):
                         close_tunnel(p)
     finally:
         peer.stop()
+
+
+def measured(results, key, name):
+    """The list of |name|'s rounds for figure |key|; a round measured
+    replaces an "unsupported" left by a round that could not log in."""
+    per = results.setdefault(key, {})
+    if not isinstance(per.get(name), list):
+        per[name] = []
+    return per[name]
 
 
 def tunnel_bulk(s, ports, short, rnd, n, gib, results):
@@ -717,9 +731,8 @@ def tunnel_bulk(s, ports, short, rnd, n, gib, results):
             log(f"{key} {s.name}: {int(got)} of {n} bytes")
             continue
         t = max(wall, 1e-3)
-        r = results.setdefault(key, {}).setdefault(s.name, [])
-        if isinstance(r, list):
-            r.append({"MiB/s": MB / t, "server CPU s/GiB": scpu / gib})
+        measured(results, key, s.name).append(
+            {"MiB/s": MB / t, "server CPU s/GiB": scpu / gib})
         log(f"{key} {s.name} round {rnd}: {MB / t:.0f} MiB/s, "
             f"server {scpu / gib:.2f} s/GiB")
 
@@ -734,10 +747,9 @@ def tunnel_rate(s, ports, rnd, results):
         return
     scpu = tree_cpu(s.pid) - cpu0
     per = 1000 * scpu / max(ok, 1)
-    r = results.setdefault("tunnel rate", {}).setdefault(s.name, [])
-    if isinstance(r, list):
-        r.append({"conn/s": ok / max(wall, 1e-3), "server CPU ms/conn": per,
-                  "failures": failed})
+    measured(results, "tunnel rate", s.name).append(
+        {"conn/s": ok / max(wall, 1e-3), "server CPU ms/conn": per,
+         "failures": failed})
     log(f"tunnel rate {s.name} round {rnd}: {ok / max(wall, 1e-3):.0f}/s, "
         f"{int(failed)} failures, server {per:.2f} ms/conn")
 
