@@ -18,7 +18,15 @@ includes the programs the sessions ran (cat, head). Memory is PSS from
 
 Environment knobs (for quick runs): BENCH_MB (bulk size, default 512),
 BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of figures: bulk,latency,
-rate,memory,scale).
+rate,memory,scale,multicore,tunnel; tunnel-bulk and tunnel-rate are the
+two halves of tunnel).
+
+The tunnel figures go through one `ssh -N -L` per server and round to the
+local ends of bench/tunnelpeer.py (a sink, a source and an echo server in
+one asyncio process, with sendfile and large reads): BENCH_MB up and down
+with each of TUNNEL_CIPHERS, and TUNNEL_CONNS connections, TUNNEL_PARALLEL at a time, each sending 16
+bytes and reading them back. The peer and the ssh client run outside the
+servers' cgroups, so server CPU is the server's alone.
 """
 
 import asyncio
@@ -50,6 +58,11 @@ CIPHERS = [
     ("chacha20-poly1305@openssh.com", None),
     ("aes128-ctr", "hmac-sha2-256"),
 ]
+TUNNEL_CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+TUNNEL_RATE_CIPHER = "chacha20-poly1305@openssh.com"
+TUNNEL_CONNS = 1000
+TUNNEL_PARALLEL = 8
+PEER = os.path.join(HERE, "tunnelpeer.py")
 
 
 def log(*a):
@@ -578,6 +591,172 @@ def fig_multicore(env, results, mb=256):
             s.stop()
 
 
+class TunnelPeer:
+    """bench/tunnelpeer.py serving: the sink, source and echo ports."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, PEER, "serve", str(MB)],
+                                     stdout=subprocess.PIPE,
+                                     preexec_fn=raise_nofile)
+        line = self.proc.stdout.readline().decode()
+        self.sink, self.source, self.echo = (int(x) for x in line.split())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def peer_run(*args, timeout=600):
+    """One client run of tunnelpeer.py; its printed numbers."""
+    out = subprocess.run([sys.executable, PEER] + [str(a) for a in args],
+                         capture_output=True, text=True, timeout=timeout,
+                         preexec_fn=raise_nofile)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip()[-300:])
+    return [float(x) for x in out.stdout.split()]
+
+
+def open_tunnel(s, peer, opts):
+    """ssh -N with one -L per local end of |peer|; waits until the echo
+    forward answers. Returns (process, {name: local port})."""
+    ports = {name: free_port() for name in ("sink", "source", "echo")}
+    fwd = []
+    for name, lport in ports.items():
+        fwd += ["-L", f"127.0.0.1:{lport}:127.0.0.1:{getattr(peer, name)}"]
+    p = subprocess.Popen(s.ssh(opts + ["-N", "-o", "ExitOnForwardFailure=yes"]
+                               + fwd),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError(p.stderr.read().decode(errors="replace")[:300])
+        try:
+            c = socket.create_connection(("127.0.0.1", ports["echo"]), 0.5)
+            c.sendall(b"x")
+            c.settimeout(5)
+            if c.recv(1) == b"x":
+                c.close()
+                return p, ports
+            c.close()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    close_tunnel(p)
+    raise RuntimeError("the tunnel never answered")
+
+
+def close_tunnel(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    p.stderr.close()
+
+
+def fig_tunnel(servers, results, bulk=True, rate=True):
+    """`ssh -L` throughput to a sink (upload) and from a source (download),
+    MiB/s and server CPU per GiB, with each of TUNNEL_CIPHERS (aes128-gcm,
+    the issue's figure; chacha20-poly1305, which Dropbear also has); and
+    connections per second through one tunnel to an echo server, with the
+    server's CPU per connection, over TUNNEL_RATE_CIPHER for every server
+    (the cipher hardly matters for 16-byte exchanges)."""
+    n = MB << 20
+    gib = n / (1 << 30)
+    peer = TunnelPeer()
+    try:
+        for rnd in range(ROUNDS):
+            for s in servers:
+                for cipher in TUNNEL_CIPHERS:
+                    short = cipher.split("@")[0]
+                    do_rate = rate and cipher == TUNNEL_RATE_CIPHER
+                    if not bulk and not do_rate:
+                        continue
+                    keys = ([f"tunnel upload {short}",
+                             f"tunnel download {short}"] if bulk else []) + \
+                        (["tunnel rate"] if do_rate else [])
+                    opts = ["-c", cipher]
+                    _, _, rc, err = run_timed(s.ssh(opts) + ["true"])
+                    if rc != 0:
+                        # A round that cannot log in (a busy machine)
+                        # does not undo the rounds measured before it.
+                        log(f"tunnel {short} {s.name}: {err.strip()[:200]}")
+                        for k in keys:
+                            per = results.setdefault(k, {})
+                            if not per.get(s.name):
+                                per[s.name] = "unsupported"
+                        continue
+                    try:
+                        p, ports = open_tunnel(s, peer, opts)
+                    except RuntimeError as e:
+                        log(f"tunnel {s.name}: {e}")
+                        continue
+                    try:
+                        if bulk:
+                            tunnel_bulk(s, ports, short, rnd, n, gib, results)
+                        if do_rate:
+                            tunnel_rate(s, ports, rnd, results)
+                    finally:
+                        close_tunnel(p)
+    finally:
+        peer.stop()
+
+
+def measured(results, key, name):
+    """The list of |name|'s rounds for figure |key|; a round measured
+    replaces an "unsupported" left by a round that could not log in."""
+    per = results.setdefault(key, {})
+    if not isinstance(per.get(name), list):
+        per[name] = []
+    return per[name]
+
+
+def tunnel_bulk(s, ports, short, rnd, n, gib, results):
+    for direction in ("upload", "download"):
+        key = f"tunnel {direction} {short}"
+        cpu0 = tree_cpu(s.pid)
+        try:
+            if direction == "upload":
+                wall, got = peer_run("upload", ports["sink"], MB,
+                                     s.env.zero_file)
+            else:
+                wall, got = peer_run("download", ports["source"], MB)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            log(f"{key} {s.name}: failed: {e}")
+            continue
+        scpu = tree_cpu(s.pid) - cpu0
+        if got != n:
+            log(f"{key} {s.name}: {int(got)} of {n} bytes")
+            continue
+        t = max(wall, 1e-3)
+        measured(results, key, s.name).append(
+            {"MiB/s": MB / t, "server CPU s/GiB": scpu / gib})
+        log(f"{key} {s.name} round {rnd}: {MB / t:.0f} MiB/s, "
+            f"server {scpu / gib:.2f} s/GiB")
+
+
+def tunnel_rate(s, ports, rnd, results):
+    cpu0 = tree_cpu(s.pid)
+    try:
+        wall, ok, failed = peer_run("rate", ports["echo"], TUNNEL_CONNS,
+                                    TUNNEL_PARALLEL)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        log(f"tunnel rate {s.name}: failed: {e}")
+        return
+    scpu = tree_cpu(s.pid) - cpu0
+    per = 1000 * scpu / max(ok, 1)
+    measured(results, "tunnel rate", s.name).append(
+        {"conn/s": ok / max(wall, 1e-3), "server CPU ms/conn": per,
+         "failures": failed})
+    log(f"tunnel rate {s.name} round {rnd}: {ok / max(wall, 1e-3):.0f}/s, "
+        f"{int(failed)} failures, server {per:.2f} ms/conn")
+
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -675,6 +854,10 @@ def main():
                     s.stop()
                     s.start()
                 fn(servers, results)
+        tb = not ONLY or "tunnel" in ONLY or "tunnel-bulk" in ONLY
+        tr = not ONLY or "tunnel" in ONLY or "tunnel-rate" in ONLY
+        if tb or tr:
+            fig_tunnel(servers, results, bulk=tb, rate=tr)
         if not ONLY or "multicore" in ONLY:
             fig_multicore(env, results)
     finally:

@@ -21,12 +21,29 @@ void wk_buf_init_secret(wk_buf *b, size_t max)
     b->secret = 1;
 }
 
+/* Records that the bytes before the current end held data, before the
+ * end moves back. */
+static void note_dirty(wk_buf *b)
+{
+    if (b->len > b->dirty) b->dirty = b->len;
+}
+
+void wk_buf_mark_dirty(wk_buf *b, size_t end)
+{
+    if (end > b->cap) end = b->cap;
+    if (end > b->dirty) b->dirty = end;
+}
+
 void wk_buf_free(wk_buf *b)
 {
-    if (b->p && b->secret) OPENSSL_cleanse(b->p, b->cap);
+    /* Only what ever held data needs wiping: a 64 KiB input buffer that
+     * carried one small packet costs a few hundred bytes, not 64 KiB. */
+    note_dirty(b);
+    if (b->p && b->secret)
+        OPENSSL_cleanse(b->p, b->dirty < b->cap ? b->dirty : b->cap);
     free(b->p);
     b->p = NULL;
-    b->off = b->len = b->cap = 0;
+    b->off = b->len = b->cap = b->dirty = 0;
 }
 
 void wk_buf_free_secret(wk_buf *b)
@@ -39,6 +56,7 @@ void wk_buf_free_secret(wk_buf *b)
  * wiped, since it still holds consumed or moved bytes. */
 static void compact(wk_buf *b)
 {
+    note_dirty(b);
     size_t used = b->len - b->off;
     memmove(b->p, b->p + b->off, used);
     if (b->secret) OPENSSL_cleanse(b->p + used, b->len - used);
@@ -53,7 +71,8 @@ static uint8_t *grow_secret(wk_buf *b, size_t ncap)
     if (!np) return NULL;
     if (b->p) {
         memcpy(np, b->p, b->len);
-        OPENSSL_cleanse(b->p, b->cap);
+        note_dirty(b);
+        OPENSSL_cleanse(b->p, b->dirty < b->cap ? b->dirty : b->cap);
         free(b->p);
     }
     return np;
@@ -61,6 +80,7 @@ static uint8_t *grow_secret(wk_buf *b, size_t ncap)
 
 void wk_buf_reset(wk_buf *b)
 {
+    note_dirty(b);
     b->off = b->len = 0;
 }
 
@@ -82,6 +102,9 @@ int wk_buf_reserve(wk_buf *b, size_t n)
     if (b->off > 0) compact(b);
     uint8_t *np = b->secret ? grow_secret(b, ncap) : realloc(b->p, ncap);
     if (!np) return WHELK_ERR_NOMEM;
+    /* A secret buffer's new block holds the copied bytes only (the old
+     * one was wiped whole); realloc's may hold the old ones anywhere. */
+    if (b->secret) b->dirty = b->len;
     b->p = np;
     b->cap = ncap;
     return 0;
@@ -98,6 +121,7 @@ uint8_t *wk_buf_extend(wk_buf *b, size_t n)
 void wk_buf_consume(wk_buf *b, size_t n)
 {
     if (n >= b->len - b->off) {
+        note_dirty(b);
         b->off = b->len = 0;
         return;
     }
@@ -106,6 +130,7 @@ void wk_buf_consume(wk_buf *b, size_t n)
 
 void wk_buf_truncate(wk_buf *b, size_t n)
 {
+    note_dirty(b);
     if (n < b->len - b->off) b->len = b->off + n;
 }
 

@@ -25,9 +25,15 @@ typedef struct wk_buf {
     size_t cap;  /* allocated */
     size_t max;  /* hard bound on cap; WHELK_ERR_TOOBIG beyond it */
     int secret;  /* leave no copy behind: see wk_buf_init_secret */
+    size_t dirty; /* bytes from the start that may hold data: a secret
+                     buffer's free wipes these, not the whole capacity */
 } wk_buf;
 
 /* A buffer that allocates nothing until first written. */
+/* Bytes up to |end| may have been written behind the buffer's back (a
+ * read into the room wk_buf_reserve made): a secret buffer's free wipes
+ * them too. */
+void wk_buf_mark_dirty(wk_buf *b, size_t end);
 void wk_buf_init(wk_buf *b, size_t max);
 /* The same for bytes that must not outlive their use (decrypted input,
  * keys): growing copies and wipes instead of realloc, compaction wipes

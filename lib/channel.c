@@ -312,13 +312,30 @@ whelk_ssize wk_chan_write(wk_channel *ch, int ext, const void *data,
     if (take && wk_buf_put(q, p + done, take) != 0) take = 0;
     ch->conn->chans->queued += take;
     done += take;
+    /* Stop the producer as soon as it queues anything (behind a full
+     * connection output or a shut window), not only when its queue is
+     * full: queued bytes are copied twice, so the producer waits until
+     * the queue drained to half (chan_pump starts it again) and then
+     * writes no more than whelk_channel_send_room, which goes straight
+     * into packets. */
     if ((done < len || before + take >= ch->out_bound ||
-         wk_chan_write_room(ch) == 0) &&
+         wk_chan_write_room(ch) == 0 ||
+         take) &&
         !ch->stopped) {
         ch->stopped = 1;
         ch->ops->stop_writing(ch);
     }
     return (whelk_ssize)done;
+}
+
+size_t wk_chan_send_room(const wk_channel *ch)
+{
+    const whelk_conn *c = ch->conn;
+    if (wk_chan_write_done(ch) || ch->opening || queued(ch) ||
+        !wk_conn_may_send_data(c))
+        return 0;
+    size_t out = WK_OUT_HIGH - wk_buf_used(&c->out);
+    return out < ch->remote_window ? out : ch->remote_window;
 }
 
 size_t wk_chan_write_room(const wk_channel *ch)

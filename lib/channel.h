@@ -149,6 +149,8 @@ wk_buf *wk_chan_msg_begin(wk_channel *ch, wk_msg *m, uint8_t type);
 whelk_ssize wk_chan_write(wk_channel *ch, int ext, const void *data,
                           size_t len);
 /* How many bytes wk_chan_write would take now. */
+/* What a write would send straight away, queueing nothing. */
+size_t wk_chan_send_room(const wk_channel *ch);
 size_t wk_chan_write_room(const wk_channel *ch);
 /* |n| bytes the owner took of the peer's data: the window re-opens. */
 void wk_chan_consumed(wk_channel *ch, size_t n);

@@ -252,9 +252,6 @@ int whelk_conn_is_closed(const whelk_conn *c)
 
 /* Output that makes the engine stop processing and taking input; the
  * peer reading it is what lets the rest through. */
-/* Stop filling the socket's output with channel data above this; the
- * rest waits in the channel queues (back-pressure towards programs). */
-#define WK_OUT_HIGH (1u << 20)
 
 int wk_conn_may_send_data(const whelk_conn *c)
 {
@@ -299,16 +296,21 @@ static void trim_idle(wk_buf *b)
 #define WK_IN_OFFER_MIN (64 * 1024)
 #define WK_IN_OFFER_MAX (256 * 1024)
 
+/* Below this a read is not part of a stream (typing, a handshake). */
+#define WK_IN_SHORT (16 * 1024)
+
 /* The input buffer holds decrypted packets (passwords among them), so it
  * is wiped whenever it is freed, which is whenever it empties, except in
- * the middle of a stream (the last read filled a grown offer): there the
- * next read overwrites it from the start anyway, and wiping 256 KiB per
- * read would cost an upload about 6% more CPU (69 ms per GiB measured
- * for OPENSSL_cleanse alone). The stream's last, short read frees it. */
+ * the middle of a stream after login (the last read brought 16 KiB or
+ * more): there the next read overwrites it from the start anyway, and
+ * wiping and re-allocating it per read costs a stream dearly (a tunnel's
+ * upload, whose reads rarely fill the offer, spent 15% of its CPU in
+ * OPENSSL_cleanse, page faults and heap trimming). The stream's last,
+ * short read frees it; before login every emptying does. */
 static void trim_input(whelk_conn *c)
 {
     if (wk_buf_used(&c->in) == 0 && c->in.cap > 0 &&
-        c->in_offer <= WK_IN_OFFER_MIN)
+        (!c->authenticated || c->in_last < WK_IN_SHORT))
         wk_buf_free(&c->in);
 }
 
@@ -336,6 +338,7 @@ whelk_ssize whelk_conn_recv(whelk_conn *c, const uint8_t *in, size_t len,
     if (take && wk_buf_put(&c->in, in, take) != 0)
         return wk_fatal(c, WHELK_ERR_NOMEM, WHELK_DISCONNECT_BY_APPLICATION,
                         "cannot buffer input");
+    c->in_last = take;
     int rc = wk_transport_process(c);
     trim_input(c);
     if (rc && rc != WK_ERR_AGAIN) return wk_end_if_fatal(c, rc);
@@ -362,6 +365,8 @@ size_t whelk_conn_recv_space(whelk_conn *c, uint8_t **buf)
 whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
 {
     c->now_ms = now_ms;
+    /* The read wrote there whatever happens next. */
+    wk_buf_mark_dirty(&c->in, c->in.len + (n < c->in.cap ? n : c->in.cap));
     if (c->state == WK_ST_CLOSED) return c->err ? c->err : WHELK_ERR_CLOSED;
     if (n > c->in.cap - c->in.len) return WHELK_ERR_INVAL;
     if (n >= c->in_offer && c->in_offer < WK_IN_OFFER_MAX)
@@ -369,6 +374,7 @@ whelk_ssize whelk_conn_recv_commit(whelk_conn *c, size_t n, uint64_t now_ms)
     else if (n < c->in_offer / 4)
         c->in_offer = WK_IN_OFFER_MIN;
     c->in.len += n;
+    c->in_last = n;
     int rc = wk_transport_process(c);
     trim_input(c);
     if (rc && rc != WK_ERR_AGAIN) return wk_end_if_fatal(c, rc);

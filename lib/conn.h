@@ -27,6 +27,9 @@
  * sends without reading is stopped after a few hundred KiB. */
 #define WK_OUT_HOLD (WK_OUT_MAX / 2)
 #define WK_OUT_HOLD_PREAUTH (256u << 10)
+/* Stop filling the socket's output with channel data above this; the
+ * rest waits in the channel queues (back-pressure towards programs). */
+#define WK_OUT_HIGH (1u << 20)
 #define WK_DEFERRED_MAX (8u << 20)                /* held during kex */
 
 enum wk_conn_state {
@@ -64,6 +67,7 @@ struct whelk_conn {
 
     wk_buf in;               /* raw bytes not yet decoded */
     size_t in_offer;         /* room whelk_conn_recv_space offers now */
+    size_t in_last;          /* bytes the last read brought */
     int in_held;             /* input left unprocessed for lack of output
                                 room; whelk_conn_expiry resumes it */
     wk_buf out;              /* encrypted bytes for the peer */

@@ -375,6 +375,11 @@ size_t whelk_channel_write_room(const whelk_channel *t)
     return wk_chan_write_room(&t->ch);
 }
 
+size_t whelk_channel_send_room(const whelk_channel *t)
+{
+    return wk_chan_send_room(&t->ch);
+}
+
 void whelk_channel_consumed(whelk_channel *t, size_t n)
 {
     wk_chan_consumed(&t->ch, n);

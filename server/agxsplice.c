@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <errno.h>
+#include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,7 +14,15 @@
 
 #include "asuser.h"
 
-#define READ_CHUNK (64 * 1024)
+/* The most read from a local stream at once; what the channel takes of
+ * it goes into packets straight from the shared read buffer. */
+#define READ_CHUNK (256 * 1024)
+
+static char read_buf[READ_CHUNK];
+
+/* The least read while the connection's output is full: the bytes go to
+ * the channel's queue, and the engine stops the read until it drained. */
+#define MIN_READ (16 * 1024)
 
 typedef struct agx_splice {
     union {
@@ -47,20 +56,49 @@ typedef struct agx_splice {
      * the read buffer): sent first when it starts taking again. */
     char *pend;
     size_t pend_len, pend_off;
+    /* Channel data that arrived during one socket read of the
+     * connection, written to the stream once the read is done (as a
+     * session stages its program's input): one write per read, not one
+     * per 32 KiB packet. Never more than the channel's window, since
+     * data is consumed only once written. */
+    char *stage;
+    size_t stage_len, stage_cap;
+    struct agx_splice *next_staged;
+    int staged;
 } agx_splice;
 
+/* A write libuv holds; |data| is the request's own (freed with it). */
 typedef struct agx_write {
     uv_write_t req;
     agx_splice *sp;
     size_t len;
-    char data[];
+    char *data;
 } agx_write;
+
+/* Splices with staged data: all of the one connection whose read the
+ * engine is handling (the loop runs one callback at a time). */
+static agx_splice *staged_list;
+
+static void unstage(agx_splice *sp)
+{
+    if (!sp->staged) return;
+    for (agx_splice **p = &staged_list; *p; p = &(*p)->next_staged) {
+        if (*p == sp) {
+            *p = sp->next_staged;
+            break;
+        }
+    }
+    sp->staged = 0;
+    sp->next_staged = NULL;
+}
 
 static void free_splice(agx_splice *sp)
 {
+    unstage(sp);
     if (sp->ai) uv_freeaddrinfo(sp->ai);
     free(sp->host);
     free(sp->pend);
+    free(sp->stage);
     free(sp);
 }
 
@@ -105,9 +143,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     agx_splice *sp = h->data;
     size_t room = sp->ch ? whelk_channel_write_room(sp->ch) : 0;
     if (room > READ_CHUNK) room = READ_CHUNK;
+    /* No more than goes straight into packets now: the rest would be
+     * copied into the channel's queue first. */
+    size_t direct = sp->ch ? whelk_channel_send_room(sp->ch) : 0;
+    if (direct < MIN_READ) direct = MIN_READ;
+    if (room > direct) room = direct;
     if (room == 0) room = 1; /* libuv wants a buffer; read stops below */
-    buf->base = malloc(room);
-    buf->len = buf->base ? room : 0;
+    /* Shared: on_read is done with it before the next read. */
+    *buf = uv_buf_init(read_buf, (unsigned)room);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -118,15 +161,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         whelk_ssize w = whelk_channel_write(sp->ch, buf->base, (size_t)n);
         if (w < 0) w = 0;
         if ((size_t)w < (size_t)n) {
-            /* Kept whole: the buffer becomes the pending bytes. */
-            sp->pend = buf->base;
-            sp->pend_off = (size_t)w;
-            sp->pend_len = (size_t)n;
-            buf = NULL;
+            /* The rest waits in a copy of its own. */
+            sp->pend_len = (size_t)n - (size_t)w;
+            sp->pend = malloc(sp->pend_len);
+            if (!sp->pend) {
+                whelk_channel_close(sp->ch);
+                sp->stream_eof = 1;
+            } else {
+                memcpy(sp->pend, buf->base + w, sp->pend_len);
+            }
+            sp->pend_off = 0;
         }
         if (sp->pend || whelk_channel_write_room(sp->ch) == 0) sp->stopped = 1;
     }
-    if (buf) free(buf->base);
     if (n < 0) {
         sp->stream_eof = 1;
         if (sp->ch) {
@@ -157,6 +204,7 @@ static void on_written(uv_write_t *req, int status)
     agx_write *w = (agx_write *)req;
     agx_splice *sp = w->sp;
     size_t len = w->len;
+    free(w->data);
     free(w);
     if (!sp->ch) return; /* the channel went: the stream is closing */
     if (status < 0) {
@@ -176,27 +224,115 @@ static void ch_opened(whelk_channel *ch, uint32_t failure, const char *text,
     update_reading(sp);
 }
 
+/* Writes |len| bytes of channel data to the stream: what the socket
+ * takes now is consumed at once; the rest goes to libuv in |own| (taken
+ * over, freed with the request) or a copy, and is consumed once written.
+ * The window thus bounds what is in flight. Returns 0, or -1 when the
+ * stream failed (the bytes are consumed, the channel is to close). */
+static int write_out(agx_splice *sp, const char *data, size_t len, char *own)
+{
+    whelk_channel *ch = sp->ch;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    /* libuv refuses (EAGAIN) while earlier writes wait: order holds. */
+    int n = uv_try_write(&sp->h.s, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) {
+        free(own);
+        whelk_channel_consumed(ch, len);
+        return -1;
+    }
+    if (n > 0) whelk_channel_consumed(ch, (size_t)n);
+    if ((size_t)n == len) {
+        free(own);
+        return 0;
+    }
+    size_t left = len - (size_t)n;
+    agx_write *w = malloc(sizeof(*w));
+    char *copy = own;
+    if (w && own && n > 0) {
+        memmove(own, own + n, left);
+    } else if (w && !own) {
+        copy = malloc(left);
+        if (copy) memcpy(copy, data + n, left);
+    }
+    if (!w || !copy) {
+        free(w);
+        free(copy);
+        whelk_channel_consumed(ch, left);
+        return -1;
+    }
+    w->sp = sp;
+    w->len = left;
+    w->data = copy;
+    b = uv_buf_init(copy, (unsigned)left);
+    if (uv_write(&w->req, &sp->h.s, &b, 1, on_written) != 0) {
+        free(copy);
+        free(w);
+        whelk_channel_consumed(ch, left);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes what was staged during the read. */
+static void flush_stage(agx_splice *sp)
+{
+    unstage(sp);
+    if (!sp->stage_len) return;
+    char *p = sp->stage;
+    size_t n = sp->stage_len;
+    sp->stage = NULL;
+    sp->stage_len = sp->stage_cap = 0;
+    if (!sp->ch || sp->closing) {
+        free(p);
+        return;
+    }
+    if (write_out(sp, p, n, p) != 0) whelk_channel_close(sp->ch);
+}
+
+void wd_splice_flush_staged(wd_conn *c)
+{
+    (void)c; /* every staged splice is |c|'s: see |staged_list| */
+    while (staged_list) flush_stage(staged_list);
+}
+
 static void ch_data(whelk_channel *ch, const uint8_t *data, size_t len,
                     void *user)
 {
     agx_splice *sp = user;
-    /* The window bounds what is in flight: consumed only once written. */
-    agx_write *w = malloc(sizeof(*w) + len);
-    if (!w || sp->closing) {
-        free(w);
+    if (sp->closing) {
         whelk_channel_consumed(ch, len);
         whelk_channel_close(ch);
         return;
     }
-    w->sp = sp;
-    w->len = len;
-    memcpy(w->data, data, len);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, &sp->h.s, &b, 1, on_written) != 0) {
-        free(w);
-        whelk_channel_consumed(ch, len);
-        whelk_channel_close(ch);
+    /* During a socket read: staged (one write per read). Outside one (or
+     * behind staged bytes), straight on. */
+    if ((sp->conn && wd_conn_in_read(sp->conn)) || sp->stage_len) {
+        if (sp->stage_cap - sp->stage_len < len) {
+            size_t cap = sp->stage_cap ? sp->stage_cap : 64 * 1024;
+            while (cap - sp->stage_len < len) cap *= 2;
+            char *np = realloc(sp->stage, cap);
+            if (!np) {
+                whelk_channel_consumed(ch, len);
+                whelk_channel_close(ch);
+                return;
+            }
+            sp->stage = np;
+            sp->stage_cap = cap;
+        }
+        memcpy(sp->stage + sp->stage_len, data, len);
+        sp->stage_len += len;
+        if (!sp->staged && sp->conn && wd_conn_in_read(sp->conn)) {
+            sp->staged = 1;
+            sp->next_staged = staged_list;
+            staged_list = sp;
+        } else if (!sp->staged) {
+            flush_stage(sp);
+        }
+        return;
     }
+    if (write_out(sp, (const char *)data, len, NULL) != 0)
+        whelk_channel_close(ch);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -209,6 +345,7 @@ static void ch_eof(whelk_channel *ch, void *user)
 {
     agx_splice *sp = user;
     sp->chan_eof = 1;
+    flush_stage(sp); /* staged bytes go before the EOF */
     /* After the queued writes, the local side reads EOF. */
     if (!sp->closing) uv_shutdown(&sp->shutdown, &sp->h.s, on_shutdown);
     if (sp->stream_eof) whelk_channel_close(ch);
@@ -218,6 +355,16 @@ static void ch_closed(whelk_channel *ch, void *user)
 {
     agx_splice *sp = user;
     if (sp->resolving) uv_cancel((uv_req_t *)&sp->gai);
+    /* Data staged from the read that carried the CLOSE: what the stream
+     * takes now still goes (closing cancels libuv's queued writes). */
+    unstage(sp);
+    if (sp->stage_len && !sp->closing) {
+        uv_buf_t b = uv_buf_init(sp->stage, (unsigned)sp->stage_len);
+        (void)uv_try_write(&sp->h.s, &b, 1);
+    }
+    free(sp->stage);
+    sp->stage = NULL;
+    sp->stage_len = sp->stage_cap = 0;
     sp->ch = NULL;
     sp->conn = NULL;
     update_reading(sp);
@@ -435,6 +582,19 @@ int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    /* An address literal (what ssh -L 8080:127.0.0.1:80 sends) needs no
+     * resolver: getaddrinfo with AI_NUMERICHOST never leaves the
+     * process, so it runs here, sparing a new connection the round trip
+     * through libuv's thread pool. */
+    struct addrinfo *res = NULL;
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+    if (getaddrinfo(host, service, &hints, &res) == 0 && res) {
+        sp->ai = res;
+        sp->ai_next = res;
+        try_next(sp, UV_ECONNREFUSED);
+        return 0;
+    }
     hints.ai_flags = AI_NUMERICSERV;
     sp->resolving = 1;
     if (uv_getaddrinfo(c->srv->loop, &sp->gai, on_resolved, host, service,

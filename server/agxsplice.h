@@ -48,4 +48,8 @@ int wd_splice_connect(wd_conn *c, whelk_channel *ch, const char *host,
 int wd_splice_connect_unix(wd_conn *c, whelk_channel *ch, const char *path,
                            const wd_user *u);
 
+/* Writes the channel data that |c|'s splices staged while the engine
+ * handled one socket read: one write per splice and read. */
+void wd_splice_flush_staged(wd_conn *c);
+
 #endif

@@ -26,6 +26,7 @@
 #include "limitkw.h"
 #include "rfwd.h"
 #include "server.h"
+#include "agxsplice.h"
 #include "session.h"
 
 #define READ_BUF (64 * 1024)
@@ -391,6 +392,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     c->receiving = 0;
     wd_session_flush_staged(c);
+    wd_splice_flush_staged(c);
     rcv_after_read(c, (size_t)n);
     wd_conn_kick(c);
     /* Until a session runs, the client often sends two small packets back

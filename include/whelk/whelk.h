@@ -939,8 +939,9 @@ typedef void (*whelk_eof_cb)(whelk_session *s, void *user);
 /* The channel is gone (both sides closed, or the connection ended);
  * |s| is invalid after this returns. Free per-session state here. */
 typedef void (*whelk_closed_cb)(whelk_session *s, void *user);
-/* Output is buffered beyond the bound: stop producing (stop_writing), or
- * there is room again: produce more (start_writing). */
+/* Output had to be queued (it could not go out at once): stop producing
+ * (stop_writing), or the queue drained to half its bound: produce more
+ * (start_writing). */
 typedef void (*whelk_flow_cb)(whelk_session *s, void *user);
 
 /* A new, empty handler; returns 0 or WHELK_ERR_NOMEM. */
@@ -1002,7 +1003,8 @@ WHELK_EXTERN uint32_t whelk_session_id(const whelk_session *s);
 
 /* Queues program output (stdout) or stderr (extended data type 1).
  * Returns the number of bytes taken, which is less than |len| when the
- * per-channel output bound is reached (stop_writing is then called);
+ * per-channel output bound is reached (stop_writing is called then, and
+ * whenever some of the bytes had to wait in the queue);
  * WHELK_ERR_STATE after EOF or CLOSE was sent; or a fatal whelk_err (the
  * connection is over). */
 WHELK_EXTERN whelk_ssize whelk_session_write(whelk_session *s,
@@ -1169,6 +1171,14 @@ WHELK_EXTERN int whelk_channel_send_eof(whelk_channel *ch);
 WHELK_EXTERN int whelk_channel_close(whelk_channel *ch);
 /* Non-zero once the peer sent EOF. */
 WHELK_EXTERN int whelk_channel_peer_eof(const whelk_channel *ch);
+/* Bytes a write to |ch| would put straight into packets now, within the
+ * peer's window and the connection's output: 0 while earlier output waits
+ * in the channel's queue, the window is shut or a key exchange runs.
+ * What a write brings beyond this is queued (one more copy per byte) and
+ * stops the writer (stop_writing) until the queue drains. A producer that
+ * reads its source in chunks reads no more than this, or a small minimum.
+ * whelk_channel_write_room still says what may be written at all. */
+WHELK_EXTERN size_t whelk_channel_send_room(const whelk_channel *ch);
 
 /* ------------------------------------------------------------------------
  * Global requests (RFC 4254 section 4): port forwarding requests from

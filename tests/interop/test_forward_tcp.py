@@ -836,3 +836,126 @@ def test_streamlocal_bind_mask_and_unlink(whelkd, keys, target_factory):
             assert forward(s2) == 0o600
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def ssh_to(port, key, *opts, user):
+    """ssh options for any server on 127.0.0.1:|port| (whelkd or sshd)."""
+    return ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-i", key,
+            "-p", str(port), *opts, f"{user}@127.0.0.1"]
+
+
+def unix_refused(path):
+    """True once nothing accepts on the Unix socket |path|."""
+    c = socket.socket(socket.AF_UNIX)
+    try:
+        c.settimeout(5)
+        c.connect(str(path))
+        return False
+    except (ConnectionRefusedError, FileNotFoundError):
+        return True
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("server", ["whelkd", "sshd"])
+def test_streamlocal_forward_cancel_through_controlmaster(server, whelkd, keys,
+                                                         target_factory,
+                                                         tmp_path, procs):
+    """ssh -O cancel -R /path:... through a ControlMaster: the socket stops
+    accepting at once while the connection lives on, and the file is
+    left where it was, as sshd leaves it (it unlinks only before a bind,
+    with StreamLocalBindUnlink): a new forward to the same path then
+    fails without the keyword and works with it."""
+    import contextlib
+    import pathlib
+    import shutil
+    import stat
+    import tempfile
+    from accounts import made_user, sshd
+    t = target_factory(send=100)
+    d = pathlib.Path(tempfile.mkdtemp(prefix="wka_ft_slc."))
+    try:
+        os.chmod(d, 0o777 | stat.S_ISVTX)
+        with made_user("wka_ft_slc", keys["ed25519"] + ".pub") as pw, \
+                contextlib.ExitStack() as stack:
+            if server == "whelkd":
+                port = whelkd("-w", "1", "-o", "StreamLocalBindUnlink=no",
+                              authorized_keys=False).port
+                unlinking = whelkd("-w", "1", "-o",
+                                   "StreamLocalBindUnlink=yes",
+                                   authorized_keys=False).port
+            else:
+                port = stack.enter_context(sshd(tmp_path, keys)).port
+                unlinking = stack.enter_context(
+                    sshd(tmp_path, keys, "StreamLocalBindUnlink yes\n")).port
+            path = d / "c.sock"
+            spec = f"{path}:127.0.0.1:{t.port}"
+
+            def master(p, name):
+                ctl = str(tmp_path / name)
+                m = subprocess.Popen(
+                    ssh_to(p, keys["ed25519"], "-N", "-M", "-S", ctl,
+                           user=pw.pw_name),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+                procs.append(m)
+                deadline = time.time() + 30
+                while not os.path.exists(ctl):
+                    assert m.poll() is None and time.time() < deadline
+                    time.sleep(0.1)
+                return ["ssh", "-S", ctl, "-o", "LogLevel=ERROR"]
+
+            def mux(base, *args):
+                return subprocess.run(base + list(args) + ["x"],
+                                      capture_output=True, text=True,
+                                      timeout=60)
+
+            def fetch():
+                c = socket.socket(socket.AF_UNIX)
+                c.settimeout(30)
+                c.connect(str(path))
+                got = b""
+                while True:
+                    b = c.recv(4096)
+                    if not b:
+                        break
+                    got += b
+                c.close()
+                return got
+
+            want = b"".join(stream_bytes(100))
+            base = master(port, "ctl")
+            r = mux(base, "-O", "forward", "-R", spec)
+            assert r.returncode == 0, r.stderr
+            assert fetch() == want
+            r = mux(base, "-O", "cancel", "-R", spec)
+            assert r.returncode == 0, r.stderr
+            deadline = time.time() + 30
+            while not unix_refused(path):
+                assert time.time() < deadline, "still accepting"
+                time.sleep(0.1)
+            assert path.exists()  # left behind, as sshd leaves it
+            # The master lives on and can forward elsewhere.
+            r = mux(base, "-O", "check")
+            assert r.returncode == 0, r.stderr
+            # The same path again: the stale file makes the bind fail...
+            r = mux(base, "-O", "forward", "-R", spec)
+            assert r.returncode != 0, r.stdout
+            mux(base, "-O", "exit")
+            # ...unless the server unlinks before binding.
+            base2 = master(unlinking, "ctl2")
+            r = mux(base2, "-O", "forward", "-R", spec)
+            assert r.returncode == 0, r.stderr
+            assert fetch() == want
+            r = mux(base2, "-O", "cancel", "-R", spec)
+            assert r.returncode == 0, r.stderr
+            deadline = time.time() + 30
+            while not unix_refused(path):
+                assert time.time() < deadline, "still accepting"
+                time.sleep(0.1)
+            mux(base2, "-O", "exit")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

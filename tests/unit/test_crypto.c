@@ -560,12 +560,56 @@ static void test_encrypted_key_refused(void **state)
                      WHELK_ERR_KEY_ENCRYPTED);
 }
 
+/* A secret buffer's free wipes every byte that ever held data (its dirty
+ * extent), however the readable part moved since: consumed, reset,
+ * truncated, compacted, grown or read into behind its back. */
+static void test_secret_buffer_dirty_extent(void **state)
+{
+    (void)state;
+    wk_buf b;
+    uint8_t data[5000];
+    memset(data, 'k', sizeof(data));
+    wk_buf_init_secret(&b, 1 << 20);
+    assert_int_equal(wk_buf_put(&b, data, sizeof(data)), 0);
+    size_t cap = b.cap;
+    wk_buf_consume(&b, sizeof(data)); /* emptied: the bytes stay */
+    assert_int_equal(wk_buf_put(&b, data, 10), 0);
+    assert_true(b.dirty >= sizeof(data));
+    wk_buf_reset(&b);
+    assert_true(b.dirty >= sizeof(data));
+    /* A read into reserved room, never committed. */
+    assert_int_equal(wk_buf_reserve(&b, cap), 0);
+    memset(b.p + b.len, 'r', 100);
+    wk_buf_mark_dirty(&b, b.len + 100);
+    assert_true(b.dirty >= sizeof(data));
+    wk_buf_free(&b);
+    assert_int_equal(b.dirty, 0);
+    /* Grown: the new block holds only the copied bytes. */
+    assert_int_equal(wk_buf_put(&b, data, 100), 0);
+    wk_buf_consume(&b, 60);
+    assert_int_equal(wk_buf_put(&b, data, 4000), 0);
+    assert_true(b.cap > 256);
+    assert_true(b.dirty <= b.len); /* the readable bytes are the rest */
+    /* Truncated: the cut bytes stay inside the extent. */
+    size_t end = b.len;
+    wk_buf_truncate(&b, 10);
+    assert_true(b.dirty >= end);
+    /* A small buffer wipes little: one short packet, not the capacity. */
+    wk_buf_free(&b);
+    assert_int_equal(wk_buf_reserve(&b, 65536), 0);
+    assert_int_equal(wk_buf_put(&b, data, 300), 0);
+    wk_buf_consume(&b, 300);
+    assert_int_equal(b.dirty, 300);
+    wk_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_roundtrip),
         cmocka_unit_test(test_wire_rejects),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_secret_buffer_dirty_extent),
         cmocka_unit_test(test_codec_every_pair),
         cmocka_unit_test(test_codec_bad_lengths),
         cmocka_unit_test(test_chacha_poly_known_answer),

@@ -419,6 +419,60 @@ static void test_connection_output_bound(void **state)
     (void)n;
 }
 
+static int stops, starts;
+static void t_stop(whelk_channel *ch, void *u) { stops++; }
+static void t_start(whelk_channel *ch, void *u) { starts++; }
+
+/* whelk_channel_send_room is what goes straight into packets (the
+ * peer's window here); a write beyond it queues the rest and stops the
+ * writer at once, not only when the queue is full, and the window's
+ * re-opening flushes the queue and starts it again. */
+static void test_send_room_and_stop_on_queue(void **state)
+{
+    fixture *f = *state;
+    const uint8_t *pl;
+    size_t n;
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_OPEN);
+    wk_buf_put_cstring(&f->m, "direct-tcpip");
+    wk_buf_put_u32(&f->m, 3);
+    wk_buf_put_u32(&f->m, 100); /* the peer's window */
+    wk_buf_put_u32(&f->m, 32768);
+    wk_buf_put_cstring(&f->m, "h");
+    wk_buf_put_u32(&f->m, 1);
+    wk_buf_put_cstring(&f->m, "o");
+    wk_buf_put_u32(&f->m, 2);
+    h_send_buf(&f->p, &f->m);
+    whelk_channel *ch = f->w.ch;
+    assert_int_equal(next_type(f, &pl, &n), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    uint32_t ours = wk_load_u32(pl + 5);
+    whelk_channel_handler h = handler;
+    h.h.stop_writing = t_stop;
+    h.h.start_writing = t_start;
+    whelk_channel_set_handler(ch, &h, &f->w);
+    stops = starts = 0;
+    assert_int_equal(whelk_channel_send_room(ch), 100);
+    assert_int_equal(whelk_channel_write(ch, "0123456789", 10), 10);
+    assert_int_equal(whelk_channel_send_room(ch), 90);
+    assert_int_equal(stops, 0);
+    static uint8_t more[200];
+    assert_int_equal(whelk_channel_write(ch, more, sizeof(more)),
+                     (whelk_ssize)sizeof(more)); /* 90 sent, 110 queued */
+    assert_int_equal(stops, 1);
+    assert_int_equal(whelk_channel_send_room(ch), 0);
+    assert_true(whelk_channel_write_room(ch) > 0); /* still writable */
+    h_drain(&f->p);
+    wk_buf_put_u8(&f->m, SSH_MSG_CHANNEL_WINDOW_ADJUST);
+    wk_buf_put_u32(&f->m, ours);
+    wk_buf_put_u32(&f->m, 1000);
+    h_send_buf(&f->p, &f->m);
+    assert_int_equal(starts, 1);
+    assert_int_equal(whelk_channel_send_room(ch), 1000 - 110);
+    size_t got = 0;
+    while (next_type(f, &pl, &n) == SSH_MSG_CHANNEL_DATA)
+        got += wk_load_u32(pl + 5);
+    assert_int_equal(got, 110);
+}
+
 static void global_req(fixture *f, const char *name, const char *addr,
                        uint32_t port, int want)
 {
@@ -554,6 +608,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_direct_tcpip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_room_and_stop_on_queue,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_answered_later_or_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_before_answer_is_fatal,
