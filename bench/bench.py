@@ -138,7 +138,9 @@ def tree_cpu(pid):
 def make_cgroup(name):
     path = os.path.join(CGROOT, f"whelkbench-{name}-{os.getpid()}")
     try:
-        os.mkdir(path)
+        # exist_ok: a restarted server reuses a cgroup whose last
+        # process had not gone yet when it was to be removed.
+        os.makedirs(path, exist_ok=True)
         return path
     except OSError:
         return None
@@ -317,9 +319,12 @@ Subsystem sftp /usr/lib/openssh/sftp-server
                 self.proc.kill()
                 self.proc.wait()
         # sshd and dropbear leave per-connection children behind.
-        subprocess.run(["pkill", "-KILL", "-f", self.dir],
-                       stderr=subprocess.DEVNULL)
         cg = getattr(self, "cgroup", None)
+        if not cg:
+            # Without a cgroup to empty, sshd's and Dropbear's
+            # per-connection children are found by their config path.
+            subprocess.run(["pkill", "-KILL", "-f", self.dir],
+                           stderr=subprocess.DEVNULL)
         if cg:
             try:
                 with open(os.path.join(cg, "cgroup.procs")) as f:
@@ -844,19 +849,23 @@ def main():
         figs = [("bulk", fig_bulk), ("latency", fig_latency),
                 ("rate", fig_rate), ("memory", fig_memory),
                 ("scale", fig_scale)]
+        def fresh():
+            # Fresh servers for every figure: what one figure leaves
+            # behind (Dropbear's children still inside the login grace
+            # time after the rate figure's refusals) must not count
+            # against the next.
+            for s in servers:
+                s.stop()
+                s.start()
+
         for name, fn in figs:
             if not ONLY or name in ONLY:
-                # Fresh servers for every figure: what one figure leaves
-                # behind (Dropbear's children still inside the login
-                # grace time after the rate figure's refusals) must not
-                # count against the next.
-                for s in servers:
-                    s.stop()
-                    s.start()
+                fresh()
                 fn(servers, results)
         tb = not ONLY or "tunnel" in ONLY or "tunnel-bulk" in ONLY
         tr = not ONLY or "tunnel" in ONLY or "tunnel-rate" in ONLY
         if tb or tr:
+            fresh()
             fig_tunnel(servers, results, bulk=tb, rate=tr)
         if not ONLY or "multicore" in ONLY:
             fig_multicore(env, results)
