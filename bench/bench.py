@@ -19,7 +19,9 @@ includes the programs the sessions ran (cat, head). Memory is PSS from
 Environment knobs (for quick runs): BENCH_MB (bulk size, default 512),
 BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of figures: bulk,latency,
 rate,memory,scale,multicore,tunnel; tunnel-bulk and tunnel-rate are the
-two halves of tunnel).
+two halves of tunnel), BENCH_SERVERS (default whelkd,sshd,dropbear),
+BENCH_BASELINE (an older build directory, run beside the others as
+"baseline": `make bench BENCH_BASELINE=/path/to/old/build`).
 
 The tunnel figures go through one `ssh -N -L` per server and round to the
 local ends of bench/tunnelpeer.py (a sink, a source and an echo server in
@@ -34,6 +36,7 @@ import datetime
 import os
 import platform
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -53,6 +56,14 @@ ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 BENCH_USER = "whelkbench"
 CLK = os.sysconf("SC_CLK_TCK")
 SERVERS = [x for x in os.environ.get("BENCH_SERVERS", "whelkd,sshd,dropbear").split(",") if x]
+# BENCH_BASELINE=DIR: an older build's directory (its whelkd is DIR/whelkd),
+# run as one more server, "baseline", in the same interleaved rounds; the
+# report adds whelkd/baseline. The way to tell whether a change made a
+# figure worse on a machine unlike the one of the last recorded run.
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+if BASELINE and "baseline" not in SERVERS:
+    SERVERS.insert(1, "baseline")
+RATIO_TO = [o for o in ("sshd", "dropbear", "baseline") if o in SERVERS]
 CIPHERS = [
     ("aes128-gcm@openssh.com", None),
     ("chacha20-poly1305@openssh.com", None),
@@ -244,12 +255,18 @@ class Server:
 
     def cmd(self):
         d, port = self.dir, self.port
-        if self.name == "whelkd":
+        if self.name in ("whelkd", "baseline"):
             key = os.path.join(d, "host_key")
             if not os.path.exists(key):  # a restart keeps its key
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N",
                                 "", "-f", key], check=True)
-            return [os.path.join(BUILD, "whelkd"), "-e",
+            build = BASELINE if self.name == "baseline" else BUILD
+            # -e (stderr, not syslog) came with issue 17; older builds
+            # log to stderr without it.
+            usage = subprocess.run([os.path.join(build, "whelkd"), "-?"],
+                                   capture_output=True, text=True).stderr
+            log_flag = ["-e"] if re.search(r"\s-e\s", usage) else []
+            return [os.path.join(build, "whelkd"), *log_flag,
                     "-p", f"127.0.0.1:{port}",
                     "-h", key, "-a", self.env.authorized_keys, "-S", d,
                     "-m", "1000"] + self.extra
@@ -800,27 +817,32 @@ def report(results):
                     md, lo, hi = med(v, m)
                     meds[s] = md
                     row.append(f"{fmt(md)} ({fmt(lo)}–{fmt(hi)})")
-            for other in ("sshd", "dropbear"):
+            for other in RATIO_TO:
                 if "whelkd" in meds and meds.get(other):
                     row.append(f"{meds['whelkd'] / meds[other]:.2f}×")
                 else:
                     row.append("-")
             lines.append(row)
-    head = ["figure"] + SERVERS + ["whelkd/sshd", "whelkd/dropbear"]
+    head = ["figure"] + SERVERS + [f"whelkd/{o}" for o in RATIO_TO]
+    def side_row(label, value, ratio=""):
+        # A whelkd-only figure: its value under whelkd, its ratio under
+        # the first ratio column, the other cells empty.
+        return ([label, value] + [""] * (len(SERVERS) - 1) + [ratio] +
+                [""] * (len(RATIO_TO) - 1))
+
     mc = results.get("multicore: 2 downloads, MiB/s aggregate")
     if mc:
         one = statistics.median(mc.get("whelkd -w 1", [0])) or 1e-9
         two = statistics.median(mc.get("whelkd -w 2", [0]))
-        lines.append([f"multicore: -w 2 / -w 1, two downloads",
-                      f"{fmt(two)} vs {fmt(one)} MiB/s", "", "",
-                      f"{two / one:.2f}×", ""][:len(head)])
+        lines.append(side_row("multicore: -w 2 / -w 1, two downloads",
+                              f"{fmt(two)} vs {fmt(one)} MiB/s",
+                              f"{two / one:.2f}×"))
         busy = results.get("multicore: cores busy %", {})
         if busy:
             b1 = statistics.median(busy.get("whelkd -w 1", [0]))
             b2 = statistics.median(busy.get("whelkd -w 2", [0]))
-            lines.append([f"multicore: all cores busy (-w 2, -w 1)",
-                          f"{b2:.0f}% vs {b1:.0f}%", "", "", "", ""]
-                         [:len(head)])
+            lines.append(side_row("multicore: all cores busy (-w 2, -w 1)",
+                                  f"{b2:.0f}% vs {b1:.0f}%"))
     return head, lines
 
 
