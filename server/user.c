@@ -79,11 +79,11 @@ static int account_locked(wd_user *u)
     return locked;
 }
 
-int wd_user_check(const char *name, wd_user *out)
+int wd_user_check(const char *name, wd_user *out, int use_pam)
 {
     if (wd_user_lookup(name, out) != 0 || !wd_user_may_login(out))
         return WD_USER_NONE;
-    if (account_locked(out)) {
+    if (!use_pam && account_locked(out)) {
         wd_log(WHELK_LOG_INFO,
                "User %.100s not allowed because account is locked",
                out->name);
