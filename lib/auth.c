@@ -296,6 +296,19 @@ int wk_auth_handle_expiry(whelk_conn *c, uint64_t now)
     return 0;
 }
 
+int whelk_conn_send_auth_banner(whelk_conn *c, const char *text)
+{
+    if (!c->auth || !c->auth->have_user || !text ||
+        c->state == WK_ST_CLOSED)
+        return WHELK_ERR_STATE;
+    if (strlen(text) > 65536) return WHELK_ERR_TOOBIG;
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_BANNER);
+    if (!b || wk_buf_put_cstring(b, text) || wk_buf_put_cstring(b, ""))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
 static int send_banner_once(whelk_conn *c)
 {
     wk_auth *a = c->auth;

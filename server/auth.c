@@ -295,13 +295,12 @@ static void pam_account_done(wd_pam *t, void *arg, wd_pam_outcome out,
         wd_log(WHELK_LOG_ERROR,
                "Access denied for user %.100s by PAM account configuration",
                l->user.name);
-        char why[1024];
-        snprintf(why, sizeof(why), "%s%sAccess denied by PAM account "
-                 "configuration", messages ? messages : "",
-                 messages && messages[0] ? "\n" : "");
+        /* As sshd: what the modules said, as a banner, then the end. */
+        if (messages && messages[0])
+            whelk_conn_send_auth_banner(c->engine, messages);
         whelk_conn_disconnect(c->engine,
                               WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
-                              why);
+                              "Access denied by PAM account configuration");
     }
     wd_conn_kick(c);
 }
@@ -479,6 +478,7 @@ typedef struct pw_work {
     int kbdint;
     int empty_refused; /* PermitEmptyPasswords no: fails, same work */
     int ok;
+    int expired;       /* /etc/shadow: the password must change now */
 } pw_work;
 
 static void pw_run(uv_work_t *req)
@@ -488,6 +488,10 @@ static void pw_run(uv_work_t *req)
                 ? wd_passwd_check(wd_opts->password_file, w->user,
                                   w->password, w->len)
                 : wd_passwd_check_system(w->user, w->password);
+    /* sshd's auth_password(), UsePAM no: an expired system password
+     * lets the login in to change it (force_pwchange). */
+    if (w->ok && !wd_opts->password_file)
+        w->expired = wd_user_password_expired(w->user);
 }
 
 /* The end of a password or keyboard-interactive attempt, whoever
@@ -520,9 +524,11 @@ static void pw_done(uv_work_t *req, int status)
     pw_work *w = req->data;
     wd_conn *c = w->conn;
     whelk_free_secret(w->password, w->len + 1);
-    if (c->closing != 2 && c->engine)
-        password_verdict(c, w->user, status == 0 && w->ok && !w->empty_refused,
-                         w->kbdint);
+    if (c->closing != 2 && c->engine) {
+        int ok = status == 0 && w->ok && !w->empty_refused;
+        if (ok && w->expired && c->login) c->login->pw_expired = 1;
+        password_verdict(c, w->user, ok, w->kbdint);
+    }
     free(w);
     wd_conn_release(c);
 }

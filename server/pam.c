@@ -236,7 +236,12 @@ static void *run(void *arg)
     }
 end:
     /* sshd's words (fail2ban's sshd filter reads them). */
-    if (what) {
+    if (what && out == WD_PAM_ACCOUNT_DENIED) {
+        /* Not an authentication failure (fail2ban must not count it):
+         * the caller logs sshd's "Access denied ..." line. */
+        wd_log(WHELK_LOG_INFO, "PAM: pam_acct_mgmt for %.100s from %.100s: "
+               "%s", t->user, t->rhost, pam_strerror(h, rc));
+    } else if (what) {
         wd_log(WHELK_LOG_ERROR, "PAM: %s for %.100s from %.100s",
                pam_strerror(h, rc), t->user, t->rhost);
         wd_log(WHELK_LOG_DEBUG, "PAM: pam_%s failed", what);

@@ -735,6 +735,13 @@ WHELK_EXTERN int whelk_conn_set_auth_chains(whelk_conn *conn,
  * reply, so set it at the latest in the user look-up. Returns
  * WHELK_ERR_TOOBIG above 64 KiB, WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_conn_set_banner(whelk_conn *conn, const char *text);
+/* Sends |text| now as a USERAUTH_BANNER (RFC 4252 section 5.4), as sshd
+ * sends what PAM said (pam_nologin's file) before it refuses a login.
+ * Only during authentication. Returns 0, WHELK_ERR_STATE after it (or
+ * before the user's first request), WHELK_ERR_TOOBIG above 64 KiB,
+ * WHELK_ERR_NOMEM. */
+WHELK_EXTERN int whelk_conn_send_auth_banner(whelk_conn *conn,
+                                             const char *text);
 /* Closes this connection's channels of |kind| when no data moved either
  * way for |ms| (sshd's ChannelTimeout; 0 for never). |kind| is a pattern
  * ('*' and '?' as in fnmatch) matched against a channel's kind: its
