@@ -71,7 +71,10 @@ unsigned wd_pam_in_flight(void)
 static void add_text(wd_pam *t, const char *msg)
 {
     size_t used = strlen(t->text);
-    snprintf(t->text + used, sizeof(t->text) - used, "%s\n", msg ? msg : "");
+    const char *m = msg ? msg : "";
+    int len = (int)strlen(m);
+    while (len > 0 && m[len - 1] == '\n') len--; /* one line end */
+    snprintf(t->text + used, sizeof(t->text) - used, "%.*s\n", len, m);
 }
 
 static void free_round(wd_pam *t)

@@ -42,8 +42,10 @@ static int conversation(int n, const struct pam_message **msg,
             return PAM_CONV_ERR;
         }
         size_t used = strlen(messages);
-        snprintf(messages + used, sizeof(messages) - used, "%s\n",
-                 msg[i]->msg ? msg[i]->msg : "");
+        const char *m = msg[i]->msg ? msg[i]->msg : "";
+        int len = (int)strlen(m);
+        while (len > 0 && m[len - 1] == '\n') len--; /* one line end */
+        snprintf(messages + used, sizeof(messages) - used, "%.*s\n", len, m);
     }
     *out = resp;
     return PAM_SUCCESS;
