@@ -18,7 +18,9 @@ includes the programs the sessions ran (cat, head). Memory is PSS from
 
 Environment knobs (for quick runs): BENCH_MB (bulk size, default 512),
 BENCH_ROUNDS (default 3), BENCH_ONLY (comma list of figures: bulk,latency,
-rate,memory,scale).
+rate,memory,scale), BENCH_PAM=1 (whelkd with UsePAM yes and the shipped
+/etc/pam.d/whelkd, installed for the run when there is none; sshd with
+UsePAM yes and its own /etc/pam.d/sshd).
 """
 
 import asyncio
@@ -44,6 +46,7 @@ ROUNDS = max(3, int(os.environ.get("BENCH_ROUNDS", "3")))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 BENCH_USER = "whelkbench"
 CLK = os.sysconf("SC_CLK_TCK")
+PAM = os.environ.get("BENCH_PAM", "") == "1"
 SERVERS = [x for x in os.environ.get("BENCH_SERVERS", "whelkd,sshd,dropbear").split(",") if x]
 CIPHERS = [
     ("aes128-gcm@openssh.com", None),
@@ -236,7 +239,8 @@ class Server:
             return [os.path.join(BUILD, "whelkd"), "-e",
                     "-p", f"127.0.0.1:{port}",
                     "-h", key, "-a", self.env.authorized_keys, "-S", d,
-                    "-m", "1000"] + self.extra
+                    "-m", "1000"] + (["-o", "UsePAM=yes"] if PAM else []) \
+                + self.extra
         if self.name == "sshd":
             key = os.path.join(d, "host_key")
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
@@ -248,7 +252,7 @@ class Server:
 Port {port}
 HostKey {key}
 PidFile none
-UsePAM no
+UsePAM {"yes" if PAM else "no"}
 StrictModes no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -658,6 +662,10 @@ def main():
     env = Env(tmp)
     servers = [Server(n, env) for n in SERVERS]
     results = {}
+    pam_file = "/etc/pam.d/whelkd"
+    made_pam = PAM and not os.path.exists(pam_file)
+    if made_pam:
+        shutil.copy(os.path.join(ROOT, "contrib", "pam", "whelkd"), pam_file)
     try:
         for s in servers:
             s.start()
@@ -672,6 +680,8 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        if made_pam:
+            os.unlink(pam_file)
         if os.geteuid() == 0:  # the sessions' programs, e.g. sleep
             subprocess.run(["pkill", "-KILL", "-u", BENCH_USER],
                            stderr=subprocess.DEVNULL)
@@ -681,7 +691,8 @@ def main():
               for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    cmd = "make bench" + (f" (BENCH_MB={MB})" if MB != 512 else "")
+    cmd = "make bench" + (f" (BENCH_MB={MB})" if MB != 512 else "") + \
+        (" (BENCH_PAM=1: whelkd and sshd with UsePAM yes)" if PAM else "")
     md = [f"## {datetime.date.today().isoformat()}: `{cmd}`", "",
           f"Machine: {machine()}. Rounds: {ROUNDS}, interleaved. "
           f"Bulk size {MB} MiB. Medians with (min–max).", "",
