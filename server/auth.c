@@ -267,6 +267,17 @@ static int pam_on(void)
     return wd_opts->kw.use_pam;
 }
 
+/* A new request while a keyboard-interactive round was out (the client
+ * gave up on it, RFC 4252 allows that): that conversation is over. */
+static void pam_abandon(wd_login *l)
+{
+    if (l->pam && l->pam_round_out) {
+        wd_pam_detach(l->pam);
+        l->pam = NULL;
+    }
+    l->pam_round_out = 0;
+}
+
 static void pam_msgs_log(const char *messages)
 {
     if (messages && messages[0])
@@ -316,6 +327,7 @@ static const wd_pam_ops pam_account_ops = {pam_no_prompts,
 static whelk_auth_result pam_account_gate(wd_conn *c, wd_login *l)
 {
     if (!pam_on() || l->pam_account_ok) return WHELK_AUTH_ALLOW;
+    pam_abandon(l);
     if (l->pam) return WHELK_AUTH_DENY; /* cannot happen: one at a time */
     wd_pam_start_args a = {.kind = WD_PAM_ACCOUNT,
                            .user = l->user.name,
@@ -586,6 +598,7 @@ static whelk_auth_result pam_start_auth(wd_conn *c, const char *name,
                                         int kbdint)
 {
     wd_login *l = c->login;
+    pam_abandon(l);
     if (l->pam) return WHELK_AUTH_DENY;
     snprintf(l->pam_user, sizeof(l->pam_user), "%s", name);
     wd_pam_start_args a = {
@@ -653,6 +666,7 @@ static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
         wd_login *l = c->login;
         /* The first call starts PAM; its conversation's rounds come
          * back through pam_kbdint_prompts. */
+        pam_abandon(l);
         if (!l->pam)
             return round == 0 &&
                            pam_start_auth(c, name, NULL, 0, 1) ==
@@ -667,6 +681,7 @@ static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
             const char *q = wd_pam_prompt(l->pam, i, &echo);
             if (whelk_kbdint_prompts_add(p, q, echo) != 0) return -1;
         }
+        l->pam_round_out = 1; /* until its answers come */
         return 0;
     }
     if (round > 0) return -1;
@@ -682,6 +697,7 @@ static whelk_auth_result kbdint_answers(whelk_conn *conn, const char *name,
     wd_conn *c = user;
     wd_login *l = c->login;
     if (l && l->pam) {
+        l->pam_round_out = 0;
         unsigned n = whelk_kbdint_answers_count(answers);
         const char *v[WD_PAM_MAX_PROMPTS];
         for (unsigned i = 0; i < n && i < WD_PAM_MAX_PROMPTS; i++)

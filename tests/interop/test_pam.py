@@ -406,3 +406,43 @@ def test_password_change_required(whelkd, keys, tmp_path):
         # The new password is the one now, and no change is due.
         r = sshpass(s, keys, new, "echo in")
         assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+
+
+def test_abandoned_kbdint_round(whelkd, keys):
+    """A client may leave a keyboard-interactive round unanswered and send
+    another request (RFC 4252; asyncssh does when its challenge handler
+    gives up): the PAM conversation behind the round is dropped and the
+    next method works."""
+    import asyncio
+    import asyncssh
+
+    class Client(asyncssh.SSHClient):
+        def __init__(self):
+            self.challenges = 0
+
+        def kbdint_auth_requested(self):
+            return ""  # try keyboard-interactive, no submethods
+
+        def kbdint_challenge_received(self, name, instructions, lang,
+                                      prompts):
+            self.challenges += 1
+            return None  # give up on this round
+
+        def password_auth_requested(self):
+            return PASSWORD
+
+    async def run(port):
+        conn, client = await asyncssh.create_connection(
+            Client, "127.0.0.1", port, username=NAME, known_hosts=None,
+            client_keys=None, agent_path=None, config=None,
+            preferred_auth="keyboard-interactive,password")
+        async with conn:
+            r = await conn.run("id -un", check=True)
+        return client.challenges, r.stdout
+
+    with pam_service(), made_user(NAME):
+        set_password(NAME, PASSWORD)
+        s = pam_whelkd(whelkd)
+        challenges, out = asyncio.run(run(s.port))
+        assert (challenges, out) == (1, f"{NAME}\n"), s.log()[-3000:]
+        assert s.wait_log(f"Accepted password for {NAME}")
