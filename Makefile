@@ -66,6 +66,8 @@ endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) $(CFLAGS) \
            $(SAN_FLAGS) -Iinclude $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lcrypt
+# PAM: whelkd (server/pam.c, pamsess.c) and what links its modules.
+PAM_LIBS := -lpam
 
 
 # The library's version, from the header: the SONAME carries the major
@@ -137,7 +139,7 @@ $(BUILD)/libwhelk.so: $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
 $(BUILD)/whelkd: $(SRV_OBJ) $(BUILD)/libwhelk.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(SRV_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) $(PAM_LIBS)
 
 # The client and the examples need libwhelk and libcrypto only.
 $(BUILD)/whelk: client/whelk.c $(BUILD)/libwhelk.a
@@ -152,7 +154,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a
                  
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ilib -Itests/unit -Iserver -o $@ $< $(UNIT_HELP) \
-	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka $(TEST_LDFLAGS)
+	    $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a $(LDLIBS) $(PAM_LIBS) -lcmocka $(TEST_LDFLAGS)
 
 # test_transport searches every block the library frees for a secret.
 $(BUILD)/tests/test_transport: TEST_LDFLAGS := -Wl,--wrap=free,--wrap=realloc
@@ -190,7 +192,7 @@ $(BUILD)/tests/test_mlkem_xof1: tests/unit/test_mlkem.c lib/mlkem.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ilib -DWK_MLKEM_XOF_FIRST=168 -Itests/unit -Iserver -o $@ \
 	    tests/unit/test_mlkem.c lib/mlkem.c $(UNIT_HELP) $(SRV_MOD_OBJ) \
-	    $(BUILD)/libwhelk.a $(LDLIBS) -lcmocka
+	    $(BUILD)/libwhelk.a $(LDLIBS) $(PAM_LIBS) -lcmocka
 UNIT_BIN += $(BUILD)/tests/test_mlkem_xof1
 
 unit: $(UNIT_BIN)
@@ -216,7 +218,7 @@ build/fuzz/%.o: %.c $(wildcard include/whelk/*.h lib/*.h server/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c -o $@ $<
 build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) \
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) $(PAM_LIBS) \
 	    $(FUZZ_LDFLAGS)
 # fuzz_sftp fakes every call that would change the file system (see it).
 FUZZ_SFTP_WRAP := open pread truncate ftruncate chmod fchmod fchmodat \
@@ -256,12 +258,12 @@ $(BUILD)/libwhelk.pc: lib/libwhelk.pc.in include/whelk/whelk.h
 	    -e 's|@VERSION@|$(V_MAJOR).$(V_MINOR).$(V_PATCH)|' $< >$@
 
 # Files installed besides the ones below, as SOURCE:DESTINATION pairs
-# (DESTINATION without DESTDIR), mode 0644. >>> Later branches: add the
-# systemd units and /etc/pam.d/whelkd here, for example
-#   INSTALL_EXTRA += contrib/systemd/whelkd.service:$(PREFIX)/lib/systemd/system/whelkd.service
-#   INSTALL_EXTRA += contrib/pam/whelkd:/etc/pam.d/whelkd
-# make uninstall removes them too. <<<
+# (DESTINATION without DESTDIR), mode 0644; make uninstall removes them
+# too. The PAM service file (UsePAM yes) goes where PAM looks, whatever
+# PREFIX is; PAMDIR moves it.
+PAMDIR ?= /etc/pam.d
 INSTALL_EXTRA ?=
+INSTALL_EXTRA += contrib/pam/whelkd:$(PAMDIR)/whelkd
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 UNITS := whelkd.service whelkd.socket whelkd-inetd.socket whelkd-inetd@.service
 

@@ -29,6 +29,9 @@ one asyncio process, with sendfile and large reads): BENCH_MB up and down
 with each of TUNNEL_CIPHERS, and TUNNEL_CONNS connections, TUNNEL_PARALLEL at a time, each sending 16
 bytes and reading them back. The peer and the ssh client run outside the
 servers' cgroups, so server CPU is the server's alone.
+BENCH_PAM=1 runs whelkd with UsePAM yes and the shipped /etc/pam.d/whelkd
+(installed for the run when there is none), sshd with UsePAM yes and its
+own /etc/pam.d/sshd.
 """
 
 import asyncio
@@ -55,6 +58,7 @@ ROUNDS = max(3, int(os.environ.get("BENCH_ROUNDS", "3")))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 BENCH_USER = "whelkbench"
 CLK = os.sysconf("SC_CLK_TCK")
+PAM = os.environ.get("BENCH_PAM", "") == "1"
 SERVERS = [x for x in os.environ.get("BENCH_SERVERS", "whelkd,sshd,dropbear").split(",") if x]
 # BENCH_BASELINE=DIR: an older build's directory (its whelkd is DIR/whelkd),
 # run as one more server, "baseline", in the same interleaved rounds; the
@@ -269,7 +273,8 @@ class Server:
             return [os.path.join(build, "whelkd"), *log_flag,
                     "-p", f"127.0.0.1:{port}",
                     "-h", key, "-a", self.env.authorized_keys, "-S", d,
-                    "-m", "1000"] + self.extra
+                    "-m", "1000"] + (["-o", "UsePAM=yes"] if PAM else []) \
+                + self.extra
         if self.name == "sshd":
             key = os.path.join(d, "host_key")
             if not os.path.exists(key):  # a restart keeps its key
@@ -282,7 +287,7 @@ class Server:
 Port {port}
 HostKey {key}
 PidFile none
-UsePAM no
+UsePAM {"yes" if PAM else "no"}
 StrictModes no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -873,6 +878,10 @@ def main():
     env = Env(tmp)
     servers = [Server(n, env) for n in SERVERS]
     results = {}
+    pam_file = "/etc/pam.d/whelkd"
+    made_pam = PAM and not os.path.exists(pam_file)
+    if made_pam:
+        shutil.copy(os.path.join(ROOT, "contrib", "pam", "whelkd"), pam_file)
     try:
         figs = [("bulk", fig_bulk), ("latency", fig_latency),
                 ("rate", fig_rate), ("memory", fig_memory),
@@ -900,6 +909,8 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        if made_pam:
+            os.unlink(pam_file)
         if os.geteuid() == 0:  # the sessions' programs, e.g. sleep
             subprocess.run(["pkill", "-KILL", "-u", BENCH_USER],
                            stderr=subprocess.DEVNULL)
@@ -909,7 +920,8 @@ def main():
               for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    cmd = "make bench" + (f" (BENCH_MB={MB})" if MB != 512 else "")
+    cmd = "make bench" + (f" (BENCH_MB={MB})" if MB != 512 else "") + \
+        (" (BENCH_PAM=1: whelkd and sshd with UsePAM yes)" if PAM else "")
     md = [f"## {datetime.date.today().isoformat()}: `{cmd}`", "",
           f"Machine: {machine()}. Rounds: {ROUNDS}, interleaved. "
           f"Bulk size {MB} MiB. Medians with (min–max).", "",

@@ -51,6 +51,10 @@ enum fail_kind {
 
 enum method { M_NONE, M_PUBKEY, M_PASSWORD, M_KBDINT };
 
+/* keyboard-interactive rounds per request at most (a PAM stack that
+ * changes a password asks four or five times). */
+#define KBD_MAX_ROUNDS 8
+
 struct wk_auth {
     char user[MAX_USER + 1];     /* raw name the client sent */
     char user_log[MAX_USER * 4 + 1]; /* escaped copy for log lines */
@@ -68,6 +72,7 @@ struct wk_auth {
     wk_buf pk_alg, pk_blob;      /* for PK_OK after a pending query */
     /* keyboard-interactive */
     int kbd_active;
+    int kbd_prompts_later;       /* the prompts callback said PENDING */
     unsigned kbd_round;
     unsigned kbd_count;
     /* A failure reply waiting for the delay to pass. */
@@ -291,6 +296,19 @@ int wk_auth_handle_expiry(whelk_conn *c, uint64_t now)
     return 0;
 }
 
+int whelk_conn_send_auth_banner(whelk_conn *c, const char *text)
+{
+    if (!c->auth || !c->auth->have_user || !text ||
+        c->state == WK_ST_CLOSED)
+        return WHELK_ERR_STATE;
+    if (strlen(text) > 65536) return WHELK_ERR_TOOBIG;
+    wk_msg m;
+    wk_buf *b = wk_msg_begin(c, &m, SSH_MSG_USERAUTH_BANNER);
+    if (!b || wk_buf_put_cstring(b, text) || wk_buf_put_cstring(b, ""))
+        return WHELK_ERR_NOMEM;
+    return wk_msg_end(c, &m);
+}
+
 static int send_banner_once(whelk_conn *c)
 {
     wk_auth *a = c->auth;
@@ -342,6 +360,8 @@ static int finish_decision(whelk_conn *c, int method, int is_query,
     return fail(c, method, FAIL_LOGGED);
 }
 
+static int kbdint_round(whelk_conn *c);
+
 int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
                          uint64_t now_ms)
 {
@@ -354,9 +374,24 @@ int whelk_conn_auth_done(whelk_conn *c, whelk_auth_result result,
                                     now_ms);
     if (!a || a->wait != WAIT_DECISION || result == WHELK_AUTH_PENDING)
         return WHELK_ERR_STATE;
+    if (result == WHELK_AUTH_MORE && a->pending_method != M_KBDINT)
+        return WHELK_ERR_STATE;
     a->wait = WAIT_NONE;
-    int rc = finish_decision(c, a->pending_method, a->pending_is_query,
+    int later = a->kbd_prompts_later;
+    a->kbd_prompts_later = 0;
+    int rc;
+    if (result == WHELK_AUTH_MORE) {
+        /* Another round: the same one when its prompts were pending. */
+        if (!later && a->kbd_round >= KBD_MAX_ROUNDS) {
+            rc = finish_decision(c, M_KBDINT, 0, WHELK_AUTH_DENY);
+        } else {
+            if (!later) a->kbd_round++;
+            rc = kbdint_round(c);
+        }
+    } else {
+        rc = finish_decision(c, a->pending_method, a->pending_is_query,
                              result);
+    }
     if (rc) return wk_end_if_fatal(c, rc);
     /* Input that arrived meanwhile is processed now (success freed the
      * authentication state, so the core looks again). */
@@ -521,9 +556,18 @@ static int kbdint_round(whelk_conn *c)
     whelk_kbdint_prompts pr;
     memset(&pr, 0, sizeof(pr));
     int rc = 0;
-    if (!c->cb.auth_kbdint_prompts ||
-        c->cb.auth_kbdint_prompts(c, a->user, a->kbd_round, &pr, c->user) <
-            0) {
+    int got = c->cb.auth_kbdint_prompts
+                  ? c->cb.auth_kbdint_prompts(c, a->user, a->kbd_round, &pr,
+                                              c->user)
+                  : -1;
+    if (got == WHELK_AUTH_PENDING) {
+        /* The prompts come later (whelk_conn_auth_done, MORE). */
+        wk_kbdint_prompts_clear(&pr);
+        a->kbd_active = 0;
+        a->kbd_prompts_later = 1;
+        return finish_decision(c, M_KBDINT, 0, WHELK_AUTH_PENDING);
+    }
+    if (got < 0) {
         a->kbd_active = 0;
         rc = fail(c, M_KBDINT, FAIL_LOGGED);
     } else {
@@ -567,7 +611,7 @@ static int on_info_response(whelk_conn *c, const uint8_t *p, size_t n)
         if (c->cb.auth_kbdint_answers)
             res = c->cb.auth_kbdint_answers(c, a->user, a->kbd_round,
                                             &answers, &more, c->user);
-        if (res == WHELK_AUTH_DENY && more && a->kbd_round < 8) {
+        if (res == WHELK_AUTH_DENY && more && a->kbd_round < KBD_MAX_ROUNDS) {
             a->kbd_round++;
             rc = kbdint_round(c);
         } else {

@@ -18,6 +18,7 @@ set -euo pipefail
 
 declare -A group=(
   [build]="build-essential pkg-config libssl-dev libuv1-dev libcrypt-dev
+           libpam0g-dev libpam-modules libpam-runtime
            openssh-client openssh-sftp-server"
   [test]="libcmocka-dev valgrind python3 python3-pytest python3-paramiko
           python3-asyncssh python3-twisted openssh-server dropbear-bin

@@ -1,6 +1,7 @@
 /*
- * acctkw: PrintMotd, PrintLastLog, SyslogFacility and LogLevel, sshd's
- * spellings and defaults (yes, AUTH, INFO); the first value given counts.
+ * acctkw: PrintMotd, PrintLastLog, UsePAM, SyslogFacility and LogLevel,
+ * sshd's spellings and defaults (yes, yes, no, AUTH, INFO); the first
+ * value given counts.
  */
 #include "acctkw.h"
 
@@ -62,6 +63,7 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
 {
     if (strcasecmp(key, "PrintMotd") != 0 &&
         strcasecmp(key, "PrintLastLog") != 0 &&
+        strcasecmp(key, "UsePAM") != 0 &&
         strcasecmp(key, "SyslogFacility") != 0 &&
         strcasecmp(key, "LogLevel") != 0)
         return WD_KW_NOT_MINE;
@@ -85,6 +87,13 @@ int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
         }
         return WD_KW_DONE;
     }
+    if (strcasecmp(key, "UsePAM") == 0) {
+        if (!kw->use_pam_set) {
+            kw->use_pam = v;
+            kw->use_pam_set = 1;
+        }
+        return WD_KW_DONE;
+    }
     if (strcasecmp(key, "PrintLastLog") == 0) {
         if (!kw->print_lastlog_set) {
             kw->print_lastlog = v;
@@ -99,6 +108,7 @@ void wd_keywords_accounts_dump(const struct wd_keywords *kw, FILE *out)
 {
     fprintf(out, "printmotd %s\n", kw->print_motd ? "yes" : "no");
     fprintf(out, "printlastlog %s\n", kw->print_lastlog ? "yes" : "no");
+    fprintf(out, "usepam %s\n", kw->use_pam ? "yes" : "no");
     for (size_t i = 0; i < sizeof(facilities) / sizeof(*facilities); i++)
         if (facilities[i].value == kw->syslog_facility)
             fprintf(out, "syslogfacility %s\n", facilities[i].name);

@@ -10,7 +10,7 @@
 
 struct wd_keywords;
 
-/* PasswordAuthentication, PrintMotd, SyslogFacility, LogLevel (a
+/* PrintMotd, PrintLastLog, UsePAM, SyslogFacility, LogLevel (a
  * wd_keyword_fn). */
 int wd_keywords_accounts(struct wd_keywords *kw, const char *key, int ac,
                          char **av, char *err, size_t errlen);

@@ -31,6 +31,7 @@
 #include "loginrec.h"
 #include "keyfile.h"
 #include "keysrc.h"
+#include "pam.h"
 #include "passwd.h"
 #include "server.h"
 
@@ -44,6 +45,7 @@ static wd_login *login_of(void *user)
 void wd_login_free(wd_login *l)
 {
     if (!l) return;
+    wd_pam_detach(l->pam);
     wd_key_opts_clear(&l->opts);
     wd_keycache_free(&l->keys);
     whelk_key_free(l->pending_key);
@@ -71,7 +73,7 @@ typedef struct user_work {
 static void user_run(uv_work_t *req)
 {
     user_work *w = req->data;
-    w->verdict = wd_user_check(w->name, &w->user);
+    w->verdict = wd_user_check(w->name, &w->user, wd_opts->kw.use_pam);
     /* As sshd's getpwnamallow: Match with the user (and groups) known,
      * then allowed_user() with the keywords it gives. */
     wd_match_ctx ctx = {
@@ -258,6 +260,86 @@ static void keys_run(uv_work_t *req)
     w->cache.loaded = 1; /* nothing usable: every key is refused */
 }
 
+/* ------------------------------------------------------------------------
+ * UsePAM yes: the "whelkd" service's transactions (pam.c) for this
+ * connection. At most one at a time (the engine holds the connection's
+ * input while a decision is pending); wd_login_free detaches it.
+ */
+
+static int pam_on(void)
+{
+    return wd_opts->kw.use_pam;
+}
+
+/* A new request while a keyboard-interactive round was out (the client
+ * gave up on it, RFC 4252 allows that): that conversation is over. */
+static void pam_abandon(wd_login *l)
+{
+    if (l->pam && l->pam_round_out) {
+        wd_pam_detach(l->pam);
+        l->pam = NULL;
+    }
+    l->pam_round_out = 0;
+}
+
+static void pam_msgs_log(const char *messages)
+{
+    if (messages && messages[0])
+        wd_log(WHELK_LOG_DEBUG, "PAM: messages: %.300s", messages);
+}
+
+/* sshd's userauth_finish: after a publickey success, pam_acct_mgmt (once
+ * per connection); its refusal ends the connection, the modules' words
+ * (pam_nologin's file, say) in the disconnect message. */
+static void pam_account_done(wd_pam *t, void *arg, wd_pam_outcome out,
+                             const char *messages)
+{
+    wd_conn *c = arg;
+    wd_login *l = c->login;
+    l->pam = NULL;
+    if (c->closing == 2 || !c->engine) return;
+    uint64_t now = uv_now(c->srv->loop);
+    if (out == WD_PAM_OK || out == WD_PAM_CHANGE_NEEDED) {
+        l->pam_account_ok = 1;
+        if (out == WD_PAM_CHANGE_NEEDED) l->pam_change_needed = 1;
+        pam_msgs_log(messages);
+        wd_conn_engine_result(
+            c, whelk_conn_auth_done(c->engine, WHELK_AUTH_ALLOW, now),
+            "PAM account decision");
+    } else {
+        wd_log(WHELK_LOG_ERROR,
+               "Access denied for user %.100s by PAM account configuration",
+               l->user.name);
+        /* As sshd: what the modules said, as a banner, then the end. */
+        if (messages && messages[0])
+            whelk_conn_send_auth_banner(c->engine, messages);
+        whelk_conn_disconnect(c->engine,
+                              WHELK_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+                              "Access denied by PAM account configuration");
+    }
+    wd_conn_kick(c);
+}
+
+static void pam_no_prompts(wd_pam *t, void *arg)
+{
+}
+
+static const wd_pam_ops pam_account_ops = {pam_no_prompts,
+                                           pam_account_done};
+
+/* ALLOW, or PENDING while pam_acct_mgmt runs (UsePAM yes), or DENY. */
+static whelk_auth_result pam_account_gate(wd_conn *c, wd_login *l)
+{
+    if (!pam_on() || l->pam_account_ok) return WHELK_AUTH_ALLOW;
+    pam_abandon(l);
+    if (l->pam) return WHELK_AUTH_DENY; /* cannot happen: one at a time */
+    wd_pam_start_args a = {.kind = WD_PAM_ACCOUNT,
+                           .user = l->user.name,
+                           .rhost = c->addr};
+    l->pam = wd_pam_start(c->srv->loop, &a, &pam_account_ops, c);
+    return l->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
+}
+
 static whelk_auth_result key_decision(wd_conn *c, wd_login *l,
                                       const whelk_key *key, int is_signed)
 {
@@ -283,7 +365,7 @@ static whelk_auth_result key_decision(wd_conn *c, wd_login *l,
     wd_key_opts_clear(&l->opts);
     l->opts = opts;
     l->have_opts = 1;
-    return WHELK_AUTH_ALLOW;
+    return pam_account_gate(c, l);
 }
 
 static void keys_done(uv_work_t *req, int status)
@@ -301,9 +383,11 @@ static void keys_done(uv_work_t *req, int status)
             res = key_decision(c, l, l->pending_key, l->pending_signed);
         whelk_key_free(l->pending_key);
         l->pending_key = NULL;
-        wd_conn_engine_result(c, whelk_conn_auth_done(c->engine, res,
-                                                      uv_now(c->srv->loop)),
-                              "publickey decision");
+        /* PENDING: PAM's account check answers (pam_account_done). */
+        if (res != WHELK_AUTH_PENDING)
+            wd_conn_engine_result(
+                c, whelk_conn_auth_done(c->engine, res, uv_now(c->srv->loop)),
+                "publickey decision");
         wd_conn_kick(c);
     } else {
         wd_keycache_free(&w->cache);
@@ -410,6 +494,7 @@ typedef struct pw_work {
     int kbdint;
     int empty_refused; /* PermitEmptyPasswords no: fails, same work */
     int ok;
+    int expired;       /* /etc/shadow: the password must change now */
 } pw_work;
 
 static void pw_run(uv_work_t *req)
@@ -419,6 +504,35 @@ static void pw_run(uv_work_t *req)
                 ? wd_passwd_check(wd_opts->password_file, w->user,
                                   w->password, w->len)
                 : wd_passwd_check_system(w->user, w->password);
+    /* sshd's auth_password(), UsePAM no: an expired system password
+     * lets the login in to change it (force_pwchange). */
+    if (w->ok && !wd_opts->password_file)
+        w->expired = wd_user_password_expired(w->user);
+}
+
+/* The end of a password or keyboard-interactive attempt, whoever
+ * checked it: sshd's root rule, btmp for a failure, the answer. */
+static void password_verdict(wd_conn *c, const char *name, int ok,
+                             int kbdint)
+{
+    wd_login *l = c->login;
+    ok = ok && l && l->have_user;
+    /* sshd's auth_password() fails root unless PermitRootLogin yes,
+     * silently; a keyboard-interactive success goes through
+     * auth_root_allowed(), which logs the refusal. */
+    if (ok && l->user.uid == 0 &&
+        wd_conn_kw(c)->permit_root_login != WD_ROOT_YES) {
+        if (kbdint) root_allowed(c, l, 0, 0);
+        ok = 0;
+    }
+    if (!ok) wd_loginrec_failed(name, c->addr); /* lastb */
+    wd_conn_engine_result(
+        c,
+        whelk_conn_auth_done(c->engine,
+                             ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
+                             uv_now(c->srv->loop)),
+        "password decision");
+    wd_conn_kick(c);
 }
 
 static void pw_done(uv_work_t *req, int status)
@@ -427,28 +541,81 @@ static void pw_done(uv_work_t *req, int status)
     wd_conn *c = w->conn;
     whelk_free_secret(w->password, w->len + 1);
     if (c->closing != 2 && c->engine) {
-        wd_login *l = c->login;
-        int ok = status == 0 && w->ok && l && l->have_user &&
-                 !w->empty_refused;
-        /* sshd's auth_password() fails root unless PermitRootLogin yes,
-         * silently; a keyboard-interactive success goes through
-         * auth_root_allowed(), which logs the refusal. */
-        if (ok && l->user.uid == 0 &&
-            wd_conn_kw(c)->permit_root_login != WD_ROOT_YES) {
-            if (w->kbdint) root_allowed(c, l, 0, 0);
-            ok = 0;
-        }
-        if (!ok) wd_loginrec_failed(w->user, c->addr); /* lastb */
-        wd_conn_engine_result(
-            c,
-            whelk_conn_auth_done(c->engine,
-                                 ok ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
-                                 uv_now(c->srv->loop)),
-            "password decision");
-        wd_conn_kick(c);
+        int ok = status == 0 && w->ok && !w->empty_refused;
+        if (ok && w->expired && c->login) c->login->pw_expired = 1;
+        password_verdict(c, w->user, ok, w->kbdint);
     }
     free(w);
     wd_conn_release(c);
+}
+
+/* PAM's answer to a password or keyboard-interactive attempt: both ran
+ * pam_authenticate and pam_acct_mgmt (sshd's sshpam_auth_passwd and
+ * sshpam_thread). */
+static void pam_auth_done(wd_pam *t, void *arg, wd_pam_outcome out,
+                          const char *messages, int kbdint)
+{
+    wd_conn *c = arg;
+    wd_login *l = c->login;
+    l->pam = NULL;
+    if (c->closing == 2 || !c->engine) return;
+    pam_msgs_log(messages);
+    int ok = out == WD_PAM_OK || out == WD_PAM_CHANGE_NEEDED;
+    if (ok) l->pam_account_ok = 1;
+    /* sshd's password method with an expired password: the login goes
+     * on, and the session may only change it (session.c). */
+    if (out == WD_PAM_CHANGE_NEEDED) l->pam_change_needed = 1;
+    password_verdict(c, l->pam_user, ok, kbdint);
+}
+
+static void pam_password_done(wd_pam *t, void *arg, wd_pam_outcome out,
+                              const char *messages)
+{
+    pam_auth_done(t, arg, out, messages, 0);
+}
+
+static void pam_kbdint_done(wd_pam *t, void *arg, wd_pam_outcome out,
+                            const char *messages)
+{
+    pam_auth_done(t, arg, out, messages, 1);
+}
+
+/* A keyboard-interactive round is ready: the engine asks kbdint_prompts
+ * for it at once (WHELK_AUTH_MORE). */
+static void pam_kbdint_prompts(wd_pam *t, void *arg)
+{
+    wd_conn *c = arg;
+    if (c->closing == 2 || !c->engine) return;
+    wd_conn_engine_result(c, whelk_conn_auth_done(c->engine, WHELK_AUTH_MORE,
+                                                  uv_now(c->srv->loop)),
+                          "keyboard-interactive round");
+    wd_conn_kick(c);
+}
+
+static const wd_pam_ops pam_password_ops = {pam_no_prompts,
+                                            pam_password_done};
+static const wd_pam_ops pam_kbdint_ops = {pam_kbdint_prompts,
+                                          pam_kbdint_done};
+
+static whelk_auth_result pam_start_auth(wd_conn *c, const char *name,
+                                        const char *password, size_t len,
+                                        int kbdint)
+{
+    wd_login *l = c->login;
+    pam_abandon(l);
+    if (l->pam) return WHELK_AUTH_DENY;
+    snprintf(l->pam_user, sizeof(l->pam_user), "%s", name);
+    wd_pam_start_args a = {
+        .kind = kbdint ? WD_PAM_KBDINT : WD_PAM_PASSWORD,
+        .user = name,
+        .rhost = c->addr,
+        .password = password,
+        .password_len = len,
+        .disallow_null = !wd_conn_kw(c)->permit_empty_passwords,
+    };
+    l->pam = wd_pam_start(c->srv->loop, &a,
+                          kbdint ? &pam_kbdint_ops : &pam_password_ops, c);
+    return l->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
 }
 
 static whelk_auth_result check_password(wd_conn *c, const char *name,
@@ -460,6 +627,8 @@ static whelk_auth_result check_password(wd_conn *c, const char *name,
     const wd_keywords *kw = wd_conn_kw(c);
     if (!login_of(c) || !(kbdint ? kw->kbdint_auth : kw->password_auth))
         return WHELK_AUTH_DENY;
+    if (pam_on() && !wd_opts->password_file)
+        return pam_start_auth(c, name, password, len, kbdint);
     pw_work *w = calloc(1, sizeof(*w));
     if (!w || strlen(name) >= sizeof(w->user) ||
         !(w->password = malloc(len + 1))) {
@@ -495,7 +664,31 @@ static whelk_auth_result auth_password(whelk_conn *conn, const char *name,
 static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
                           whelk_kbdint_prompts *p, void *user)
 {
-    if (!wd_conn_kw(user)->kbdint_auth || round > 0) return -1;
+    wd_conn *c = user;
+    if (!wd_conn_kw(c)->kbdint_auth || !login_of(c)) return -1;
+    if (pam_on() && !wd_opts->password_file) {
+        wd_login *l = c->login;
+        /* The first call starts PAM; its conversation's rounds come
+         * back through pam_kbdint_prompts. */
+        pam_abandon(l);
+        if (!l->pam)
+            return round == 0 &&
+                           pam_start_auth(c, name, NULL, 0, 1) ==
+                               WHELK_AUTH_PENDING
+                       ? WHELK_AUTH_PENDING
+                       : -1;
+        if (!wd_pam_waiting(l->pam)) return -1;
+        if (whelk_kbdint_prompts_set_instruction(p, wd_pam_instruction(l->pam)))
+            return -1;
+        for (unsigned i = 0; i < wd_pam_prompt_count(l->pam); i++) {
+            int echo = 0;
+            const char *q = wd_pam_prompt(l->pam, i, &echo);
+            if (whelk_kbdint_prompts_add(p, q, echo) != 0) return -1;
+        }
+        l->pam_round_out = 1; /* until its answers come */
+        return 0;
+    }
+    if (round > 0) return -1;
     return whelk_kbdint_prompts_add(p, "Password: ", 0);
 }
 
@@ -505,6 +698,21 @@ static whelk_auth_result kbdint_answers(whelk_conn *conn, const char *name,
                                         int *more, void *user)
 {
     *more = 0;
+    wd_conn *c = user;
+    wd_login *l = c->login;
+    if (l && l->pam) {
+        l->pam_round_out = 0;
+        unsigned n = whelk_kbdint_answers_count(answers);
+        const char *v[WD_PAM_MAX_PROMPTS];
+        for (unsigned i = 0; i < n && i < WD_PAM_MAX_PROMPTS; i++)
+            v[i] = whelk_kbdint_answers_get(answers, i);
+        if (n > WD_PAM_MAX_PROMPTS || wd_pam_answer(l->pam, n, v) != 0) {
+            wd_pam_detach(l->pam);
+            l->pam = NULL;
+            return WHELK_AUTH_DENY;
+        }
+        return WHELK_AUTH_PENDING;
+    }
     if (whelk_kbdint_answers_count(answers) != 1) return WHELK_AUTH_DENY;
     const char *pw = whelk_kbdint_answers_get(answers, 0);
     return check_password(user, name, pw, strlen(pw), 1);

@@ -20,6 +20,12 @@ typedef struct wd_login {
     whelk_key *pending_key; /* the key a pending decision is about */
     char akc_fp[80];    /* the key AuthorizedKeysCommand last ran for */
     int pending_signed;
+    struct wd_pam *pam; /* the PAM transaction in flight (UsePAM yes) */
+    int pam_account_ok; /* pam_acct_mgmt said yes once */
+    int pam_round_out;  /* a keyboard-interactive round awaits answers */
+    int pam_change_needed; /* PAM_NEW_AUTHTOK_REQD: the session changes it */
+    int pw_expired;      /* without PAM: /etc/shadow says change it */
+    char pam_user[256];  /* the name the PAM attempt was for (btmp) */
 } wd_login;
 
 void wd_auth_callbacks(whelk_server_callbacks *cb);

@@ -196,11 +196,12 @@ full:
 }
 
 /* Keywords of features another issue is building: accepted, shown by -T,
- * with one warning naming the feature. */
+ * with one warning naming the feature. None today (UsePAM was the last);
+ * the table keeps its place, ended by an empty entry. */
 static const struct {
     const char *name, *feature;
 } pending[] = {
-    {"UsePAM", "PAM (issue 17, accounts)"},
+    {"", ""},
 };
 
 /* Written only while the configuration is read, at start-up (the
@@ -211,7 +212,8 @@ int wd_pending_keyword(wd_keywords *kw, const char *key, int ac, char **av,
                        char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof(pending) / sizeof(*pending); i++) {
-        if (strcasecmp(key, pending[i].name) != 0) continue;
+        if (!pending[i].name[0] || strcasecmp(key, pending[i].name) != 0)
+            continue;
         struct wd_daemon_conf *d = &kw->daemon;
         if (i < WD_PENDING_MAX && !d->pending[i][0]) {
             char v[sizeof(d->pending[i])];

@@ -127,6 +127,10 @@ typedef struct wd_keywords {
     int print_motd, print_motd_set;
     /* PrintLastLog (default yes). */
     int print_lastlog, print_lastlog_set;
+    /* UsePAM (default no, sshd's compiled default): passwords,
+     * keyboard-interactive, account and session through the "whelkd"
+     * PAM service (pam.c, pamsess.c). */
+    int use_pam, use_pam_set;
 
     /* lifecycle (issue 17) */
     unsigned drain_timeout_s;    /* WhelkdDrainTimeout (lifecycle.h) */

@@ -16,6 +16,7 @@
 #include "engineconf.h"
 #include "keywords.h"
 #include "lifecycle.h"
+#include "pamsess.h"
 #include "passwd.h"
 #include "server.h"
 
@@ -220,6 +221,10 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
 
 int main(int argc, char **argv)
 {
+    /* A session's PAM process (UsePAM yes), started by wd_spawn's child:
+     * nothing of the daemon's start-up runs. */
+    if (argc > 1 && strcmp(argv[1], WD_PAMSESS_FLAG) == 0)
+        return wd_pamsess_main(argc, argv);
     static wd_options opts;
     flag_opts = &opts;
     const char *config_file = NULL, *match_spec = NULL;

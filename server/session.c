@@ -484,11 +484,24 @@ static void program_exited(pid_t pid, int st)
     }
 }
 
+/* Only the programs of sessions are reaped, each by its pid: other
+ * children of the worker (a PAM module's helper, pam_exec's command,
+ * waited for by the module's own waitpid) are not ours to take. */
 static void on_sigchld(uv_signal_t *h, int sig)
 {
-    int st;
-    pid_t pid;
-    while (wd_spawn_reap(&pid, &st)) program_exited(pid, st);
+    int again = 1;
+    while (again) {
+        again = 0;
+        for (wd_session *ss = live; ss; ss = ss->next_live) {
+            int st;
+            if (ss->pid <= 0 || ss->exited ||
+                !wd_spawn_reap_pid(ss->pid, &st))
+                continue;
+            program_exited(ss->pid, st); /* may free ss: walk again */
+            again = 1;
+            break;
+        }
+    }
 }
 
 void wd_session_init(uv_loop_t *loop)
@@ -611,7 +624,16 @@ static int start_program(wd_session *ss, const char *command,
         .pty = ss->has_pty ? &ss->pty : NULL,
         .chroot = chroot_to,
         .run = ss->run,
-        .nologin = wd_nologin_applies(u), /* sshd's do_nologin() */
+        /* sshd's do_nologin(), without PAM: with it, pam_nologin
+         * decides (in the account stack, before the login). */
+        .nologin = !wd_opts->kw.use_pam && wd_nologin_applies(u),
+        /* UsePAM yes: the session's own PAM process (pamsess.h); it
+         * needs root, as PAM's session modules do. */
+        .pam = wd_opts->kw.use_pam && geteuid() == 0,
+        .rhost = c->addr,
+        /* sshd's force_pwchange: an expired password (PAM's
+         * NEW_AUTHTOK_REQD, or /etc/shadow's ages without PAM). */
+        .pwchange = l && (l->pam_change_needed || l->pw_expired),
         /* sshd's do_login(): only a pty session without a command. */
         .motd = ss->has_pty && !command && ss->run == WD_SPAWN_PROGRAM &&
                 wd_conn_kw(c)->print_motd,

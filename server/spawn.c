@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pamsess.h"
 #include "sftp.h"
 #include "usersig.h"
 
@@ -162,11 +163,12 @@ static void merge_user_env(const wd_spawn_request *req, char **envp,
 static void child(const wd_spawn_request *req, int pty,
                   const stdio_fds *io, char *const argv[], char **envp,
                   size_t env_cap, char *user_env_buf,
-                  int root) __attribute__((noreturn));
+                  char *const pam_argv[], int root) __attribute__((noreturn));
 
 static void child(const wd_spawn_request *req, int pty,
                   const stdio_fds *io, char *const argv[], char **envp,
-                  size_t env_cap, char *user_env_buf, int root)
+                  size_t env_cap, char *user_env_buf,
+                  char *const pam_argv[], int root)
 {
     /* whelkd's handlers (libuv's, which write to the loop's signal
      * pipe) must not run here. Every signal is blocked since before the
@@ -202,6 +204,51 @@ static void child(const wd_spawn_request *req, int pty,
         wd_nologin_print(STDERR_FILENO); /* open, read, write, close */
         _exit(254);
     }
+    if (req->pam) {
+        /* PAM's session calls run in a process of their own, started
+         * fresh (execve is listed): see pamsess.c. internal-sftp's log
+         * descriptor goes along, its number written in place (the
+         * string has room for any int). */
+        if (log_fd >= 0) {
+            char *d = pam_argv[WD_PS_LOG_FD];
+            char rev[16];
+            int n = 0;
+            for (int v = log_fd; n == 0 || v > 0; v /= 10)
+                rev[n++] = (char)('0' + v % 10);
+            for (int i = 0; i < n; i++) d[i] = rev[n - 1 - i];
+            d[n] = 0;
+        }
+        execve("/proc/self/exe", pam_argv, envp);
+        say("whelkd: cannot start the PAM session process\n");
+        _exit(1);
+    }
+    wd_spawn_become_user(req, argv, envp, env_cap, user_env_buf, root,
+                         log_fd);
+}
+
+/* sshd's do_pwchange(), as the user: passwd(1) on the terminal. write,
+ * isatty (tcgetattr, listed), execve and _exit are listed. */
+static void pwchange(char **envp) __attribute__((noreturn));
+static void pwchange(char **envp)
+{
+    if (!isatty(STDIN_FILENO)) {
+        say("Password change required but no TTY available.\n");
+        _exit(1);
+    }
+    static const char msg[] = "You must change your password now and log "
+                              "back in!\n";
+    ssize_t w = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+    (void)w;
+    char *const pargv[] = {"passwd", NULL};
+    execve("/usr/bin/passwd", pargv, envp);
+    say("whelkd: cannot run passwd\n");
+    _exit(1);
+}
+
+void wd_spawn_become_user(const wd_spawn_request *req, char *const argv[],
+                          char **envp, size_t env_cap, char *user_env_buf,
+                          int root, int log_fd)
+{
     /* ChrootDirectory, still as root (chroot and chdir: chroot is not in
      * POSIX's list; it is a bare system call in glibc). The home is then
      * looked for inside it, "/" if it is not there, as in sshd. */
@@ -220,6 +267,7 @@ static void child(const wd_spawn_request *req, int pty,
     /* ~/.ssh/environment, as the user, before anything runs with the
      * environment (sshd's do_setup_env follows do_setusercontext). */
     if (user_env_buf) merge_user_env(req, envp, env_cap, user_env_buf);
+    if (req->pwchange) pwchange(envp);
     if (req->xauth_path) run_xauth(req, envp);
     if (req->motd || req->lastlog) /* access, open, read, write */
         wd_motd_print(STDOUT_FILENO, req->lastlog, req->motd);
@@ -299,6 +347,63 @@ static char **child_env(char *const *envp, const char *tty, char *ssh_tty,
     return out;
 }
 
+/* The PAM session process's argv (pamsess.h), in one allocation: the
+ * pointers, then the strings they point into. NULL without memory. */
+static char **pam_args(const wd_spawn_request *req, const char *tty)
+{
+    const wd_user *u = req->user;
+    char num[4][24], groups[WD_MAX_GROUPS * 12 + 1];
+    snprintf(num[0], sizeof(num[0]), "%u", (unsigned)u->uid);
+    snprintf(num[1], sizeof(num[1]), "%u", (unsigned)u->gid);
+    snprintf(num[2], sizeof(num[2]), "%d", (int)req->run);
+    snprintf(num[3], sizeof(num[3]), "%u", req->env_fixed);
+    size_t g = 0;
+    groups[0] = 0;
+    for (int i = 0; i < u->ngroups && i < WD_MAX_GROUPS; i++)
+        g += (size_t)snprintf(groups + g, sizeof(groups) - g, "%s%u",
+                              i ? "," : "", (unsigned)u->groups[i]);
+    char title[128];
+    snprintf(title, sizeof(title), "whelkd: %s [pam session]", u->name);
+    const char *v[WD_PS_COUNT] = {
+        [0] = title,
+        [WD_PS_FLAG] = WD_PAMSESS_FLAG,
+        [WD_PS_USER] = u->name,
+        [WD_PS_UID] = num[0],
+        [WD_PS_GID] = num[1],
+        [WD_PS_GROUPS] = groups,
+        [WD_PS_HOME] = u->home,
+        [WD_PS_SHELL] = u->shell,
+        [WD_PS_RHOST] = req->rhost ? req->rhost : "",
+        [WD_PS_TTY] = tty,
+        [WD_PS_RUN] = num[2],
+        [WD_PS_HAS_COMMAND] = req->command ? "1" : "0",
+        [WD_PS_COMMAND] = req->command ? req->command : "",
+        [WD_PS_CHROOT] = req->chroot ? req->chroot : "",
+        [WD_PS_MOTD] = req->motd ? "1" : "0",
+        [WD_PS_LASTLOG] = req->lastlog ? req->lastlog : "",
+        [WD_PS_XAUTH_PATH] = req->xauth_path ? req->xauth_path : "",
+        [WD_PS_XAUTH_INPUT] = req->xauth_input ? req->xauth_input : "",
+        [WD_PS_LOG_FD] = "-1          ", /* room for the child's number */
+        [WD_PS_PWCHANGE] = req->pwchange ? "1" : "0",
+        [WD_PS_USER_ENV] = req->user_env ? num[3] : "",
+        [WD_PS_USER_ENV_ALLOW] =
+            req->user_env_allow ? req->user_env_allow : "",
+    };
+    size_t total = (WD_PS_COUNT + 1) * sizeof(char *);
+    for (int i = 0; i < WD_PS_COUNT; i++) total += strlen(v[i]) + 1;
+    char **out = malloc(total);
+    if (!out) return NULL;
+    char *p = (char *)(out + WD_PS_COUNT + 1);
+    for (int i = 0; i < WD_PS_COUNT; i++) {
+        size_t n = strlen(v[i]) + 1;
+        memcpy(p, v[i], n);
+        out[i] = p;
+        p += n;
+    }
+    out[WD_PS_COUNT] = NULL;
+    return out;
+}
+
 static void set_nonblocking(int fd)
 {
     if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -308,7 +413,7 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
 {
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     int master = -1, slave = -1;
-    char **envp = NULL, *user_env_buf = NULL;
+    char **envp = NULL, *user_env_buf = NULL, **pam_argv = NULL;
     size_t env_cap = 0;
     char ssh_tty[sizeof(res->tty) + 16];
     res->pid = -1;
@@ -329,6 +434,7 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
     if (req->user_env &&
         !(user_env_buf = malloc(WD_USERENV_MAX_BYTES + 1)))
         goto fail;
+    if (req->pam && !(pam_argv = pam_args(req, res->tty))) goto fail;
     const char *base = strrchr(req->user->shell, '/');
     base = base ? base + 1 : req->user->shell;
     char argv0[sizeof(req->user->shell) + 1];
@@ -343,7 +449,8 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
     pthread_sigmask(SIG_SETMASK, &every, &mask);
     pid_t pid = fork();
     if (pid == 0)
-        child(req, slave >= 0, &io, argv, envp, env_cap, user_env_buf, root);
+        child(req, slave >= 0, &io, argv, envp, env_cap, user_env_buf,
+              pam_argv, root);
     int fork_err = errno;
     pthread_sigmask(SIG_SETMASK, &mask, NULL);
     if (pid < 0) {
@@ -352,6 +459,7 @@ int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res)
     }
     free(envp);
     free(user_env_buf);
+    free(pam_argv);
     res->pid = pid;
     if (req->pty) {
         close(slave);
@@ -372,6 +480,7 @@ fail:;
     int err = errno;
     free(envp);
     free(user_env_buf);
+    free(pam_argv);
     int all[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1], master,
                  slave};
     for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
@@ -400,4 +509,9 @@ int wd_spawn_reap(pid_t *pid, int *status)
     if (p <= 0) return 0;
     *pid = p;
     return 1;
+}
+
+int wd_spawn_reap_pid(pid_t pid, int *status)
+{
+    return waitpid(pid, status, WNOHANG) == pid;
 }

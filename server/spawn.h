@@ -85,6 +85,17 @@ typedef struct wd_spawn_request {
     int user_env;
     const char *user_env_allow;
     unsigned env_fixed;
+    /* sshd's force_pwchange: the password must be changed (expired, or
+     * PAM_NEW_AUTHTOK_REQD): instead of the program, on a pty the child
+     * says so and runs passwd(1); without one it says it cannot and
+     * exits 1. */
+    int pwchange;
+    /* UsePAM yes: the child, still root, execs whelkd's PAM session
+     * process (pamsess.h) with this request, which opens the PAM
+     * session (PAM_RHOST |rhost|), forks the program and closes the
+     * session when it ends; the pid returned is that process's. */
+    int pam;
+    const char *rhost;
 } wd_spawn_request;
 
 typedef struct wd_spawn_result {
@@ -102,6 +113,18 @@ typedef struct wd_spawn_result {
  * cannot run the shell" (exit 127). */
 int wd_spawn(const wd_spawn_request *req, wd_spawn_result *res);
 
+/* The child's part once it is set up (stdio, terminal): chroot, the
+ * user's identity, the home, ~/.ssh/environment (when |user_env_buf|,
+ * WD_USERENV_MAX_BYTES + 1 bytes, is given: merged into |envp|, which
+ * has room for |env_cap| entries), xauth, the motd, then the program
+ * (execve of |argv| with |envp|) or internal-sftp (|log_fd|: its log).
+ * Does not return. Only async-signal-safe calls (it also runs after
+ * fork in pamsess.c, which is single-threaded anyway). */
+void wd_spawn_become_user(const wd_spawn_request *req, char *const argv[],
+                          char **envp, size_t env_cap, char *user_env_buf,
+                          int root, int log_fd)
+    __attribute__((noreturn));
+
 /* killpg(|pid|, |sig|) with |uid|'s credentials (usersig.c), so root's
  * processes in the group are out of reach. 0, or -1 with errno (ESRCH
  * also in the moment after wd_spawn, before the child has its group). */
@@ -115,5 +138,7 @@ void wd_spawn_hangup(pid_t pid);
  * its wait status, 0 when none has. Every child of a worker is a
  * program it spawned. */
 int wd_spawn_reap(pid_t *pid, int *status);
+/* The same for one child |pid|: 1 with its status when it has ended. */
+int wd_spawn_reap_pid(pid_t pid, int *status);
 
 #endif

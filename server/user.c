@@ -79,11 +79,11 @@ static int account_locked(wd_user *u)
     return locked;
 }
 
-int wd_user_check(const char *name, wd_user *out)
+int wd_user_check(const char *name, wd_user *out, int use_pam)
 {
     if (wd_user_lookup(name, out) != 0 || !wd_user_may_login(out))
         return WD_USER_NONE;
-    if (account_locked(out)) {
+    if (!use_pam && account_locked(out)) {
         wd_log(WHELK_LOG_INFO,
                "User %.100s not allowed because account is locked",
                out->name);
@@ -105,6 +105,28 @@ int wd_user_check(const char *name, wd_user *out)
         return WD_USER_REFUSED;
     }
     return WD_USER_OK;
+}
+
+int wd_user_password_expired(const char *name)
+{
+    struct spwd sp, *res = NULL;
+    char buf[4096];
+    int expired = 0;
+    if (getspnam_r(name, &sp, buf, sizeof(buf), &res) == 0 && res) {
+        long long today = (long long)(time(NULL) / DAY);
+        if (sp.sp_lstchg == 0) {
+            wd_log(WHELK_LOG_INFO,
+                   "User %.100s password has expired (root forced)", name);
+            expired = 1;
+        } else if (sp.sp_max != -1 && sp.sp_lstchg != -1 &&
+                   sp.sp_lstchg + sp.sp_max - today < 0) {
+            wd_log(WHELK_LOG_INFO,
+                   "User %.100s password has expired (password aged)", name);
+            expired = 1;
+        }
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return expired;
 }
 
 int wd_nologin_applies(const wd_user *u)

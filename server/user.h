@@ -27,11 +27,19 @@ int wd_user_may_login(const wd_user *u);
 
 enum { WD_USER_NONE, WD_USER_OK, WD_USER_REFUSED };
 /* Looks |name| up (it may block: NSS) and applies sshd's allowed_user()
- * checks without PAM: locked ("!" in shadow) and expired accounts and a
- * missing or non-executable shell are refused, after sshd's log line.
+ * checks: without PAM (|use_pam| 0) locked ("!" in shadow) and expired
+ * accounts are refused; with PAM those are pam_acct_mgmt's to judge (a
+ * locked password then still lets a key in, as in sshd). A missing or
+ * non-executable shell is refused either way, after sshd's log line.
  * Returns WD_USER_NONE (no such user, or not ours to serve),
  * WD_USER_OK or WD_USER_REFUSED. */
-int wd_user_check(const char *name, wd_user *out);
+int wd_user_check(const char *name, wd_user *out, int use_pam);
+/* sshd's auth_shadow_pwexpired() (UsePAM no, after a password login):
+ * 1 when /etc/shadow says the password must be changed now (last
+ * change 0: "chage -d 0"; or older than its maximum age), logged in
+ * sshd's words; the session then runs only passwd (spawn.h pwchange).
+ * It may block (NSS): call it on the thread pool. */
+int wd_user_password_expired(const char *name);
 /* sshd's do_nologin(): for anyone but root, when /etc/nologin exists,
  * logs "User u not allowed because /etc/nologin exists" and returns 1;
  * the session then shows the file (wd_nologin_print) and exits 254. */

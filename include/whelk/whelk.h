@@ -369,7 +369,13 @@ typedef enum whelk_auth_result {
     /* The application will answer later (whelk_conn_auth_done,
      * whelk_conn_user_done). The connection parses no further input
      * until then. */
-    WHELK_AUTH_PENDING = 2
+    WHELK_AUTH_PENDING = 2,
+    /* Only as whelk_conn_auth_done's answer to a pending keyboard-
+     * interactive decision (its prompts or its answers): the prompts of
+     * another round are ready; the engine asks the prompts callback for
+     * them now (round + 1 after answers, the same round after prompts
+     * that were pending) and sends them. */
+    WHELK_AUTH_MORE = 3
 } whelk_auth_result;
 
 /* Answers of the user look-up. */
@@ -500,14 +506,19 @@ typedef whelk_auth_result (*whelk_auth_password_cb)(whelk_conn *conn,
                                                     size_t len, void *user);
 /* keyboard-interactive (RFC 4256): fills |prompts| for the first
  * (round 0) or a later round with whelk_kbdint_prompts_add and friends;
- * returns 0, or a negative value to refuse the method. */
+ * returns 0, or a negative value to refuse the method, or
+ * WHELK_AUTH_PENDING when the prompts are not known yet (a PAM module
+ * has yet to ask): input is then held until whelk_conn_auth_done with
+ * WHELK_AUTH_MORE (the callback is called again for the same round),
+ * ALLOW or DENY. */
 typedef int (*whelk_auth_kbdint_prompts_cb)(whelk_conn *conn,
                                             const char *user_name,
                                             unsigned round,
                                             whelk_kbdint_prompts *prompts,
                                             void *user);
 /* The answers to the prompts of |round|; ALLOW ends authentication, DENY
- * fails it, PENDING defers (whelk_conn_auth_done). Return
+ * fails it, PENDING defers (whelk_conn_auth_done, where MORE asks for
+ * round + 1). Return
  * WHELK_AUTH_DENY with *more set to 1 to send another round instead. */
 typedef whelk_auth_result (*whelk_auth_kbdint_answers_cb)(
     whelk_conn *conn, const char *user_name, unsigned round,
@@ -724,6 +735,13 @@ WHELK_EXTERN int whelk_conn_set_auth_chains(whelk_conn *conn,
  * reply, so set it at the latest in the user look-up. Returns
  * WHELK_ERR_TOOBIG above 64 KiB, WHELK_ERR_NOMEM. */
 WHELK_EXTERN int whelk_conn_set_banner(whelk_conn *conn, const char *text);
+/* Sends |text| now as a USERAUTH_BANNER (RFC 4252 section 5.4), as sshd
+ * sends what PAM said (pam_nologin's file) before it refuses a login.
+ * Only during authentication. Returns 0, WHELK_ERR_STATE after it (or
+ * before the user's first request), WHELK_ERR_TOOBIG above 64 KiB,
+ * WHELK_ERR_NOMEM. */
+WHELK_EXTERN int whelk_conn_send_auth_banner(whelk_conn *conn,
+                                             const char *text);
 /* Closes this connection's channels of |kind| when no data moved either
  * way for |ms| (sshd's ChannelTimeout; 0 for never). |kind| is a pattern
  * ('*' and '?' as in fnmatch) matched against a channel's kind: its

@@ -92,14 +92,14 @@ class Sshd:
     wait_log = Server.wait_log
     stop = Server.stop
 
-    def __init__(self, tmp, keys, config=""):
+    def __init__(self, tmp, keys, config="", use_pam=False):
         self.port = free_port()
         os.makedirs("/run/sshd", exist_ok=True)
         cfg = os.path.join(tmp, f"sshd_config-{self.port}")
         with open(cfg, "w") as f:
             f.write(f"ListenAddress 127.0.0.1\nPort {self.port}\n"
                     f"HostKey {keys['host_ed25519']}\nPidFile none\n"
-                    "UsePAM no\n" + config)
+                    f"UsePAM {'yes' if use_pam else 'no'}\n" + config)
         self.log_path = os.path.join(tmp, f"sshd-{self.port}.log")
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", cfg],
@@ -118,8 +118,8 @@ class Sshd:
 
 
 @contextlib.contextmanager
-def sshd(tmp, keys, config=""):
-    s = Sshd(str(tmp), keys, config)
+def sshd(tmp, keys, config="", use_pam=False):
+    s = Sshd(str(tmp), keys, config, use_pam)
     try:
         yield s
     finally:

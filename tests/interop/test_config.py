@@ -73,11 +73,12 @@ def test_debian_stock_config_passes(tmp_path):
     cfg.write_text(text.replace("/etc/ssh/sshd_config.d", str(d)))
     r = check(cfg)
     assert r.returncode == 0, r.stderr
-    # Keywords whose feature is still to come say so.
-    assert "UsePAM yes" in r.stderr and "issue 17" in r.stderr, r.stderr
+    # UsePAM is built now (test_pam.py): no warning for it.
+    assert "UsePAM" not in r.stderr, r.stderr
     dump = subprocess.run([WHELKD, "-f", str(cfg), "-T"],
                           capture_output=True, text=True, timeout=30)
     assert "passwordauthentication no\n" in dump.stdout
+    assert "usepam yes\n" in dump.stdout
     assert "kbdinteractiveauthentication no\n" in dump.stdout
     assert "acceptenv LANG\nacceptenv LC_*\n" in dump.stdout
     assert "subsystem sftp /usr/lib/openssh/sftp-server\n" in dump.stdout

@@ -22,6 +22,9 @@ typedef struct state {
     int user_answer;          /* what user_valid returns */
     unsigned user_calls;
     int pw_pending;           /* auth_password defers */
+    int kbd_later;            /* kbd-int prompts and answers later (PAM) */
+    int kbd_ready;            /* the next round's prompts are known */
+    int kbd_asked;            /* prompts callback calls */
     unsigned invalid_lines, change_lines, failed_invalid, partials;
     const char *chains;       /* set per connection in the look-up */
 } state;
@@ -81,6 +84,15 @@ static whelk_auth_result password(whelk_conn *c, const char *user,
 static int prompts(whelk_conn *c, const char *user, unsigned round,
                    whelk_kbdint_prompts *p, void *u)
 {
+    state *s = u;
+    s->kbd_asked++;
+    if (s->kbd_later) {
+        if (!s->kbd_ready) return WHELK_AUTH_PENDING;
+        s->kbd_ready = 0;
+        char q[32];
+        snprintf(q, sizeof(q), "Code %u: ", round);
+        return whelk_kbdint_prompts_add(p, q, 0);
+    }
     return whelk_kbdint_prompts_add(p, "Code: ", 1);
 }
 
@@ -88,6 +100,8 @@ static whelk_auth_result answers(whelk_conn *c, const char *user,
                                  unsigned round, const whelk_kbdint_answers *a,
                                  int *more, void *u)
 {
+    state *s = u;
+    if (s->kbd_later) return WHELK_AUTH_PENDING;
     return !strcmp(whelk_kbdint_answers_get(a, 0), "right") ? WHELK_AUTH_ALLOW
                                                             : WHELK_AUTH_DENY;
 }
@@ -434,6 +448,97 @@ static void test_failure_time_counts_from_arrival(void **st)
     }
 }
 
+/* The next INFO_REQUEST's single prompt is |want|. */
+static void expect_prompt(h_peer *p, const char *want)
+{
+    const uint8_t *pl, *str;
+    size_t n, sl;
+    uint8_t t;
+    uint32_t count;
+    assert_true(h_expect(p, SSH_MSG_USERAUTH_PK_OK /* 60 */, &pl, &n));
+    wk_reader r;
+    wk_reader_init(&r, pl, n);
+    wk_get_u8(&r, &t);
+    for (int i = 0; i < 3; i++) /* name, instruction, language */
+        assert_int_equal(wk_get_string(&r, &str, &sl, 1024), 0);
+    assert_int_equal(wk_get_u32(&r, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(wk_get_string(&r, &str, &sl, 1024), 0);
+    assert_int_equal(sl, strlen(want));
+    assert_memory_equal(str, want, sl);
+}
+
+static int send_info_response(h_peer *p, const char *answer, uint64_t now)
+{
+    wk_buf b;
+    wk_buf_init(&b, 1024);
+    wk_buf_put_u8(&b, SSH_MSG_USERAUTH_INFO_RESPONSE);
+    wk_buf_put_u32(&b, 1);
+    wk_buf_put_cstring(&b, answer);
+    int rc = h_send_at(p, wk_buf_data(&b), wk_buf_used(&b), now);
+    wk_buf_free(&b);
+    return rc;
+}
+
+/* keyboard-interactive driven from outside, as a PAM conversation is:
+ * the first round's prompts are pending, each round comes with
+ * WHELK_AUTH_MORE, and the end with ALLOW or DENY. */
+static void test_kbdint_rounds_later(void **st)
+{
+    for (int allow = 0; allow < 2; allow++) {
+        h_peer p;
+        state s;
+        start(&p, &s, WHELK_USER_VALID);
+        s.kbd_later = 1;
+        /* MORE answers only a pending keyboard-interactive decision. */
+        assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_MORE, 1900),
+                         WHELK_ERR_STATE);
+        assert_int_equal(send_kbdint(&p, "alice", NULL, 2000), 0);
+        assert_int_equal(s.kbd_asked, 1);
+        assert_int_equal(next_type(&p), 0); /* nothing to ask yet */
+        s.kbd_ready = 1;
+        assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_MORE, 2010),
+                         0);
+        expect_prompt(&p, "Code 0: "); /* the same round, now known */
+        assert_int_equal(send_info_response(&p, "a", 2020), 0);
+        assert_int_equal(next_type(&p), 0);
+        s.kbd_ready = 1;
+        assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_MORE, 2030),
+                         0);
+        expect_prompt(&p, "Code 1: ");
+        assert_int_equal(send_info_response(&p, "b", 2040), 0);
+        assert_int_equal(whelk_conn_auth_done(
+                             p.conn, allow ? WHELK_AUTH_ALLOW : WHELK_AUTH_DENY,
+                             2050),
+                         0);
+        if (allow) {
+            assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_SUCCESS);
+        } else {
+            assert_int_equal(whelk_conn_handle_expiry(p.conn, 5000), 0);
+            assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+        }
+        h_free(&p);
+    }
+    /* A password decision cannot be answered with MORE; pending prompts
+     * answered DENY fail the method. */
+    h_peer p;
+    state s;
+    start(&p, &s, WHELK_USER_VALID);
+    s.pw_pending = 1;
+    assert_int_equal(send_password(&p, "alice", "x", 2000), 0);
+    assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_MORE, 2010),
+                     WHELK_ERR_STATE);
+    assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_DENY, 2020), 0);
+    assert_int_equal(whelk_conn_handle_expiry(p.conn, 5000), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    s.kbd_later = 1;
+    assert_int_equal(send_kbdint(&p, "alice", NULL, 6000), 0);
+    assert_int_equal(whelk_conn_auth_done(p.conn, WHELK_AUTH_DENY, 6010), 0);
+    assert_int_equal(whelk_conn_handle_expiry(p.conn, 9000), 0);
+    assert_int_equal(next_type(&p), SSH_MSG_USERAUTH_FAILURE);
+    h_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_none_counts_after_first),
         cmocka_unit_test(test_rejected_query_waits),
         cmocka_unit_test(test_failure_time_counts_from_arrival),
+        cmocka_unit_test(test_kbdint_rounds_later),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
