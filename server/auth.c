@@ -288,6 +288,22 @@ static void pam_msgs_log(const char *messages)
         wd_log(WHELK_LOG_DEBUG, "PAM: messages: %.300s", messages);
 }
 
+/* A login that must change its password gets only the session that
+ * changes it: sshd's auth_restrict_session, as the "restrict" key option
+ * (no port, streamlocal, agent or X11 forwarding; a pty stays allowed,
+ * passwd wants one). */
+static void must_change_password(wd_login *l, int pam)
+{
+    if (pam)
+        l->pam_change_needed = 1;
+    else
+        l->pw_expired = 1;
+    l->have_opts = 1; /* opts of a key login keep their other values */
+    l->opts.no_port_forwarding = 1;
+    l->opts.no_agent_forwarding = 1;
+    l->opts.no_x11_forwarding = 1;
+}
+
 /* sshd's userauth_finish: after a publickey success, pam_acct_mgmt (once
  * per connection); its refusal ends the connection, the modules' words
  * (pam_nologin's file, say) in the disconnect message. */
@@ -301,7 +317,7 @@ static void pam_account_done(wd_pam *t, void *arg, wd_pam_outcome out,
     uint64_t now = uv_now(c->srv->loop);
     if (out == WD_PAM_OK || out == WD_PAM_CHANGE_NEEDED) {
         l->pam_account_ok = 1;
-        if (out == WD_PAM_CHANGE_NEEDED) l->pam_change_needed = 1;
+        if (out == WD_PAM_CHANGE_NEEDED) must_change_password(l, 1);
         pam_msgs_log(messages);
         wd_conn_engine_result(
             c, whelk_conn_auth_done(c->engine, WHELK_AUTH_ALLOW, now),
@@ -542,7 +558,7 @@ static void pw_done(uv_work_t *req, int status)
     whelk_free_secret(w->password, w->len + 1);
     if (c->closing != 2 && c->engine) {
         int ok = status == 0 && w->ok && !w->empty_refused;
-        if (ok && w->expired && c->login) c->login->pw_expired = 1;
+        if (ok && w->expired && c->login) must_change_password(c->login, 0);
         password_verdict(c, w->user, ok, w->kbdint);
     }
     free(w);
@@ -564,7 +580,7 @@ static void pam_auth_done(wd_pam *t, void *arg, wd_pam_outcome out,
     if (ok) l->pam_account_ok = 1;
     /* sshd's password method with an expired password: the login goes
      * on, and the session may only change it (session.c). */
-    if (out == WD_PAM_CHANGE_NEEDED) l->pam_change_needed = 1;
+    if (out == WD_PAM_CHANGE_NEEDED) must_change_password(l, 1);
     password_verdict(c, l->pam_user, ok, kbdint);
 }
 

@@ -374,6 +374,24 @@ def test_slow_module_does_not_stall(whelkd, keys, tmp_path):
         assert result["r"].stdout == f"{slow}\n"
 
 
+def forwarding_refused(srv, password):
+    """Logs in with |password| (paramiko) and asks for a direct-tcpip
+    channel to the server's own port: True when it is refused as
+    administratively prohibited."""
+    t = paramiko.Transport(("127.0.0.1", srv.port))
+    try:
+        t.start_client(timeout=10)
+        t.auth_password(NAME, password)
+        try:
+            t.open_channel("direct-tcpip", ("127.0.0.1", srv.port),
+                           ("127.0.0.1", 40000), timeout=10).close()
+        except paramiko.ChannelException as e:
+            return e.code == 1
+        return False
+    finally:
+        t.close()
+
+
 def test_password_change_required(whelkd, keys, tmp_path):
     """chage -d 0. keyboard-interactive under PAM changes it in the
     conversation (pam_chauthtok); the password method, under PAM or not,
@@ -391,6 +409,9 @@ def test_password_change_required(whelkd, keys, tmp_path):
                     (srv, r.stdout, r.stderr)
                 assert "Password change required but no TTY available." \
                     in r.stderr, r.stderr
+                # Only the change: no forwarding (sshd's
+                # auth_restrict_session).
+                assert forwarding_refused(srv, PASSWORD), srv
         new = PASSWORD + "-new"
 
         def answer(prompt, echo):
