@@ -62,6 +62,7 @@ typedef struct wd_session {
     int exited;
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
+    int pam_process;       /* ss->pid is the PAM session process's */
     wd_tty pty;
     char tty[64];          /* "/dev/pts/N" while its login record is open */
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
@@ -666,6 +667,7 @@ static int start_program(wd_session *ss, const char *command,
         return -1;
     }
     ss->pid = res.pid;
+    ss->pam_process = req.pam;
     ss->next_live = live;
     live = ss;
     ss->in_fd = res.in_fd;
@@ -835,9 +837,19 @@ static int on_signal(whelk_session *s, const char *name, void *user)
                name, forced(ss) ? "forced-command" : "subsystem");
         return -1;
     }
+    /* Under UsePAM the group ss->pid leads is the PAM process's; a shell
+     * with job control moves itself to a group of its own, which is then
+     * the terminal's foreground group: that group gets the signal (still
+     * with the user's credentials, so a root process in it is out of
+     * reach). */
+    pid_t target = ss->pid;
+    if (ss->pam_process && ss->has_pty && ss->out_fd >= 0) {
+        pid_t fg = tcgetpgrp(ss->out_fd);
+        if (fg > 0) target = fg;
+    }
     for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++) {
         if (strcmp(table[i].name, name) != 0) continue;
-        if (wd_spawn_signal(ss->pid, table[i].sig,
+        if (wd_spawn_signal(target, table[i].sig,
                             ss->conn->login->user.uid) == 0)
             return 0;
         wd_log(WHELK_LOG_DEBUG, "session %u: signal %s: %s",

@@ -487,3 +487,33 @@ def test_user_environment_file_under_pam(whelkd, keys):
         r = key_login(s, keys, command=command)
         assert r.returncode == 0, r.stderr
         assert r.stdout == "foo= bar=\n", r.stdout
+
+
+def test_signal_reaches_a_job_control_shell_under_pam(whelkd, keys):
+    """Under UsePAM the session's process group is the PAM process's; an
+    interactive bash on the pty moves to a group of its own (job
+    control), and a "signal" request still reaches it (through the
+    terminal's foreground group)."""
+    import asyncio
+    import asyncssh
+
+    with pam_service(), made_user(NAME, keys["ed25519"] + ".pub"):
+        s = pam_whelkd(whelkd)
+
+        async def go():
+            async with asyncssh.connect(
+                    "127.0.0.1", s.port, username=NAME,
+                    client_keys=[keys["ed25519"]], known_hosts=None,
+                    config=None) as conn:
+                proc = await conn.create_process(
+                    "exec bash --norc -i", term_type="xterm")
+                proc.stdin.write("echo READY$((6*7))\n")
+                seen = ""
+                while "READY42" not in seen:
+                    seen += await asyncio.wait_for(proc.stdout.read(256), 10)
+                proc.send_signal("KILL")
+                await asyncio.wait_for(proc.wait(), 10)
+                return proc.exit_signal
+
+        sig = asyncio.run(go())
+        assert sig is not None and sig[0] == "KILL", (sig, s.log()[-2000:])
