@@ -52,6 +52,14 @@ void wd_login_free(wd_login *l)
     free(l);
 }
 
+void wd_login_authenticated(wd_login *l)
+{
+    /* The parsed authorized_keys (its text and a key object per line)
+     * only answered key requests; the key's options were copied out. An
+     * idle session keeps none of it. */
+    if (l) wd_keycache_free(&l->keys);
+}
+
 /* ------------------------------------------------------------------------
  * Who is this: getpwnam_r, getgrouplist, getspnam_r and sshd's account
  * checks, on the thread pool.

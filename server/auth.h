@@ -30,5 +30,7 @@ typedef struct wd_login {
 
 void wd_auth_callbacks(whelk_server_callbacks *cb);
 void wd_login_free(struct wd_login *login);
+/* Authentication is over: frees what only it needed (the key cache). */
+void wd_login_authenticated(struct wd_login *login);
 
 #endif

@@ -215,6 +215,7 @@ static void on_authenticated(whelk_conn *conn, const char *user_name,
     if (wd_engine_apply_channel_timeouts(conn, wd_conn_kw(c)) != 0)
         wd_log(WHELK_LOG_ERROR, "ChannelTimeout: not all of \"%s\" could "
                "be applied", wd_conn_kw(c)->engine.channel_timeout);
+    wd_login_authenticated(c->login);
     wd_conn_authenticated(c);
     wd_schedule_trim(c->srv->loop);
 }
