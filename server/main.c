@@ -225,7 +225,11 @@ int main(int argc, char **argv)
     /* A session's PAM process (UsePAM yes), started by wd_spawn's child:
      * nothing of the daemon's start-up runs. */
     if (argc > 1 && strcmp(argv[1], WD_PAMSESS_FLAG) == 0)
-        return wd_pamsess_main(argc, argv);
+        /* _exit: what session modules allocate and never free ends with
+         * this short-lived process; no exit-time handler of theirs (or
+         * a leak checker's, under make asan) may change its status,
+         * which is the program's. */
+        _exit(wd_pamsess_main(argc, argv));
     static wd_options opts;
     flag_opts = &opts;
     const char *config_file = NULL, *match_spec = NULL;
