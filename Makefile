@@ -90,6 +90,8 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
+# bench.py's load generator (the tunnel rate figure): plain C, no libwhelk.
+BENCH_BIN := $(BUILD)/bench/tunnelrate
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
@@ -97,7 +99,7 @@ FUZZ_SECONDS ?= 30
 .PHONY: all release check unit ct interop asan fuzz fuzz-smoke demo bench \
         clean format install uninstall exports-check man-check install-check
 all: $(BUILD)/libwhelk.a $(BUILD)/libwhelk.so $(BUILD)/whelkd $(BUILD)/whelk \
-     $(EX_BIN)
+     $(EX_BIN) $(BENCH_BIN)
 
 # A build for packagers: the same, without -Werror (a newer compiler's new
 # warning must not break a distribution's build).
@@ -149,6 +151,11 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwhelk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libwhelk.a $(CRYPTO_LIBS)
 -include $(BUILD)/whelk.d $(EX_BIN:=.d)
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $<
+-include $(BENCH_BIN:=.d)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELP) $(SRV_MOD_OBJ) $(BUILD)/libwhelk.a \
                  
@@ -352,8 +359,8 @@ install-check: all
 demo: all
 	./scripts/demo.sh
 
-bench: all
-	$(PYTHON) bench/bench.py
+bench: all $(BENCH_BIN)
+	WHELK_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/bench.py
 
 format:
 	clang-format -i $(wildcard include/whelk/*.h lib/*.[ch] server/*.[ch] \

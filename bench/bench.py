@@ -23,12 +23,17 @@ two halves of tunnel), BENCH_SERVERS (default whelkd,sshd,dropbear),
 BENCH_BASELINE (an older build directory, run beside the others as
 "baseline": `make bench BENCH_BASELINE=/path/to/old/build`).
 
-The tunnel figures go through one `ssh -N -L` per server and round to the
-local ends of bench/tunnelpeer.py (a sink, a source and an echo server in
-one asyncio process, with sendfile and large reads): BENCH_MB up and down
-with each of TUNNEL_CIPHERS, and TUNNEL_CONNS connections, TUNNEL_PARALLEL at a time, each sending 16
-bytes and reading them back. The peer and the ssh client run outside the
-servers' cgroups, so server CPU is the server's alone.
+The tunnel figures go through one `ssh -N -L` per server and round to
+local ends that cost little CPU, so that the servers are what they measure.
+Bulk: BENCH_MB up and down with each of TUNNEL_CIPHERS, to the sink and
+from the source of bench/tunnelpeer.py (one asyncio process, sendfile and
+large reads). Rate: TUNNEL_CONNS connections, TUNNEL_PARALLEL at a time,
+each sending 16 bytes and reading them back, both ends in C (the echo
+server and the client of bench/tunnelrate.c, built as
+$WHELK_BUILD/bench/tunnelrate): per connection, an asyncio client and echo
+server cost more CPU than the servers under test. The peers and the ssh
+client run outside the servers' cgroups, so server CPU is the server's
+alone.
 BENCH_PAM=1 runs whelkd with UsePAM yes and the shipped /etc/pam.d/whelkd
 (installed for the run when there is none), sshd with UsePAM yes and its
 own /etc/pam.d/sshd.
@@ -78,6 +83,7 @@ TUNNEL_RATE_CIPHER = "chacha20-poly1305@openssh.com"
 TUNNEL_CONNS = 1000
 TUNNEL_PARALLEL = 8
 PEER = os.path.join(HERE, "tunnelpeer.py")
+RATEGEN = os.path.join(BUILD, "bench", "tunnelrate")
 
 
 def log(*a):
@@ -624,31 +630,63 @@ def fig_multicore(env, results, mb=256):
             s.stop()
 
 
+def need_rategen():
+    if not os.access(RATEGEN, os.X_OK):
+        sys.exit(f"{RATEGEN} is missing: `make bench` builds it "
+                 "(or set WHELK_BUILD to a build directory that has it)")
+
+
 class TunnelPeer:
-    """bench/tunnelpeer.py serving: the sink, source and echo ports."""
+    """The servers at the tunnels' far ends: bench/tunnelpeer.py's sink and
+    source ports, and the echo port of `tunnelrate echo`. |procs| are both
+    processes (their CPU is no server's)."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, PEER, "serve", str(MB)],
-                                     stdout=subprocess.PIPE,
-                                     preexec_fn=raise_nofile)
-        line = self.proc.stdout.readline().decode()
-        self.sink, self.source, self.echo = (int(x) for x in line.split())
+        need_rategen()
+        self.procs = []
+        try:
+            bulk = self._start([sys.executable, PEER, "serve", str(MB)])
+            self.sink, self.source = (int(x) for x in bulk.split())
+            self.echo = int(self._start([RATEGEN, "echo"]))
+        except Exception:
+            self.stop()
+            raise
+
+    def _start(self, argv):
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                             preexec_fn=raise_nofile)
+        self.procs.append(p)
+        line = p.stdout.readline().decode()
+        if not line.strip():
+            raise RuntimeError(f"{' '.join(argv)}: printed no port")
+        return line
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            p.stdout.close()
+        self.procs = []
 
 
-def peer_run(*args, timeout=600):
-    """One client run of tunnelpeer.py; its printed numbers."""
-    out = subprocess.run([sys.executable, PEER] + [str(a) for a in args],
-                         capture_output=True, text=True, timeout=timeout,
-                         preexec_fn=raise_nofile)
+def client_run(argv, timeout=600):
+    """One run of a tunnel client; its printed numbers."""
+    out = subprocess.run([str(a) for a in argv], capture_output=True,
+                         text=True, timeout=timeout, preexec_fn=raise_nofile)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip()[-300:])
     return [float(x) for x in out.stdout.split()]
+
+
+def peer_run(*args, timeout=600):
+    """One client run of tunnelpeer.py (upload, download)."""
+    return client_run([sys.executable, PEER, *args], timeout)
+
+
+def rate_run(port, count, parallel, timeout=600):
+    """`tunnelrate rate`: [seconds, ok, failed]."""
+    return client_run([RATEGEN, "rate", port, count, parallel], timeout)
 
 
 def open_tunnel(s, peer, opts):
@@ -776,7 +814,7 @@ def tunnel_bulk(s, ports, short, rnd, n, gib, results):
 def tunnel_rate(s, ports, rnd, results):
     cpu0 = tree_cpu(s.pid)
     try:
-        wall, ok, failed = peer_run("rate", ports["echo"], TUNNEL_CONNS,
+        wall, ok, failed = rate_run(ports["echo"], TUNNEL_CONNS,
                                     TUNNEL_PARALLEL)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         log(f"tunnel rate {s.name}: failed: {e}")
@@ -874,6 +912,10 @@ def machine():
 
 
 def main():
+    tb = not ONLY or "tunnel" in ONLY or "tunnel-bulk" in ONLY
+    tr = not ONLY or "tunnel" in ONLY or "tunnel-rate" in ONLY
+    if tb or tr:
+        need_rategen()  # now, not after the figures before the tunnel's
     tmp = tempfile.mkdtemp(prefix="whelk-bench-")
     env = Env(tmp)
     servers = [Server(n, env) for n in SERVERS]
@@ -899,8 +941,6 @@ def main():
             if not ONLY or name in ONLY:
                 fresh()
                 fn(servers, results)
-        tb = not ONLY or "tunnel" in ONLY or "tunnel-bulk" in ONLY
-        tr = not ONLY or "tunnel" in ONLY or "tunnel-rate" in ONLY
         if tb or tr:
             fresh()
             fig_tunnel(servers, results, bulk=tb, rate=tr)

@@ -1,23 +1,21 @@
 #!/usr/bin/python3
-"""The two local ends of bench.py's tunnel figures, kept cheap so that the
+"""The bulk local ends of bench.py's tunnel figures, kept cheap so that the
 server under test is what the figures measure. Runs as its own process,
 outside every server's cgroup, so its CPU is never counted as a server's.
+(The tunnel rate figure's ends, an echo server and the connecting client,
+are bench/tunnelrate.c: per connection, Python cost more CPU than the
+servers it measured.)
 
   tunnelpeer.py serve MIB
-      Listens on 127.0.0.1 at three ports and prints them on one line:
-      "SINK SOURCE ECHO". SINK reads each connection to EOF, then answers
-      with the byte count (8 bytes, big-endian) and closes. SOURCE sends
-      MIB MiB of zeros (sendfile from a sparse file) and closes. ECHO sends
-      back what it reads until EOF. Runs until killed.
+      Listens on 127.0.0.1 at two ports and prints them on one line:
+      "SINK SOURCE". SINK reads each connection to EOF, then answers with
+      the byte count (8 bytes, big-endian) and closes. SOURCE sends MIB MiB
+      of zeros (sendfile from a sparse file) and closes. Runs until killed.
   tunnelpeer.py upload PORT MIB ZEROFILE
       Sends MIB MiB from ZEROFILE to PORT (sendfile), half-closes and waits
       for the sink's count; prints "SECONDS BYTES" (the count it got).
   tunnelpeer.py download PORT MIB
       Reads PORT to EOF; prints "SECONDS BYTES".
-  tunnelpeer.py rate PORT COUNT PARALLEL
-      Opens COUNT connections to PORT, at most PARALLEL at a time; each
-      sends 16 bytes, reads them back and closes. Prints "SECONDS OK
-      FAILED".
 """
 
 import asyncio
@@ -89,23 +87,10 @@ async def serve(mib):
         finally:
             c.close()
 
-    async def echo(c):
-        try:
-            while True:
-                b = await loop.sock_recv(c, 4096)
-                if not b:
-                    break
-                await loop.sock_sendall(c, b)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    socks = [listener() for _ in range(3)]
+    socks = [listener() for _ in range(2)]
     print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
     await asyncio.gather(accept_loop(socks[0], sink),
-                         accept_loop(socks[1], source),
-                         accept_loop(socks[2], echo))
+                         accept_loop(socks[1], source))
 
 
 def upload(port, mib, zeros):
@@ -141,37 +126,6 @@ def download(port, mib):
     print(f"{wall:.6f} {n}")
 
 
-async def rate(port, count, parallel):
-    ok = failed = 0
-    todo = iter(range(count))
-    msg = b"whelk tunnel 16b"  # 16 bytes
-
-    async def one():
-        nonlocal ok, failed
-        try:
-            r, w = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), 20)
-            try:
-                w.write(msg)
-                got = await asyncio.wait_for(r.readexactly(len(msg)), 20)
-            finally:
-                w.close()
-            if got == msg:
-                ok += 1
-            else:
-                failed += 1
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-            failed += 1
-
-    async def worker():
-        for _ in todo:
-            await one()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(parallel)))
-    print(f"{time.perf_counter() - t0:.6f} {ok} {failed}")
-
-
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "serve":
@@ -180,8 +134,6 @@ def main():
         upload(int(args[0]), int(args[1]), args[2])
     elif mode == "download":
         download(int(args[0]), int(args[1]))
-    elif mode == "rate":
-        asyncio.run(rate(int(args[0]), int(args[1]), int(args[2])))
     else:
         sys.exit(f"unknown mode {mode}")
 
