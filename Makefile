@@ -91,7 +91,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 # bench.py's load generator (the tunnel rate figure): plain C, no libwhelk.
-BENCH_BIN := $(BUILD)/bench/tunnelrate
+BENCH_BIN := $(BUILD)/bench/tunnelrate $(BUILD)/bench/relay
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30

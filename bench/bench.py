@@ -33,7 +33,10 @@ server and the client of bench/tunnelrate.c, built as
 $WHELK_BUILD/bench/tunnelrate): per connection, an asyncio client and echo
 server cost more CPU than the servers under test. The peers and the ssh
 client run outside the servers' cgroups, so server CPU is the server's
-alone.
+alone. Each round also passes the bulk transfers through bench/relay.c, a
+plain TCP relay: its CPU per GiB plus libcrypto's for aes128-gcm
+(`openssl speed`) is the floor no SSH server can go below, reported as
+its ratio to sshd's server CPU.
 BENCH_PAM=1 runs whelkd with UsePAM yes and the shipped /etc/pam.d/whelkd
 (installed for the run when there is none), sshd with UsePAM yes and its
 own /etc/pam.d/sshd.
@@ -84,6 +87,7 @@ TUNNEL_CONNS = 1000
 TUNNEL_PARALLEL = 8
 PEER = os.path.join(HERE, "tunnelpeer.py")
 RATEGEN = os.path.join(BUILD, "bench", "tunnelrate")
+RELAY = os.path.join(BUILD, "bench", "relay")
 
 
 def log(*a):
@@ -631,9 +635,10 @@ def fig_multicore(env, results, mb=256):
 
 
 def need_rategen():
-    if not os.access(RATEGEN, os.X_OK):
-        sys.exit(f"{RATEGEN} is missing: `make bench` builds it "
-                 "(or set WHELK_BUILD to a build directory that has it)")
+    for tool in (RATEGEN, RELAY):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"{tool} is missing: `make bench` builds it "
+                     "(or set WHELK_BUILD to a build directory that has it)")
 
 
 class TunnelPeer:
@@ -742,6 +747,8 @@ def fig_tunnel(servers, results, bulk=True, rate=True):
     peer = TunnelPeer()
     try:
         for rnd in range(ROUNDS):
+            if bulk:
+                tunnel_floor(peer, rnd, n, gib, servers[0].env, results)
             for s in servers:
                 for cipher in TUNNEL_CIPHERS:
                     short = cipher.split("@")[0]
@@ -785,6 +792,48 @@ def measured(results, key, name):
     if not isinstance(per.get(name), list):
         per[name] = []
     return per[name]
+
+
+def tunnel_floor(peer, rnd, n, gib, env, results):
+    """The same transfers as tunnel_bulk through bench/relay.c, a plain
+    TCP relay: the CPU per GiB the kernel charges any process that passes
+    a stream from one socket to another. No SSH server can go below it
+    plus its cipher's cost (crypto_s_per_gib)."""
+    for direction in ("upload", "download"):
+        target = peer.sink if direction == "upload" else peer.source
+        p = subprocess.Popen([RELAY, str(target)], stdout=subprocess.PIPE)
+        try:
+            port = int(p.stdout.readline().decode())
+            cpu0 = proc_cpu(p.pid, with_children=False)
+            if direction == "upload":
+                wall, got = peer_run("upload", port, MB, env.zero_file)
+            else:
+                wall, got = peer_run("download", port, MB)
+            cpu = proc_cpu(p.pid, with_children=False) - cpu0
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            log(f"tunnel floor {direction}: failed: {e}")
+            continue
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        if got != n:
+            log(f"tunnel floor {direction}: {int(got)} of {n} bytes")
+            continue
+        results.setdefault("tunnel floor", {}).setdefault(
+            direction, []).append(cpu / gib)
+        log(f"tunnel floor {direction} round {rnd}: relay {cpu / gib:.2f} "
+            f"s/GiB, {MB / max(wall, 1e-3):.0f} MiB/s")
+
+
+def crypto_s_per_gib(evp="aes-128-gcm"):
+    """libcrypto's own cost of one pass of |evp| over a GiB in 32 KiB
+    records (`openssl speed`, the same library the servers use)."""
+    out = subprocess.run(["openssl", "speed", "-elapsed", "-seconds", "2",
+                          "-bytes", "32768", "-evp", evp],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"^\S+\s+([0-9.]+)k\s*$", out.strip().splitlines()[-1])
+    return (1 << 30) / (float(m.group(1)) * 1000) if m else None
 
 
 def tunnel_bulk(s, ports, short, rnd, n, gib, results):
@@ -844,8 +893,8 @@ def fmt(v):
 def report(results):
     lines = []
     for fig, per_server in results.items():
-        if fig.startswith("multicore"):
-            continue
+        if fig.startswith("multicore") or fig == "tunnel floor":
+            continue  # side rows below
         metrics = None
         for v in per_server.values():
             if isinstance(v, list) and v:
@@ -879,6 +928,22 @@ def report(results):
         return ([label, value] + [""] * (len(SERVERS) - 1) + [ratio] +
                 [""] * (len(RATIO_TO) - 1))
 
+    floor = results.get("tunnel floor")
+    if floor:
+        crypto = crypto_s_per_gib()
+        for direction, vals in floor.items():
+            relay = statistics.median(vals)
+            total = relay + (crypto or 0)
+            sshd = results.get(f"tunnel {direction} aes128-gcm", {}).get(
+                "sshd")
+            ratio = ""
+            if isinstance(sshd, list) and sshd and crypto:
+                ratio = (f"{total / med(sshd, 'server CPU s/GiB')[0]:.2f}×")
+            lines.append(side_row(
+                f"tunnel {direction} floor: plain relay + aes128-gcm, "
+                "CPU s/GiB",
+                f"{fmt(relay)} + {fmt(crypto) if crypto else '?'} = "
+                f"{fmt(total)}", ratio))
     mc = results.get("multicore: 2 downloads, MiB/s aggregate")
     if mc:
         one = statistics.median(mc.get("whelkd -w 1", [0])) or 1e-9

@@ -59,7 +59,8 @@ static void compact(wk_buf *b)
     note_dirty(b);
     size_t used = b->len - b->off;
     memmove(b->p, b->p + b->off, used);
-    if (b->secret) OPENSSL_cleanse(b->p + used, b->len - used);
+    if (b->secret && !b->wipe_at_free)
+        OPENSSL_cleanse(b->p + used, b->len - used);
     b->off = 0;
     b->len = used;
 }

@@ -207,8 +207,14 @@ static whelk_ssize send_data(wk_channel *ch, int ext, const uint8_t *p,
             ch, &m, ext ? SSH_MSG_CHANNEL_EXTENDED_DATA : SSH_MSG_CHANNEL_DATA);
         if (!b) return WHELK_ERR_NOMEM;
         int rc = ext ? wk_buf_put_u32(b, 1) : 0;
-        if (!rc) rc = wk_buf_put_string(b, p + sent, n);
-        if (!rc) rc = wk_msg_end(c, &m);
+        if (!rc) rc = wk_buf_put_u32(b, (uint32_t)n);
+        uint8_t *hole = rc ? NULL : wk_buf_extend(b, n);
+        if (!hole) {
+            wk_buf_truncate(m.b, m.start);
+            return rc ? rc : WHELK_ERR_NOMEM;
+        }
+        /* Sealed from the caller's bytes: no copy into the output. */
+        rc = wk_msg_end_from(c, &m, hole, p + sent, n);
         if (rc) return rc;
         ch->remote_window -= (uint32_t)n;
         ch->last_io_ms = c->now_ms;

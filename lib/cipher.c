@@ -257,13 +257,42 @@ size_t wk_pkt_begin(wk_buf *out)
     return wk_buf_extend(out, 5) ? start : WK_PKT_NONE;
 }
 
-int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
-               void *rand_user)
+/* Encrypts |len| bytes of |region| in place, except the |hole_len| bytes
+ * at |hole|, which come encrypted from |src| instead (a channel's data,
+ * sealed straight from the application's buffer: one copy fewer per
+ * byte). Streaming updates: every cipher here carries a partial block
+ * from one update to the next. |hole_len| 0 is the plain in-place case. */
+static int crypt_around(EVP_CIPHER_CTX *ctx, uint8_t *region, size_t len,
+                        size_t hole, const uint8_t *src, size_t hole_len)
+{
+    int outl;
+    if (len > INT32_MAX) return 0;
+    if (!hole_len)
+        return EVP_CipherUpdate(ctx, region, &outl, region, (int)len);
+    return EVP_CipherUpdate(ctx, region, &outl, region, (int)hole) &&
+           EVP_CipherUpdate(ctx, region + hole, &outl, src, (int)hole_len) &&
+           (hole + hole_len == len ||
+            EVP_CipherUpdate(ctx, region + hole + hole_len, &outl,
+                             region + hole + hole_len,
+                             (int)(len - hole - hole_len)));
+}
+
+/* The sealing of wk_pkt_end and wk_pkt_end_from; |hole| counts from the
+ * packet's start (its length field). */
+static int seal(wk_pkt_dir *d, wk_buf *out, size_t start, size_t hole,
+                const uint8_t *src, size_t hole_len, whelk_rand_cb rand,
+                void *rand_user)
 {
     size_t total = wk_buf_used(out);
     if (start == WK_PKT_NONE || total < start + 5) return WHELK_ERR_NOMEM;
     size_t payload_len = total - start - 5;
     const wk_cipher_alg *c = d->cipher;
+    /* Without a cipher, or with a MAC over the plaintext, the payload
+     * has to lie in the buffer first. */
+    if (hole_len && (!c || (!c->tag_len && !d->mac->etm))) {
+        memcpy(wk_buf_data(out) + start + hole, src, hole_len);
+        hole_len = 0;
+    }
     size_t block = c ? c->block : 8;
     if (block < 8) block = 8;
     /* AEAD and EtM leave the length out of the padded region. */
@@ -293,23 +322,27 @@ int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
     OPENSSL_cleanse(from, pad);
     d->pad_left -= pad;
     size_t n = 4 + packet_len; /* bytes before the MAC */
+    /* The hole counted from the encrypted region (after the length). */
+    size_t h = hole >= 4 ? hole - 4 : 0;
     int ok = 1, outl;
     if (!c) {
         /* Before the first NEWKEYS: nothing to do. */
     } else if (c->kind == WK_CIPHER_CHACHAPOLY) {
+        uint8_t iv[16];
+        chacha_iv(iv, 1, d->seq);
         ok = chacha_crypt(d->len_ctx, 0, d->seq, p, p, 4) &&
-             chacha_crypt(d->ctx, 1, d->seq, p + 4, p + 4, packet_len) &&
+             EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, iv, -1) &&
+             crypt_around(d->ctx, p + 4, packet_len, h, src, hole_len) &&
              poly1305_tag(d, p, n, p + n);
     } else if (c->kind == WK_CIPHER_AESGCM) {
         ok = EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, d->iv, 1) &&
              EVP_EncryptUpdate(d->ctx, NULL, &outl, p, 4) &&
-             EVP_EncryptUpdate(d->ctx, p + 4, &outl, p + 4,
-                               (int)packet_len) &&
+             crypt_around(d->ctx, p + 4, packet_len, h, src, hole_len) &&
              EVP_EncryptFinal_ex(d->ctx, p + n, &outl) &&
              EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_GCM_GET_TAG, 16, p + n);
         gcm_next_iv(d);
     } else if (d->mac->etm) {
-        ok = EVP_CipherUpdate(d->ctx, p + 4, &outl, p + 4, (int)packet_len) &&
+        ok = crypt_around(d->ctx, p + 4, packet_len, h, src, hole_len) &&
              hmac(d, p, n, p + n);
     } else {
         ok = hmac(d, p, n, p + n) &&
@@ -319,6 +352,23 @@ int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
     d->seq++;
     d->bytes += n + maclen;
     return 0;
+}
+
+int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start, whelk_rand_cb rand,
+               void *rand_user)
+{
+    return seal(d, out, start, 0, NULL, 0, rand, rand_user);
+}
+
+int wk_pkt_end_from(wk_pkt_dir *d, wk_buf *out, size_t start, size_t hole,
+                    const uint8_t *src, size_t len, whelk_rand_cb rand,
+                    void *rand_user)
+{
+    size_t total = wk_buf_used(out);
+    if (start == WK_PKT_NONE || hole < 5 || total < start + hole ||
+        len > total - start - hole)
+        return WHELK_ERR_INVAL;
+    return seal(d, out, start, hole, src, len, rand, rand_user);
 }
 
 /* ------------------------------------------------------------------------

@@ -79,6 +79,13 @@ size_t wk_pkt_begin(wk_buf *out);
 #define WK_PKT_NONE SIZE_MAX
 int wk_pkt_end(wk_pkt_dir *d, wk_buf *out, size_t start,
                whelk_rand_cb rand, void *rand_user);
+/* wk_pkt_end for a payload with a hole: |len| bytes at |hole| (counted
+ * from |start|, the packet's length field; past the 5-byte header) were
+ * reserved with wk_buf_extend but not written; they are sealed straight
+ * from |src|, which saves copying bulk data into |out| first. */
+int wk_pkt_end_from(wk_pkt_dir *d, wk_buf *out, size_t start, size_t hole,
+                    const uint8_t *src, size_t len, whelk_rand_cb rand,
+                    void *rand_user);
 
 /* Receiving. Looks at the bytes |in|[0..len) and, when a whole packet is
  * there, authenticates and decrypts it in place and returns 0 with the

@@ -309,6 +309,10 @@ static void trim_idle(wk_buf *b)
  * short read frees it; before login every emptying does. */
 static void trim_input(whelk_conn *c)
 {
+    /* For the same reason a streaming buffer's compaction leaves what it
+     * vacates to that final wipe. */
+    if (c->authenticated && c->in_last >= WK_IN_SHORT)
+        wk_buf_wipe_at_free(&c->in);
     if (wk_buf_used(&c->in) == 0 && c->in.cap > 0 &&
         (!c->authenticated || c->in_last < WK_IN_SHORT))
         wk_buf_free(&c->in);

@@ -133,6 +133,11 @@ typedef struct wk_msg {
 } wk_msg;
 wk_buf *wk_msg_begin(whelk_conn *c, wk_msg *m, uint8_t type);
 int wk_msg_end(whelk_conn *c, wk_msg *m);
+/* wk_msg_end for a message whose last |len| bytes, at |hole| (reserved
+ * with wk_buf_extend), are to be |src|: they are encrypted from there
+ * rather than copied in first. */
+int wk_msg_end_from(whelk_conn *c, wk_msg *m, uint8_t *hole,
+                    const uint8_t *src, size_t len);
 /* Bytes of encrypted output still queued for the socket. */
 static inline size_t wk_conn_out_pending(const whelk_conn *c)
 {

@@ -85,6 +85,19 @@ int wk_msg_end(whelk_conn *c, wk_msg *m)
                       c->cfg->rand_user);
 }
 
+int wk_msg_end_from(whelk_conn *c, wk_msg *m, uint8_t *hole,
+                    const uint8_t *src, size_t len)
+{
+    /* A deferred payload waits in the clear for the new keys. */
+    if (m->deferred) {
+        memcpy(hole, src, len);
+        return wk_msg_end(c, m);
+    }
+    size_t at = (size_t)(hole - (wk_buf_data(m->b) + m->start));
+    return wk_pkt_end_from(c->tx, m->b, m->start, at, src, len,
+                           c->cfg->rand, c->cfg->rand_user);
+}
+
 /* Seals the payloads held during a key change, now under the new keys. */
 int wk_flush_deferred(whelk_conn *c)
 {

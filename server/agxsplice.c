@@ -309,7 +309,13 @@ static void ch_data(whelk_channel *ch, const uint8_t *data, size_t len,
      * behind staged bytes), straight on. */
     if ((sp->conn && wd_conn_in_read(sp->conn)) || sp->stage_len) {
         if (sp->stage_cap - sp->stage_len < len) {
-            size_t cap = sp->stage_cap ? sp->stage_cap : 64 * 1024;
+            /* Small for a short exchange (a 64 KiB block per packet
+             * grew and trimmed the heap: two brk calls per tunnelled
+             * connection), large from the start for a stream's 32 KiB
+             * packets (no regrowing within a read). */
+            size_t cap = sp->stage_cap        ? sp->stage_cap
+                         : len <= 4096        ? 4096
+                                              : 256 * 1024;
             while (cap - sp->stage_len < len) cap *= 2;
             char *np = realloc(sp->stage, cap);
             if (!np) {

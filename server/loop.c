@@ -84,6 +84,7 @@
 static char read_buf[READ_BUF]; /* one loop, one read at a time */
 
 static void conn_try_close(wd_conn *c);
+static void kick_forget(wd_conn *c);
 
 /* Handshakes allocate and free a lot; once a burst is over, give the
  * freed pages in the middle of the heap back (malloc_trim releases them
@@ -152,6 +153,7 @@ static unsigned unauth_from(const wd_server *srv, const wd_conn *c)
 void wd_conn_release(wd_conn *c)
 {
     if (--c->handles > 0) return;
+    kick_forget(c);
     wd_server *srv = c->srv;
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
@@ -425,7 +427,77 @@ static void conn_try_close(wd_conn *c)
     uv_timer_start(&c->timer, on_timer, WD_LINGER_MS, 0);
 }
 
+/* Kicks wait for the end of the loop's turn: everything the turn's
+ * callbacks gave the engines (answers to several channels' opens, data
+ * from several forwarded sockets) then leaves in one write per
+ * connection, not one per event (a tunnel's new connection took four
+ * writes to the client). A check handle runs after the turn's I/O
+ * callbacks, a prepare handle before the loop waits again, so a kick
+ * from a timer or a close callback waits no longer than one from I/O. */
+static wd_conn *kick_list;
+static uv_check_t kick_check;
+static uv_prepare_t kick_prepare;
+static int kick_handles;
+
+static void kick_now(wd_conn *c);
+
+static void kick_queued(void)
+{
+    while (kick_list) {
+        wd_conn *c = kick_list;
+        kick_list = c->kick_next;
+        c->kick_next = NULL;
+        c->kick_due = 0;
+        kick_now(c);
+    }
+}
+
+static void on_kick_check(uv_check_t *h) { (void)h; kick_queued(); }
+static void on_kick_prepare(uv_prepare_t *h) { (void)h; kick_queued(); }
+
+/* A connection being freed leaves the queue. */
+static void kick_forget(wd_conn *c)
+{
+    if (!c->kick_due) return;
+    for (wd_conn **p = &kick_list; *p; p = &(*p)->kick_next) {
+        if (*p == c) {
+            *p = c->kick_next;
+            break;
+        }
+    }
+    c->kick_due = 0;
+    c->kick_next = NULL;
+}
+
 void wd_conn_kick(wd_conn *c)
+{
+    if (c->closing == 2) return;
+    if (!kick_handles) {
+        /* Unreferenced: they never keep the loop alive by themselves. */
+        if (uv_check_init(c->srv->loop, &kick_check) != 0 ||
+            uv_prepare_init(c->srv->loop, &kick_prepare) != 0 ||
+            uv_check_start(&kick_check, on_kick_check) != 0 ||
+            uv_prepare_start(&kick_prepare, on_kick_prepare) != 0) {
+            kick_now(c); /* cannot defer: as before */
+            return;
+        }
+        uv_unref((uv_handle_t *)&kick_check);
+        uv_unref((uv_handle_t *)&kick_prepare);
+        kick_handles = 1;
+    }
+    /* Reading stops at once, though: within this callback libuv would
+     * go on reading into an engine that has no room left. */
+    if (c->reading && !whelk_conn_want_read(c->engine)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    if (c->kick_due) return;
+    c->kick_due = 1;
+    c->kick_next = kick_list;
+    kick_list = c;
+}
+
+static void kick_now(wd_conn *c)
 {
     if (c->closing == 2) return;
     if (flush(c) != 0) {

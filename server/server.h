@@ -100,6 +100,8 @@ typedef struct wd_conn {
     int answered;       /* a session sent output since the last read */
     unsigned unanswered; /* reads in a row with no output in between */
     int receiving;      /* inside whelk_conn_recv*: sessions stage input */
+    int kick_due;       /* queued for the end of the loop's turn */
+    struct wd_conn *kick_next;
     struct wd_login *login;
     wd_keywords *own_kw; /* Match gave this connection its own (confile.h) */
     struct rfwd *rfwd;   /* its tcpip-forward listeners (rfwd.h) */

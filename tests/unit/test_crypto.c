@@ -242,6 +242,84 @@ static void test_codec_every_pair(void **state)
     }
 }
 
+/* wk_pkt_end_from (a payload sealed straight from the caller's bytes)
+ * writes exactly what wk_pkt_end writes for the same payload copied in
+ * first, for every cipher and MAC, with holes at odd offsets and of odd
+ * sizes (the partial blocks the streaming updates carry over). */
+static void test_seal_from_hole_matches_in_place(void **state)
+{
+    static const size_t holes[] = {5, 9, 13, 14};
+    static const size_t sizes[] = {0, 1, 15, 16, 31, 32768, 100000};
+    static uint8_t payload[100000];
+    for (size_t i = 0; i < sizeof(payload); i++) payload[i] = (uint8_t)(i * 7);
+    for (size_t c = 0; c < 6; c++) {
+        for (size_t m = 0; m < 4; m++) {
+            wk_pkt_dir *t1, *r1, *t2, *r2;
+            keyed_pair(ciphers[c], macs[m], &t1, &r1);
+            keyed_pair(ciphers[c], macs[m], &t2, &r2);
+            wk_buf a, b;
+            wk_buf_init(&a, 1 << 20);
+            wk_buf_init(&b, 1 << 20);
+            for (size_t h = 0; h < 4; h++) {
+                for (size_t k = 0; k < 7; k++) {
+                    size_t head = holes[h] - 5, n = sizes[k];
+                    /* |a|: the data written in, sealed in place. */
+                    size_t sa = wk_pkt_begin(&a);
+                    wk_buf_put(&a, payload + 50000, head);
+                    wk_buf_put(&a, payload, n);
+                    assert_int_equal(wk_pkt_end(t1, &a, sa, const_rand, NULL),
+                                     0);
+                    /* |b|: the data left as a hole, sealed from
+                     * |payload|. */
+                    size_t sb = wk_pkt_begin(&b);
+                    wk_buf_put(&b, payload + 50000, head);
+                    uint8_t *hole = wk_buf_extend(&b, n);
+                    assert_non_null(hole);
+                    memset(hole, 0xAA, n);
+                    assert_int_equal(wk_pkt_end_from(t2, &b, sb, holes[h],
+                                                     payload, n, const_rand,
+                                                     NULL),
+                                     0);
+                    assert_int_equal(wk_buf_used(&a), wk_buf_used(&b));
+                    assert_memory_equal(wk_buf_data(&a), wk_buf_data(&b),
+                                        wk_buf_used(&a));
+                    size_t used, pn;
+                    uint8_t *pl;
+                    assert_int_equal(wk_pkt_open(r2, wk_buf_data(&b),
+                                                 wk_buf_used(&b), &used, &pl,
+                                                 &pn),
+                                     0);
+                    assert_int_equal(pn, head + n);
+                    assert_memory_equal(pl + head, payload, n);
+                    wk_buf_reset(&a);
+                    wk_buf_reset(&b);
+                }
+            }
+            /* A hole inside the header or past the payload is refused,
+             * and nothing is sealed (the sequence number stays). */
+            uint32_t seq = wk_pkt_dir_seq(t2);
+            size_t sb = wk_pkt_begin(&b);
+            wk_buf_extend(&b, 8);
+            assert_int_equal(wk_pkt_end_from(t2, &b, sb, 4, payload, 8,
+                                             const_rand, NULL),
+                             WHELK_ERR_INVAL);
+            assert_int_equal(wk_pkt_end_from(t2, &b, sb, 5, payload, 9,
+                                             const_rand, NULL),
+                             WHELK_ERR_INVAL);
+            assert_int_equal(wk_pkt_end_from(t2, &b, sb, 14, payload, 0,
+                                             const_rand, NULL),
+                             WHELK_ERR_INVAL);
+            assert_int_equal(wk_pkt_dir_seq(t2), seq);
+            wk_buf_free(&a);
+            wk_buf_free(&b);
+            wk_pkt_dir_free(t1);
+            wk_pkt_dir_free(r1);
+            wk_pkt_dir_free(t2);
+            wk_pkt_dir_free(r2);
+        }
+    }
+}
+
 static void test_codec_bad_lengths(void **state)
 {
     wk_pkt_dir *rx = wk_pkt_dir_new();
@@ -603,6 +681,34 @@ static void test_secret_buffer_dirty_extent(void **state)
     wk_buf_free(&b);
 }
 
+/* Compaction of a secret buffer wipes what it vacates; with
+ * wk_buf_wipe_at_free it leaves those bytes, inside the extent the free
+ * wipes. */
+static void test_secret_buffer_compaction_wipes(void **state)
+{
+    (void)state;
+    uint8_t data[4096];
+    memset(data, 'k', sizeof(data));
+    for (int lazy = 0; lazy < 2; lazy++) {
+        wk_buf b;
+        wk_buf_init_secret(&b, 1 << 20);
+        if (lazy) wk_buf_wipe_at_free(&b);
+        assert_int_equal(wk_buf_reserve(&b, 8192), 0);
+        size_t cap = b.cap;
+        assert_int_equal(wk_buf_put(&b, data, sizeof(data)), 0);
+        wk_buf_consume(&b, sizeof(data) - 16); /* 16 bytes left unread */
+        /* Room for more than the tail holds: the 16 move to the front. */
+        assert_int_equal(wk_buf_reserve(&b, cap - 16), 0);
+        assert_int_equal(b.cap, cap);
+        assert_int_equal(b.off, 0);
+        int left = 0;
+        for (size_t i = 16; i < sizeof(data); i++) left += b.p[i] == 'k';
+        assert_int_equal(left, lazy ? (int)sizeof(data) - 16 : 0);
+        assert_true(b.dirty >= sizeof(data));
+        wk_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,7 +716,9 @@ int main(void)
         cmocka_unit_test(test_wire_rejects),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_secret_buffer_dirty_extent),
+        cmocka_unit_test(test_secret_buffer_compaction_wipes),
         cmocka_unit_test(test_codec_every_pair),
+        cmocka_unit_test(test_seal_from_hole_matches_in_place),
         cmocka_unit_test(test_codec_bad_lengths),
         cmocka_unit_test(test_chacha_poly_known_answer),
         cmocka_unit_test(test_sequence_wrap),
