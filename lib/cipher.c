@@ -260,13 +260,22 @@ size_t wk_pkt_begin(wk_buf *out)
 /* Encrypts |len| bytes of |region| in place, except the |hole_len| bytes
  * at |hole|, which come encrypted from |src| instead (a channel's data,
  * sealed straight from the application's buffer: one copy fewer per
- * byte). Streaming updates: every cipher here carries a partial block
- * from one update to the next. |hole_len| 0 is the plain in-place case. */
+ * byte). Every cipher here carries a partial block from one update to
+ * the next, but libcrypto's fastest paths (AES-GCM's stitched AES and
+ * GHASH) want the bulk to start on a block boundary: the first bytes of
+ * the hole, up to the next multiple of 64, are copied in and encrypted
+ * with the header. |hole_len| 0 is the plain in-place case. */
 static int crypt_around(EVP_CIPHER_CTX *ctx, uint8_t *region, size_t len,
                         size_t hole, const uint8_t *src, size_t hole_len)
 {
     int outl;
     if (len > INT32_MAX) return 0;
+    size_t lead = (64 - hole % 64) % 64;
+    if (lead > hole_len) lead = hole_len;
+    memcpy(region + hole, src, lead);
+    hole += lead;
+    src += lead;
+    hole_len -= lead;
     if (!hole_len)
         return EVP_CipherUpdate(ctx, region, &outl, region, (int)len);
     return EVP_CipherUpdate(ctx, region, &outl, region, (int)hole) &&

@@ -362,6 +362,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     wd_conn *c = h->data;
     uint8_t *space;
+    /* The engine wants no more input, but the kick that stops reading
+     * waits for the turn's end: no buffer, so libuv reads nothing now
+     * (on_read gets UV_ENOBUFS). */
+    if (c->engine && !whelk_conn_want_read(c->engine)) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
     size_t n = c->engine ? whelk_conn_recv_space(c->engine, &space) : 0;
     /* Read straight into the engine's buffer: one copy fewer per byte. */
     if (n > 0)
@@ -374,6 +381,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     wd_conn *c = s->data;
     if (n == 0) return;
+    if (n == UV_ENOBUFS) { /* see on_alloc: the kick stops the reading */
+        wd_conn_kick(c);
+        return;
+    }
     if (n < 0) {
         whelk_conn_peer_closed(c->engine);
         conn_close_handles(c);
@@ -435,6 +446,8 @@ static void conn_try_close(wd_conn *c)
  * callbacks, a prepare handle before the loop waits again, so a kick
  * from a timer or a close callback waits no longer than one from I/O. */
 static wd_conn *kick_list;
+/* Output beyond this is written without waiting for the turn's end. */
+#define WD_KICK_AT_ONCE (64 * 1024)
 static uv_check_t kick_check;
 static uv_prepare_t kick_prepare;
 static int kick_handles;
@@ -485,11 +498,14 @@ void wd_conn_kick(wd_conn *c)
         uv_unref((uv_handle_t *)&kick_prepare);
         kick_handles = 1;
     }
-    /* Reading stops at once, though: within this callback libuv would
-     * go on reading into an engine that has no room left. */
-    if (c->reading && !whelk_conn_want_read(c->engine)) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
+    /* A stream's output goes at once, as it came: held for the turn, a
+     * download's reads would pile up megabytes of ciphertext that no
+     * longer sit in the cache when they are written. */
+    const uint8_t *pending;
+    if (whelk_conn_out(c->engine, &pending) >= WD_KICK_AT_ONCE) {
+        kick_forget(c);
+        kick_now(c);
+        return;
     }
     if (c->kick_due) return;
     c->kick_due = 1;
