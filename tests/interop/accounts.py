@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 
+import paramiko
+
 from conftest import Server, free_port
 
 
@@ -124,3 +126,39 @@ def sshd(tmp, keys, config="", use_pam=False):
         yield s
     finally:
         s.stop()
+
+
+def paramiko_auth(s, authenticate):
+    """Connects paramiko to |s| (whelkd or sshd) and runs
+    |authenticate(transport)|; returns whether that logged in. A refusal
+    (AuthenticationException) is the answer False; anything else, such as
+    a failed connection or a timeout, still raises and fails the test."""
+    t = paramiko.Transport(("127.0.0.1", s.port))
+    try:
+        t.start_client(timeout=10)
+        try:
+            authenticate(t)
+        except paramiko.AuthenticationException:
+            pass
+        return t.is_authenticated()
+    finally:
+        t.close()
+
+
+def paramiko_password(s, user, password):
+    """A password login as |user| through paramiko: did it get in?"""
+    return paramiko_auth(s, lambda t: t.auth_password(user, password))
+
+
+def paramiko_kbdint(s, user, answer_for):
+    """Keyboard-interactive as |user| answering each prompt with
+    |answer_for(prompt, echo)|; returns (authenticated,
+    [(instruction, [(prompt, echo)...])...]), one entry per round."""
+    rounds = []
+
+    def handler(title, instructions, prompts):
+        rounds.append((instructions, list(prompts)))
+        return [answer_for(p, e) for p, e in prompts]
+
+    ok = paramiko_auth(s, lambda t: t.auth_interactive(user, handler))
+    return ok, rounds

@@ -6,10 +6,9 @@ whelkd matches."""
 import os
 import subprocess
 
-import paramiko
 import pytest
 
-from accounts import made_user, sshd
+from accounts import made_user, paramiko_password, sshd
 from conftest import USER
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -32,19 +31,6 @@ def sha512(password):
     return subprocess.run(["openssl", "passwd", "-6", password],
                           capture_output=True, text=True,
                           check=True).stdout.strip()
-
-
-def paramiko_password(s, user, password):
-    t = paramiko.Transport(("127.0.0.1", s.port))
-    try:
-        t.start_client(timeout=10)
-        try:
-            t.auth_password(user, password)
-        except paramiko.AuthenticationException:
-            pass
-        return t.is_authenticated()
-    finally:
-        t.close()
 
 
 @pytest.mark.parametrize("how", ["usermod -L", "! hash"])

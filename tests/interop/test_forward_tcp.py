@@ -65,18 +65,11 @@ class Target:
                 sender.start()
             if self.hold is not None:
                 self.hold.wait(300)
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                b = conn.recv(1 << 16)
-                if not b:
-                    break
-                h.update(b)
-                n += len(b)
+            got = recv_digest(conn)
             if sender:
                 sender.join(300)
             with self.lock:
-                self.results.append((n, h.hexdigest()))
+                self.results.append(got)
 
     def close(self):
         self.sock.close()
@@ -106,6 +99,38 @@ def send_stream(conn, total):
         conn.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def recv_chunks(sock, size=1 << 16):
+    """Yields what |sock| receives until EOF. The caller's timeout on
+    |sock| still applies: a peer that neither sends nor closes raises."""
+    while True:
+        b = sock.recv(size)
+        if not b:
+            return
+        yield b
+
+
+def recv_all(sock, limit):
+    """The bytes |sock| receives until EOF. More than |limit| fails the
+    test at once: a server that keeps sending cannot fill our memory."""
+    got = bytearray()
+    # Never ask for more than one byte past the limit.
+    for b in recv_chunks(sock, min(1 << 16, limit + 1)):
+        got += b
+        assert len(got) <= limit, f"more than {limit} bytes before EOF"
+    return bytes(got)
+
+
+def recv_digest(sock):
+    """Reads |sock| to EOF keeping only a count and a SHA-256 (the long
+    streams need no bound); returns (count, hex digest)."""
+    h = hashlib.sha256()
+    n = 0
+    for b in recv_chunks(sock):
+        h.update(b)
+        n += len(b)
+    return n, h.hexdigest()
 
 
 def tunnel(server, keys, *opts):
@@ -138,17 +163,10 @@ def exchange(port, send, expect_recv):
     sender = threading.Thread(target=send_stream, args=(s, send),
                               daemon=True)
     sender.start()
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
+    got = recv_digest(s)
     sender.join(300)
     s.close()
-    return n, h.hexdigest()
+    return got
 
 
 @pytest.fixture
@@ -517,12 +535,7 @@ def r_works(s, keys, rport, tport, bind="127.0.0.1", connect="127.0.0.1"):
                 time.sleep(0.1)
                 continue
             c.settimeout(30)
-            got = b""
-            while True:
-                b = c.recv(4096)
-                if not b:
-                    break
-                got += b
+            got = recv_all(c, 1000)
             c.close()
             return got == b"".join(stream_bytes(1000))
         return False
@@ -685,12 +698,7 @@ def lforward_works(s, keys, user, spec, lport):
         wait_port(lport, p)
         c = socket.create_connection(("127.0.0.1", lport), 30)
         c.settimeout(30)
-        got = b""
-        while True:
-            b = c.recv(4096)
-            if not b:
-                break
-            got += b
+        got = recv_all(c, 1000)
         c.close()
         return got == b"".join(stream_bytes(1000))
     finally:
@@ -766,12 +774,7 @@ def test_streamlocal_forward_as_the_user(whelkd, keys, target_factory):
                 c = socket.socket(socket.AF_UNIX)
                 c.settimeout(30)
                 c.connect(str(path))
-                got = b""
-                while True:
-                    b = c.recv(4096)
-                    if not b:
-                        break
-                    got += b
+                got = recv_all(c, 1000)
                 c.close()
                 assert got == b"".join(stream_bytes(1000))
             finally:
@@ -917,12 +920,7 @@ def test_streamlocal_forward_cancel_through_controlmaster(server, whelkd, keys,
                 c = socket.socket(socket.AF_UNIX)
                 c.settimeout(30)
                 c.connect(str(path))
-                got = b""
-                while True:
-                    b = c.recv(4096)
-                    if not b:
-                        break
-                    got += b
+                got = recv_all(c, 100)
                 c.close()
                 return got
 

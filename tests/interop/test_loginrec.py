@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from accounts import made_user
+from accounts import made_user, paramiko_password
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root for login records")
@@ -89,7 +89,6 @@ def test_who_and_last(whelkd, keys):
 def test_lastb_after_failure(whelkd, keys):
     """sshd's record_failed_login: a failed password goes to btmp with the
     name as given, also for an unknown user."""
-    from test_accounts import paramiko_password
     with made_user(NAME, keys["ed25519"] + ".pub"):
         subprocess.run(["chpasswd"], input=f"{NAME}:right-pass\n", text=True,
                        check=True)

@@ -19,7 +19,7 @@ import threading
 import paramiko
 import pytest
 
-from accounts import made_user, sshd
+from accounts import made_user, paramiko_kbdint, sshd
 from test_loginrec import utmp_file
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -87,27 +87,6 @@ def key_login(s, keys, command="echo in", user=NAME):
     return s.ssh(keys["ed25519"], command=command, user=user, timeout=30)
 
 
-def kbdint(s, user, answer_for):
-    """paramiko's keyboard-interactive with |answer_for(prompt, echo)|;
-    returns (authenticated, [(instruction, [(prompt, echo)...])...])."""
-    rounds = []
-
-    def handler(title, instructions, prompts):
-        rounds.append((instructions, list(prompts)))
-        return [answer_for(p, e) for p, e in prompts]
-
-    t = paramiko.Transport(("127.0.0.1", s.port))
-    try:
-        t.start_client(timeout=10)
-        try:
-            t.auth_interactive(user, handler)
-        except paramiko.AuthenticationException:
-            pass
-        return t.is_authenticated(), rounds
-    finally:
-        t.close()
-
-
 def test_usepam_keyword(whelkd):
     from conftest import WHELKD
     for v, want in (("yes", "usepam yes"), ("no", "usepam no")):
@@ -143,7 +122,7 @@ def test_pam_password_and_kbdint(whelkd, keys, tmp_path):
                     f"PAM: Authentication failure for {NAME} from"), \
                     srv.log()[-3000:]
             # The prompt is PAM's own (pam_unix's "Password: "), echo off.
-            ok, rounds = kbdint(s, NAME, lambda p, e: PASSWORD)
+            ok, rounds = paramiko_kbdint(s, NAME, lambda p, e: PASSWORD)
             assert ok and rounds == [("", [("Password: ", False)])], rounds
         assert s.wait_log(f"Accepted keyboard-interactive for {NAME}")
         assert s.wait_log(f"Accepted password for {NAME}")
@@ -225,7 +204,7 @@ def test_pam_kbdint_rounds_and_prompts(whelkd, keys, tmp_path):
         s = pam_whelkd(whelkd)
         table = {"Ship: ": "whelk", "Word: ": "sesame", "Again: ": "again",
                  "Password: ": PASSWORD}
-        ok, rounds = kbdint(s, NAME, lambda p, e: table[p])
+        ok, rounds = paramiko_kbdint(s, NAME, lambda p, e: table[p])
         assert ok, (rounds, s.log()[-3000:])
         assert rounds == [
             ("Two questions follow.\n", [("Ship: ", True), ("Word: ", False)]),
@@ -233,7 +212,7 @@ def test_pam_kbdint_rounds_and_prompts(whelkd, keys, tmp_path):
             ("", [("Password: ", False)])], rounds
         # A wrong answer in the second round fails the attempt there.
         bad = dict(table, **{"Again: ": "wrong"})
-        ok, rounds = kbdint(s, NAME, lambda p, e: bad[p])
+        ok, rounds = paramiko_kbdint(s, NAME, lambda p, e: bad[p])
         assert not ok and len(rounds) == 2, rounds
         assert s.wait_log(f"Failed keyboard-interactive for {NAME}")
         # The password method answers only a single echo-off prompt (as
@@ -428,7 +407,7 @@ def test_password_change_required(whelkd, keys, tmp_path):
                 return new
             return PASSWORD
 
-        ok, rounds = kbdint(s, NAME, answer)
+        ok, rounds = paramiko_kbdint(s, NAME, answer)
         assert ok, (rounds, s.log()[-3000:])
         prompts = [p for _, ps in rounds for p, _ in ps]
         assert any("new" in p.lower() for p in prompts), rounds

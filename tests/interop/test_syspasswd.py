@@ -8,9 +8,8 @@ import subprocess
 import paramiko
 import pytest
 
-from accounts import made_user, sshd
+from accounts import made_user, paramiko_password, sshd
 from conftest import WHELKD
-from test_accounts import paramiko_password
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root to add users")
