@@ -272,7 +272,7 @@ static int crypt_around(EVP_CIPHER_CTX *ctx, uint8_t *region, size_t len,
     if (len > INT32_MAX) return 0;
     size_t lead = (64 - hole % 64) % 64;
     if (lead > hole_len) lead = hole_len;
-    memcpy(region + hole, src, lead);
+    if (lead) memcpy(region + hole, src, lead); /* |src| NULL for none */
     hole += lead;
     src += lead;
     hole_len -= lead;
