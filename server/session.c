@@ -63,7 +63,7 @@ typedef struct wd_session {
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
     int pam_process;       /* ss->pid is the PAM session process's */
-    wd_tty pty;
+    wd_tty *pty;           /* pty-req's terminal, until the program starts */
     char tty[64];          /* "/dev/pts/N" while its login record is open */
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
     uv_poll_t out_poll, err_poll, in_poll;
@@ -462,6 +462,7 @@ static void free_if_idle(wd_session *ss)
     unlink_live(ss);
     for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
     free(ss->inbuf);
+    free(ss->pty);
     free(ss);
 }
 
@@ -582,7 +583,7 @@ static int start_program(wd_session *ss, const char *command,
         .laddr = c->laddr,
         .lport = c->lport,
         .pty = ss->has_pty,
-        .term = ss->pty.term,
+        .term = ss->pty ? ss->pty->term : NULL,
         .original = original,
         .auth_sock = ss->agent ? wd_agentfwd_path(ss->agent) : NULL,
         .display = ss->x11 ? wd_x11fwd_display(ss->x11) : NULL,
@@ -622,7 +623,7 @@ static int start_program(wd_session *ss, const char *command,
         .user = u,
         .command = command,
         .envp = env.v,
-        .pty = ss->has_pty ? &ss->pty : NULL,
+        .pty = ss->has_pty ? ss->pty : NULL,
         .chroot = chroot_to,
         .run = ss->run,
         /* sshd's do_nologin(), without PAM: with it, pam_nologin
@@ -662,6 +663,10 @@ static int start_program(wd_session *ss, const char *command,
     int rc = wd_spawn(&req, &res);
     int err = errno;
     wd_childenv_free(&env);
+    /* The modes and size went to the child; a later window-change goes
+     * straight to the pty. Most idle sessions are ptys: 1.1 KiB each. */
+    free(ss->pty);
+    ss->pty = NULL;
     if (rc != 0) {
         wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(err));
         return -1;
@@ -707,7 +712,8 @@ static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
         wd_log(WHELK_LOG_INFO, "Pty allocation disabled.");
         return -1;
     }
-    wd_tty_from_request(&ss->pty, pty);
+    if (!ss->pty && !(ss->pty = malloc(sizeof(*ss->pty)))) return -1;
+    wd_tty_from_request(ss->pty, pty);
     ss->has_pty = 1;
     return 0;
 }
@@ -804,10 +810,12 @@ static int on_window_change(whelk_session *s, uint32_t cols, uint32_t rows,
                             uint32_t wpx, uint32_t hpx, void *user)
 {
     wd_session *ss = user;
-    ss->pty.cols = cols;
-    ss->pty.rows = rows;
-    ss->pty.width_px = wpx;
-    ss->pty.height_px = hpx;
+    if (ss->pty) { /* the program has not started yet */
+        ss->pty->cols = cols;
+        ss->pty->rows = rows;
+        ss->pty->width_px = wpx;
+        ss->pty->height_px = hpx;
+    }
     if (ss->has_pty && ss->out_fd >= 0) {
         struct winsize ws = {(unsigned short)rows, (unsigned short)cols,
                              (unsigned short)wpx, (unsigned short)hpx};
