@@ -77,8 +77,8 @@ typedef struct wd_session {
     struct wd_session *next_staged;
     uint8_t *inbuf;        /* client data the program has not taken yet */
     size_t in_len, in_cap;
-    char *env[MAX_ENV];    /* accepted client variables, NAME=value */
-    int n_env;
+    char **env;            /* accepted client variables, NAME=value, */
+    int n_env;             /* until the program starts (at most MAX_ENV) */
     char kind[16];
     wd_spawn_run run;      /* a program, or internal-sftp (or its refusal) */
     wd_agentfwd *agent;    /* auth-agent-req: the socket, or NULL */
@@ -454,13 +454,21 @@ static void unlink_live(wd_session *ss)
         }
 }
 
+static void free_client_env(wd_session *ss)
+{
+    for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
+    free(ss->env);
+    ss->env = NULL;
+    ss->n_env = 0;
+}
+
 static void free_if_idle(wd_session *ss)
 {
     /* Freed once the channel is gone, the child reaped (or never
      * started) and every poll handle closed. */
     if (ss->s || ss->handles > 0 || (ss->pid > 0 && !ss->exited)) return;
     unlink_live(ss);
-    for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
+    free_client_env(ss);
     free(ss->inbuf);
     free(ss->pty);
     free(ss);
@@ -663,10 +671,12 @@ static int start_program(wd_session *ss, const char *command,
     int rc = wd_spawn(&req, &res);
     int err = errno;
     wd_childenv_free(&env);
-    /* The modes and size went to the child; a later window-change goes
-     * straight to the pty. Most idle sessions are ptys: 1.1 KiB each. */
+    /* The modes and size went to the child, and the client's variables
+     * into its environment; a later window-change goes straight to the
+     * pty. An idle session keeps neither (the terminal is 1.1 KiB). */
     free(ss->pty);
     ss->pty = NULL;
+    free_client_env(ss);
     if (rc != 0) {
         wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(err));
         return -1;
@@ -731,6 +741,9 @@ static int on_env(whelk_session *s, const char *name, const char *value,
         wd_log(WHELK_LOG_DEBUG, "refusing environment variable %s", esc);
         return -1;
     }
+    char **grown = realloc(ss->env, (size_t)(ss->n_env + 1) * sizeof(*grown));
+    if (!grown) return -1;
+    ss->env = grown;
     size_t len = strlen(name) + strlen(value) + 2;
     char *e = malloc(len);
     if (!e) return -1;
