@@ -60,6 +60,7 @@ void wk_chans_free(whelk_conn *c)
     while (c->chans->list) wk_chan_free(c->chans->list);
     for (unsigned i = 0; i < c->chans->n_timeouts; i++)
         free(c->chans->timeouts[i].pattern);
+    free(c->chans->timeouts);
     free(c->chans);
     c->chans = NULL;
 }
@@ -689,6 +690,10 @@ int whelk_conn_set_channel_timeout(whelk_conn *c, const char *kind,
     while (i < t->n_timeouts && strcmp(t->timeouts[i].pattern, kind)) i++;
     if (i == t->n_timeouts) {
         if (i >= WK_MAX_CHANNEL_TIMEOUTS) return WHELK_ERR_LIMIT;
+        struct wk_chan_timeout *grown =
+            realloc(t->timeouts, (i + 1) * sizeof(*grown));
+        if (!grown) return WHELK_ERR_NOMEM;
+        t->timeouts = grown;
         if (!(t->timeouts[i].pattern = strdup(kind))) return WHELK_ERR_NOMEM;
         t->n_timeouts++;
     }

@@ -98,11 +98,13 @@ struct wk_chans {
     size_t queued;             /* output queued in all of them */
     int no_more_sessions;
     uint64_t idle_since;       /* when the last channel went */
-    /* Inactivity timeouts by channel kind pattern, first match wins. */
-    struct {
+    /* Inactivity timeouts by channel kind pattern, first match wins:
+     * grown as ChannelTimeout adds them (most connections have none),
+     * at most WK_MAX_CHANNEL_TIMEOUTS. */
+    struct wk_chan_timeout {
         char *pattern;
         uint64_t ms;
-    } timeouts[WK_MAX_CHANNEL_TIMEOUTS];
+    } *timeouts;
     unsigned n_timeouts;
     /* sshd's ChannelTimeout "global": every open channel is closed once
      * none has moved data for this long (0: none). */

@@ -49,6 +49,16 @@ int wk_conn_set_authenticated(whelk_conn *c, const char *user)
     return 0;
 }
 
+int wk_conn_set_ident(char **slot, const char *line, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy) return WHELK_ERR_NOMEM;
+    memcpy(copy, line, len);
+    copy[len] = 0;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
 
 int whelk_conn_disconnect(whelk_conn *conn, int reason,
                           const char *description)
@@ -120,7 +130,11 @@ int whelk_conn_server_new(whelk_conn **out, const whelk_config *cfg,
     snprintf(c->peer_addr, sizeof(c->peer_addr), "%s",
              peer_addr ? peer_addr : "unknown");
     c->peer_port = peer_port;
-    wk_transport_ident(c->v_s, sizeof(c->v_s));
+    const char *ident = wk_transport_ident();
+    if (wk_conn_set_ident(&c->v_s, ident, strlen(ident)) != 0) {
+        whelk_conn_free(c);
+        return WHELK_ERR_NOMEM;
+    }
     uint64_t t = c->set[WHELK_SET_VERSION_TIMEOUT_MS];
     if (t) c->version_deadline = now_ms + t;
     t = c->set[WHELK_SET_LOGIN_GRACE_MS];
@@ -146,8 +160,9 @@ int whelk_conn_client_new(whelk_conn **out, const whelk_config *cfg,
     c->is_client = 1;
     c->identity = identity;
     snprintf(c->peer_addr, sizeof(c->peer_addr), "server");
-    wk_transport_ident(c->v_c, sizeof(c->v_c));
-    int rc = wk_client_init(c, user_name);
+    const char *ident = wk_transport_ident();
+    int rc = wk_conn_set_ident(&c->v_c, ident, strlen(ident));
+    if (!rc) rc = wk_client_init(c, user_name);
     if (!rc) rc = wk_transport_start(c);
     if (rc) {
         whelk_conn_free(c);
@@ -179,6 +194,8 @@ void whelk_conn_free(whelk_conn *c)
     free(c->user_name);
     free(c->user_log);
     free(c->banner);
+    free(c->v_c);
+    free(c->v_s);
     free(c);
 }
 
@@ -223,7 +240,7 @@ int whelk_conn_peer_port(const whelk_conn *c) { return c->peer_port; }
 
 const char *whelk_conn_peer_version(const whelk_conn *c)
 {
-    return c->v_c[0] ? c->v_c : NULL;
+    return c->v_c && c->v_c[0] ? c->v_c : NULL;
 }
 
 const char *whelk_conn_user_name(const whelk_conn *c)

@@ -74,7 +74,10 @@ struct whelk_conn {
     wk_buf deferred;         /* payloads held while keys change */
     wk_pkt_dir *rx, *tx;
 
-    char v_c[256], v_s[256]; /* identification strings, no CR LF */
+    /* Identification strings, no CR LF, for every exchange hash: ours
+     * from creation, the peer's once its line is read (heap copies of
+     * their length, not 256-byte arrays kept for the connection's life). */
+    char *v_c, *v_s;
     const char *bad_version; /* a refused peer line, for its event */
 
     /* Key exchange. */
@@ -91,7 +94,10 @@ struct whelk_conn {
     char kex_name[64], hostkey_alg[32];
     const wk_cipher_alg *enc[2]; /* [0] client to server, [1] back */
     const wk_mac_alg *mac[2];
-    char cur_kex[64], cur_hostkey[32], cur_cipher[2][48], cur_mac[2][48];
+    /* The algorithms in use (whelk_conn_algorithm): the kex, cipher and
+     * MAC names point into the engine's static tables. */
+    const char *cur_kex, *cur_cipher[2], *cur_mac[2];
+    char cur_hostkey[32];
     struct wk_kex_reply *reply; /* the server's half while H is signed */
     int sign_pending;        /* the sign callback has not answered yet */
     int in_sign_cb;          /* inside it: its answer must not recurse */
@@ -171,6 +177,9 @@ int wk_rand(whelk_conn *c, uint8_t *out, size_t len);
 /* Marks the connection logged in as |user| (either role); the one place
  * that sets user_name, user_log and authenticated. */
 int wk_conn_set_authenticated(whelk_conn *c, const char *user);
+/* Sets an identification string (c->v_c or c->v_s) to the |len| bytes
+ * of |line|. Returns 0 or WHELK_ERR_NOMEM. */
+int wk_conn_set_ident(char **slot, const char *line, size_t len);
 
 
 /* conn.c: non-zero while the output holds so much that input is left
@@ -198,7 +207,7 @@ int wk_conn_resume_input(whelk_conn *c);
 
 /* transport.c */
 /* Our identification string, without CR LF. */
-void wk_transport_ident(char *out, size_t size);
+const char *wk_transport_ident(void);
 /* Queues the first flight: identification and KEXINIT. */
 int wk_transport_start(whelk_conn *c);
 /* Processes every complete packet in the input buffer; returns 0 or an

@@ -364,10 +364,8 @@ static int finish_kex_reply(whelk_conn *c, const uint8_t *sig, size_t sig_len)
                      r->hlen);
     if (rc) goto fail;
     if (c->strict) wk_pkt_dir_reset_seq(c->tx);
-    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
-             c->enc[1]->name);
-    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
-             c->mac[1] ? c->mac[1]->name : "<implicit>");
+    c->cur_cipher[1] = c->enc[1]->name;
+    c->cur_mac[1] = c->mac[1] ? c->mac[1]->name : "<implicit>";
     c->kex_sent_init = 0;
     c->kex_phase = WK_KEX_WAIT_NEWKEYS;
     wk_kex_reply_free(c);
@@ -598,10 +596,8 @@ int wk_kex_on_reply(whelk_conn *c, const uint8_t *p, size_t n)
         goto out;
     }
     if (c->strict) wk_pkt_dir_reset_seq(c->tx);
-    snprintf(c->cur_cipher[1], sizeof(c->cur_cipher[1]), "%s",
-             c->enc[1]->name);
-    snprintf(c->cur_mac[1], sizeof(c->cur_mac[1]), "%s",
-             c->mac[1] ? c->mac[1]->name : "<implicit>");
+    c->cur_cipher[1] = c->enc[1]->name;
+    c->cur_mac[1] = c->mac[1] ? c->mac[1]->name : "<implicit>";
     c->kex_sent_init = 0;
     c->kex_phase = WK_KEX_WAIT_NEWKEYS;
     rc = wk_flush_deferred(c);
@@ -623,12 +619,10 @@ int wk_kex_on_newkeys(whelk_conn *c)
         return wk_fatal(c, rc, WHELK_DISCONNECT_KEY_EXCHANGE_FAILED,
                         "cannot install keys: %s", whelk_strerror(rc));
     if (c->strict) wk_pkt_dir_reset_seq(c->rx);
-    snprintf(c->cur_kex, sizeof(c->cur_kex), "%s", c->kex_name);
+    c->cur_kex = c->kex->name;
     snprintf(c->cur_hostkey, sizeof(c->cur_hostkey), "%s", c->hostkey_alg);
-    snprintf(c->cur_cipher[0], sizeof(c->cur_cipher[0]), "%s",
-             c->enc[0]->name);
-    snprintf(c->cur_mac[0], sizeof(c->cur_mac[0]), "%s",
-             c->mac[0] ? c->mac[0]->name : "<implicit>");
+    c->cur_cipher[0] = c->enc[0]->name;
+    c->cur_mac[0] = c->mac[0] ? c->mac[0]->name : "<implicit>";
     wk_log(c, WHELK_LOG_DEBUG,
            "kex done for %s port %d: %s %s %s %s", c->peer_addr,
            c->peer_port, c->cur_kex, c->cur_hostkey, c->cur_cipher[1],

@@ -412,9 +412,9 @@ static int read_version(whelk_conn *c)
                       "protocol version not supported");
     c->bad_version = NULL;
     if (rc) return rc;
-    char *peer = c->is_client ? c->v_s : c->v_c;
-    memcpy(peer, p, len);
-    peer[len] = 0;
+    if (wk_conn_set_ident(c->is_client ? &c->v_s : &c->v_c, (const char *)p,
+                          len) != 0)
+        return wk_fatal(c, WHELK_ERR_NOMEM, 0, "cannot keep the version line");
     c->state = WK_ST_PACKETS;
     c->version_deadline = UINT64_MAX;
     return 0;
@@ -481,9 +481,9 @@ int wk_transport_process(whelk_conn *c)
  * The first flight.
  */
 
-void wk_transport_ident(char *out, size_t size)
+const char *wk_transport_ident(void)
 {
-    snprintf(out, size, "%s", WK_IDENT);
+    return WK_IDENT;
 }
 
 int wk_transport_start(whelk_conn *c)

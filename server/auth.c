@@ -35,29 +35,49 @@
 #include "passwd.h"
 #include "server.h"
 
+/* The connection's login, with its authentication state, made at the
+ * first request; NULL once the connection is authenticated (no auth
+ * callback runs then: the engine has dropped its own state too). */
 static wd_login *login_of(void *user)
 {
     wd_conn *c = user;
-    if (!c->login) c->login = calloc(1, sizeof(*c->login));
-    return c->login;
+    if (!c->login) {
+        wd_login *l = calloc(1, sizeof(*l));
+        if (!l || !(l->auth = calloc(1, sizeof(*l->auth)))) {
+            free(l);
+            return NULL;
+        }
+        c->login = l;
+    }
+    return c->login->auth ? c->login : NULL;
+}
+
+static void login_auth_free(wd_login *l)
+{
+    wd_login_auth *a = l->auth;
+    if (!a) return;
+    wd_pam_detach(a->pam); /* a conversation left open, if any */
+    wd_keycache_free(&a->keys);
+    whelk_key_free(a->pending_key);
+    free(a);
+    l->auth = NULL;
 }
 
 void wd_login_free(wd_login *l)
 {
     if (!l) return;
-    wd_pam_detach(l->pam);
+    login_auth_free(l);
     wd_key_opts_clear(&l->opts);
-    wd_keycache_free(&l->keys);
-    whelk_key_free(l->pending_key);
     free(l);
 }
 
 void wd_login_authenticated(wd_login *l)
 {
     /* The parsed authorized_keys (its text and a key object per line)
-     * only answered key requests; the key's options were copied out. An
-     * idle session keeps none of it. */
-    if (l) wd_keycache_free(&l->keys);
+     * only answered key requests, and the key's options were copied out;
+     * the pending key, the PAM attempt's name and state only served the
+     * decisions. An idle session keeps none of it (about 1 KiB). */
+    if (l) login_auth_free(l);
 }
 
 /* ------------------------------------------------------------------------
@@ -283,11 +303,11 @@ static int pam_on(void)
  * gave up on it, RFC 4252 allows that): that conversation is over. */
 static void pam_abandon(wd_login *l)
 {
-    if (l->pam && l->pam_round_out) {
-        wd_pam_detach(l->pam);
-        l->pam = NULL;
+    if (l->auth->pam && l->auth->pam_round_out) {
+        wd_pam_detach(l->auth->pam);
+        l->auth->pam = NULL;
     }
-    l->pam_round_out = 0;
+    l->auth->pam_round_out = 0;
 }
 
 static void pam_msgs_log(const char *messages)
@@ -320,11 +340,11 @@ static void pam_account_done(wd_pam *t, void *arg, wd_pam_outcome out,
 {
     wd_conn *c = arg;
     wd_login *l = c->login;
-    l->pam = NULL;
+    l->auth->pam = NULL;
     if (c->closing == 2 || !c->engine) return;
     uint64_t now = uv_now(c->srv->loop);
     if (out == WD_PAM_OK || out == WD_PAM_CHANGE_NEEDED) {
-        l->pam_account_ok = 1;
+        l->auth->pam_account_ok = 1;
         if (out == WD_PAM_CHANGE_NEEDED) must_change_password(l, 1);
         pam_msgs_log(messages);
         wd_conn_engine_result(
@@ -354,21 +374,21 @@ static const wd_pam_ops pam_account_ops = {pam_no_prompts,
 /* ALLOW, or PENDING while pam_acct_mgmt runs (UsePAM yes), or DENY. */
 static whelk_auth_result pam_account_gate(wd_conn *c, wd_login *l)
 {
-    if (!pam_on() || l->pam_account_ok) return WHELK_AUTH_ALLOW;
+    if (!pam_on() || l->auth->pam_account_ok) return WHELK_AUTH_ALLOW;
     pam_abandon(l);
-    if (l->pam) return WHELK_AUTH_DENY; /* cannot happen: one at a time */
+    if (l->auth->pam) return WHELK_AUTH_DENY; /* cannot happen: one at a time */
     wd_pam_start_args a = {.kind = WD_PAM_ACCOUNT,
                            .user = l->user.name,
                            .rhost = c->addr};
-    l->pam = wd_pam_start(c->srv->loop, &a, &pam_account_ops, c);
-    return l->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
+    l->auth->pam = wd_pam_start(c->srv->loop, &a, &pam_account_ops, c);
+    return l->auth->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
 }
 
 static whelk_auth_result key_decision(wd_conn *c, wd_login *l,
                                       const whelk_key *key, int is_signed)
 {
     wd_key_opts opts;
-    if (!wd_keycache_find(&l->keys, key, c->addr, &opts)) return
+    if (!wd_keycache_find(&l->auth->keys, key, c->addr, &opts)) return
         WHELK_AUTH_DENY;
     if (!l->have_user) {
         wd_key_opts_clear(&opts);
@@ -397,16 +417,16 @@ static void keys_done(uv_work_t *req, int status)
     keys_work *w = req->data;
     wd_conn *c = w->conn;
     wd_login *l = c->login;
-    if (c->closing != 2 && c->engine && l) {
-        wd_keycache_free(&l->keys); /* a reload for another key */
-        l->keys = w->cache;
-        l->keys.loaded = 1;
-        l->keys_loading = 0;
+    if (c->closing != 2 && c->engine && l && l->auth) {
+        wd_keycache_free(&l->auth->keys); /* a reload for another key */
+        l->auth->keys = w->cache;
+        l->auth->keys.loaded = 1;
+        l->auth->keys_loading = 0;
         whelk_auth_result res = WHELK_AUTH_DENY;
-        if (status == 0 && l->pending_key)
-            res = key_decision(c, l, l->pending_key, l->pending_signed);
-        whelk_key_free(l->pending_key);
-        l->pending_key = NULL;
+        if (status == 0 && l->auth->pending_key)
+            res = key_decision(c, l, l->auth->pending_key, l->auth->pending_signed);
+        whelk_key_free(l->auth->pending_key);
+        l->auth->pending_key = NULL;
         /* PENDING: PAM's account check answers (pam_account_done). */
         if (res != WHELK_AUTH_PENDING)
             wd_conn_engine_result(
@@ -441,7 +461,7 @@ static int akc_per_key(wd_conn *c, const wd_login *l, const whelk_key *k)
         return 0;
     char fp[80];
     whelk_key_fingerprint(k, fp, sizeof(fp));
-    return strcmp(fp, l->akc_fp) != 0;
+    return strcmp(fp, l->auth->akc_fp) != 0;
 }
 
 static whelk_auth_result auth_publickey(whelk_conn *conn,
@@ -452,19 +472,19 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     wd_login *l = login_of(user);
     if (!l) return WHELK_AUTH_DENY;
     int is_signed = whelk_pubkey_request_signature(req, NULL) != NULL;
-    if (l->keys.loaded && !akc_per_key(c, l, whelk_pubkey_request_key(req)))
+    if (l->auth->keys.loaded && !akc_per_key(c, l, whelk_pubkey_request_key(req)))
         return key_decision(c, l, whelk_pubkey_request_key(req), is_signed);
-    if (l->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
+    if (l->auth->keys_loading) return WHELK_AUTH_DENY; /* the engine waits */
 
     keys_work *w = calloc(1, sizeof(*w));
     if (!w) return WHELK_AUTH_DENY;
     size_t blob_len;
     const uint8_t *blob = whelk_pubkey_request_blob(req, &blob_len);
-    if (whelk_key_parse_public_blob(blob, blob_len, &l->pending_key) != 0) {
+    if (whelk_key_parse_public_blob(blob, blob_len, &l->auth->pending_key) != 0) {
         free(w);
         return WHELK_AUTH_DENY;
     }
-    l->pending_signed = is_signed;
+    l->auth->pending_signed = is_signed;
     w->conn = c;
     w->req.data = w;
     w->have_user = l->have_user;
@@ -480,8 +500,8 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     w->kw = kw;
     w->run_command = l->have_user && kw->authorized_keys_command[0];
     if (w->run_command) {
-        akcmd_key_tokens(l->pending_key, blob, blob_len, &w->key);
-        snprintf(l->akc_fp, sizeof(l->akc_fp), "%s", w->key.fingerprint);
+        akcmd_key_tokens(l->auth->pending_key, blob, blob_len, &w->key);
+        snprintf(l->auth->akc_fp, sizeof(l->auth->akc_fp), "%s", w->key.fingerprint);
     }
     if (kw->authorized_keys_flag) {
         /* -a: the administrator's file, read with whelkd's rights and
@@ -494,12 +514,12 @@ static whelk_auth_result auth_publickey(whelk_conn *conn,
     c->handles++;
     if (uv_queue_work(c->srv->loop, &w->req, keys_run, keys_done) != 0) {
         c->handles--;
-        whelk_key_free(l->pending_key);
-        l->pending_key = NULL;
+        whelk_key_free(l->auth->pending_key);
+        l->auth->pending_key = NULL;
         free(w);
         return WHELK_AUTH_DENY;
     }
-    l->keys_loading = 1;
+    l->auth->keys_loading = 1;
     return WHELK_AUTH_PENDING;
 }
 
@@ -581,15 +601,15 @@ static void pam_auth_done(wd_pam *t, void *arg, wd_pam_outcome out,
 {
     wd_conn *c = arg;
     wd_login *l = c->login;
-    l->pam = NULL;
+    l->auth->pam = NULL;
     if (c->closing == 2 || !c->engine) return;
     pam_msgs_log(messages);
     int ok = out == WD_PAM_OK || out == WD_PAM_CHANGE_NEEDED;
-    if (ok) l->pam_account_ok = 1;
+    if (ok) l->auth->pam_account_ok = 1;
     /* sshd's password method with an expired password: the login goes
      * on, and the session may only change it (session.c). */
     if (out == WD_PAM_CHANGE_NEEDED) must_change_password(l, 1);
-    password_verdict(c, l->pam_user, ok, kbdint);
+    password_verdict(c, l->auth->pam_user, ok, kbdint);
 }
 
 static void pam_password_done(wd_pam *t, void *arg, wd_pam_outcome out,
@@ -627,8 +647,8 @@ static whelk_auth_result pam_start_auth(wd_conn *c, const char *name,
 {
     wd_login *l = c->login;
     pam_abandon(l);
-    if (l->pam) return WHELK_AUTH_DENY;
-    snprintf(l->pam_user, sizeof(l->pam_user), "%s", name);
+    if (l->auth->pam) return WHELK_AUTH_DENY;
+    snprintf(l->auth->pam_user, sizeof(l->auth->pam_user), "%s", name);
     wd_pam_start_args a = {
         .kind = kbdint ? WD_PAM_KBDINT : WD_PAM_PASSWORD,
         .user = name,
@@ -637,9 +657,9 @@ static whelk_auth_result pam_start_auth(wd_conn *c, const char *name,
         .password_len = len,
         .disallow_null = !wd_conn_kw(c)->permit_empty_passwords,
     };
-    l->pam = wd_pam_start(c->srv->loop, &a,
+    l->auth->pam = wd_pam_start(c->srv->loop, &a,
                           kbdint ? &pam_kbdint_ops : &pam_password_ops, c);
-    return l->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
+    return l->auth->pam ? WHELK_AUTH_PENDING : WHELK_AUTH_DENY;
 }
 
 static whelk_auth_result check_password(wd_conn *c, const char *name,
@@ -695,21 +715,21 @@ static int kbdint_prompts(whelk_conn *conn, const char *name, unsigned round,
         /* The first call starts PAM; its conversation's rounds come
          * back through pam_kbdint_prompts. */
         pam_abandon(l);
-        if (!l->pam)
+        if (!l->auth->pam)
             return round == 0 &&
                            pam_start_auth(c, name, NULL, 0, 1) ==
                                WHELK_AUTH_PENDING
                        ? WHELK_AUTH_PENDING
                        : -1;
-        if (!wd_pam_waiting(l->pam)) return -1;
-        if (whelk_kbdint_prompts_set_instruction(p, wd_pam_instruction(l->pam)))
+        if (!wd_pam_waiting(l->auth->pam)) return -1;
+        if (whelk_kbdint_prompts_set_instruction(p, wd_pam_instruction(l->auth->pam)))
             return -1;
-        for (unsigned i = 0; i < wd_pam_prompt_count(l->pam); i++) {
+        for (unsigned i = 0; i < wd_pam_prompt_count(l->auth->pam); i++) {
             int echo = 0;
-            const char *q = wd_pam_prompt(l->pam, i, &echo);
+            const char *q = wd_pam_prompt(l->auth->pam, i, &echo);
             if (whelk_kbdint_prompts_add(p, q, echo) != 0) return -1;
         }
-        l->pam_round_out = 1; /* until its answers come */
+        l->auth->pam_round_out = 1; /* until its answers come */
         return 0;
     }
     if (round > 0) return -1;
@@ -724,15 +744,15 @@ static whelk_auth_result kbdint_answers(whelk_conn *conn, const char *name,
     *more = 0;
     wd_conn *c = user;
     wd_login *l = c->login;
-    if (l && l->pam) {
-        l->pam_round_out = 0;
+    if (l && l->auth && l->auth->pam) {
+        l->auth->pam_round_out = 0;
         unsigned n = whelk_kbdint_answers_count(answers);
         const char *v[WD_PAM_MAX_PROMPTS];
         for (unsigned i = 0; i < n && i < WD_PAM_MAX_PROMPTS; i++)
             v[i] = whelk_kbdint_answers_get(answers, i);
-        if (n > WD_PAM_MAX_PROMPTS || wd_pam_answer(l->pam, n, v) != 0) {
-            wd_pam_detach(l->pam);
-            l->pam = NULL;
+        if (n > WD_PAM_MAX_PROMPTS || wd_pam_answer(l->auth->pam, n, v) != 0) {
+            wd_pam_detach(l->auth->pam);
+            l->auth->pam = NULL;
             return WHELK_AUTH_DENY;
         }
         return WHELK_AUTH_PENDING;

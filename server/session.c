@@ -63,7 +63,7 @@ typedef struct wd_session {
     int finished;          /* exit, EOF and CLOSE sent */
     int has_pty;
     int pam_process;       /* ss->pid is the PAM session process's */
-    wd_tty pty;
+    wd_tty *pty;           /* pty-req's terminal, until the program starts */
     char tty[64];          /* "/dev/pts/N" while its login record is open */
     int in_fd, out_fd, err_fd; /* our ends; with a pty in == out == master */
     uv_poll_t out_poll, err_poll, in_poll;
@@ -77,8 +77,8 @@ typedef struct wd_session {
     struct wd_session *next_staged;
     uint8_t *inbuf;        /* client data the program has not taken yet */
     size_t in_len, in_cap;
-    char *env[MAX_ENV];    /* accepted client variables, NAME=value */
-    int n_env;
+    char **env;            /* accepted client variables, NAME=value, */
+    int n_env;             /* until the program starts (at most MAX_ENV) */
     char kind[16];
     wd_spawn_run run;      /* a program, or internal-sftp (or its refusal) */
     wd_agentfwd *agent;    /* auth-agent-req: the socket, or NULL */
@@ -454,14 +454,23 @@ static void unlink_live(wd_session *ss)
         }
 }
 
+static void free_client_env(wd_session *ss)
+{
+    for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
+    free(ss->env);
+    ss->env = NULL;
+    ss->n_env = 0;
+}
+
 static void free_if_idle(wd_session *ss)
 {
     /* Freed once the channel is gone, the child reaped (or never
      * started) and every poll handle closed. */
     if (ss->s || ss->handles > 0 || (ss->pid > 0 && !ss->exited)) return;
     unlink_live(ss);
-    for (int i = 0; i < ss->n_env; i++) free(ss->env[i]);
+    free_client_env(ss);
     free(ss->inbuf);
+    free(ss->pty);
     free(ss);
 }
 
@@ -582,7 +591,7 @@ static int start_program(wd_session *ss, const char *command,
         .laddr = c->laddr,
         .lport = c->lport,
         .pty = ss->has_pty,
-        .term = ss->pty.term,
+        .term = ss->pty ? ss->pty->term : NULL,
         .original = original,
         .auth_sock = ss->agent ? wd_agentfwd_path(ss->agent) : NULL,
         .display = ss->x11 ? wd_x11fwd_display(ss->x11) : NULL,
@@ -622,7 +631,7 @@ static int start_program(wd_session *ss, const char *command,
         .user = u,
         .command = command,
         .envp = env.v,
-        .pty = ss->has_pty ? &ss->pty : NULL,
+        .pty = ss->has_pty ? ss->pty : NULL,
         .chroot = chroot_to,
         .run = ss->run,
         /* sshd's do_nologin(), without PAM: with it, pam_nologin
@@ -662,6 +671,12 @@ static int start_program(wd_session *ss, const char *command,
     int rc = wd_spawn(&req, &res);
     int err = errno;
     wd_childenv_free(&env);
+    /* The modes and size went to the child, and the client's variables
+     * into its environment; a later window-change goes straight to the
+     * pty. An idle session keeps neither (the terminal is 1.1 KiB). */
+    free(ss->pty);
+    ss->pty = NULL;
+    free_client_env(ss);
     if (rc != 0) {
         wd_log(WHELK_LOG_ERROR, "cannot start a program: %s", strerror(err));
         return -1;
@@ -707,7 +722,8 @@ static int on_pty_req(whelk_session *s, const whelk_pty *pty, void *user)
         wd_log(WHELK_LOG_INFO, "Pty allocation disabled.");
         return -1;
     }
-    wd_tty_from_request(&ss->pty, pty);
+    if (!ss->pty && !(ss->pty = malloc(sizeof(*ss->pty)))) return -1;
+    wd_tty_from_request(ss->pty, pty);
     ss->has_pty = 1;
     return 0;
 }
@@ -725,6 +741,9 @@ static int on_env(whelk_session *s, const char *name, const char *value,
         wd_log(WHELK_LOG_DEBUG, "refusing environment variable %s", esc);
         return -1;
     }
+    char **grown = realloc(ss->env, (size_t)(ss->n_env + 1) * sizeof(*grown));
+    if (!grown) return -1;
+    ss->env = grown;
     size_t len = strlen(name) + strlen(value) + 2;
     char *e = malloc(len);
     if (!e) return -1;
@@ -804,10 +823,12 @@ static int on_window_change(whelk_session *s, uint32_t cols, uint32_t rows,
                             uint32_t wpx, uint32_t hpx, void *user)
 {
     wd_session *ss = user;
-    ss->pty.cols = cols;
-    ss->pty.rows = rows;
-    ss->pty.width_px = wpx;
-    ss->pty.height_px = hpx;
+    if (ss->pty) { /* the program has not started yet */
+        ss->pty->cols = cols;
+        ss->pty->rows = rows;
+        ss->pty->width_px = wpx;
+        ss->pty->height_px = hpx;
+    }
     if (ss->has_pty && ss->out_fd >= 0) {
         struct winsize ws = {(unsigned short)rows, (unsigned short)cols,
                              (unsigned short)wpx, (unsigned short)hpx};
