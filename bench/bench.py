@@ -35,8 +35,11 @@ server cost more CPU than the servers under test. The peers and the ssh
 client run outside the servers' cgroups, so server CPU is the server's
 alone. Each round also passes the bulk transfers through bench/relay.c, a
 plain TCP relay: its CPU per GiB plus libcrypto's for aes128-gcm
-(`openssl speed`) is the floor no SSH server can go below, reported as
-its ratio to sshd's server CPU.
+(`openssl speed`) estimates the least an SSH server can spend (the
+kernel's share of moving the bytes and the cipher's), reported as its
+ratio to sshd's server CPU: about the lowest whelkd/sshd any server
+could show in that run. An estimate, not a bound: a server that reads
+in larger batches than the relay can come out a little below it.
 BENCH_PAM=1 runs whelkd with UsePAM yes and the shipped /etc/pam.d/whelkd
 (installed for the run when there is none), sshd with UsePAM yes and its
 own /etc/pam.d/sshd.
@@ -796,9 +799,9 @@ def measured(results, key, name):
 
 def tunnel_floor(peer, rnd, n, gib, env, results):
     """The same transfers as tunnel_bulk through bench/relay.c, a plain
-    TCP relay: the CPU per GiB the kernel charges any process that passes
-    a stream from one socket to another. No SSH server can go below it
-    plus its cipher's cost (crypto_s_per_gib)."""
+    TCP relay: the CPU per GiB the kernel charges a process that passes
+    a stream from one socket to another. With its cipher's cost
+    (crypto_s_per_gib) it estimates the least an SSH server spends."""
     for direction in ("upload", "download"):
         target = peer.sink if direction == "upload" else peer.source
         p = subprocess.Popen([RELAY, str(target)], stdout=subprocess.PIPE)

@@ -1,11 +1,11 @@
 /*
  * relay: the floor under bench.py's tunnel figures. A plain TCP relay,
- * no encryption, no protocol: what the kernel alone charges a process
- * that reads a stream from one socket and writes it to another, which is
+ * no encryption, no protocol: what the kernel charges a process that
+ * reads a stream from one socket and writes it to another, which is
  * every tunnelling server's work before its own (an SSH server adds the
  * cipher, its packets and its channel). bench.py runs the tunnel bulk
  * transfers through it beside the servers, so that each server's CPU per
- * GiB can be read against what no server can go below.
+ * GiB can be read against this estimate of the least it could spend.
  *
  *   relay TARGET_PORT
  *       Listens on 127.0.0.1 (port chosen by the kernel) and prints the

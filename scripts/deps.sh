@@ -25,7 +25,7 @@ declare -A group=(
           putty-tools sshpass tmux fail2ban procps passwd openssl systemd
           xvfb x11-utils xauth groff-base binutils curl"
   [fuzz]="clang libclang-rt-14-dev"
-  [bench]="openssh-server dropbear-bin procps passwd python3"
+  [bench]="openssh-server dropbear-bin procps passwd python3 openssl"
 )
 
 wanted=()
