@@ -486,14 +486,12 @@ void wd_conn_kick(wd_conn *c)
 {
     if (c->closing == 2) return;
     if (!kick_handles) {
-        /* Unreferenced: they never keep the loop alive by themselves. */
-        if (uv_check_init(c->srv->loop, &kick_check) != 0 ||
-            uv_prepare_init(c->srv->loop, &kick_prepare) != 0 ||
-            uv_check_start(&kick_check, on_kick_check) != 0 ||
-            uv_prepare_start(&kick_prepare, on_kick_prepare) != 0) {
-            kick_now(c); /* cannot defer: as before */
-            return;
-        }
+        /* These calls cannot fail on a live loop. Unreferenced: the
+         * handles never keep the loop alive by themselves. */
+        uv_check_init(c->srv->loop, &kick_check);
+        uv_prepare_init(c->srv->loop, &kick_prepare);
+        uv_check_start(&kick_check, on_kick_check);
+        uv_prepare_start(&kick_prepare, on_kick_prepare);
         uv_unref((uv_handle_t *)&kick_check);
         uv_unref((uv_handle_t *)&kick_prepare);
         kick_handles = 1;
