@@ -12,7 +12,7 @@ import time
 import paramiko
 import pytest
 
-from accounts import made_group, made_user, sshd
+from accounts import made_group, made_user, paramiko_auth, sshd
 from conftest import WHELKD
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -142,20 +142,11 @@ def sha512(password):
 
 
 def try_password(s, user, password, kbdint=False):
-    t = paramiko.Transport(("127.0.0.1", s.port))
-    try:
-        t.start_client(timeout=10)
-        try:
-            if kbdint:
-                t.auth_interactive(user, lambda t, i, prompts:
-                                   [password] * len(prompts))
-            else:
-                t.auth_password(user, password, fallback=False)
-        except paramiko.AuthenticationException:
-            pass
-        return t.is_authenticated()
-    finally:
-        t.close()
+    if kbdint:
+        return paramiko_auth(s, lambda t: t.auth_interactive(
+            user, lambda t, i, prompts: [password] * len(prompts)))
+    return paramiko_auth(s, lambda t: t.auth_password(user, password,
+                                                      fallback=False))
 
 
 def test_password_authentication_switch(whelkd, keys, tmp_path):
